@@ -1,0 +1,172 @@
+/** Record shapes of the BOS v2 data model (see spec/data-model.md). Every field is optional in storage. */
+
+export const PHASES = ['powering_on', 'powering_off', 'configuring', ''] as const;
+export type Phase = (typeof PHASES)[number];
+
+export const ACTIONS = [
+  'actual_state_cleanup',
+  'apply_staged',
+  'newly_discovered',
+  'powering_off_forcefully',
+  'powering_off_gracefully',
+  'powering_on',
+  'session_setup',
+] as const;
+export type Action = (typeof ACTIONS)[number];
+
+/** Status values the server computes, plus the overrides operators write. */
+export const STATUSES = [
+  'power_on_pending',
+  'power_on_called',
+  'power_off_pending',
+  'power_off_gracefully_called',
+  'power_off_forcefully_called',
+  'configuring',
+  'stable',
+  'failed',
+  'on_hold',
+] as const;
+export type StatusValue = (typeof STATUSES)[number];
+
+export const OPERATIONS = ['boot', 'reboot', 'shutdown'] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+export const SESSION_STATUSES = ['pending', 'running', 'complete'] as const;
+export type SessionStatusLabel = (typeof SESSION_STATUSES)[number];
+
+export const ATTEMPT_FIELDS = ['power_on_attempts', 'power_off_graceful_attempts', 'power_off_forceful_attempts'] as const;
+export type AttemptField = (typeof ATTEMPT_FIELDS)[number];
+
+export interface BootArtifacts {
+  kernel?: string;
+  kernel_parameters?: string;
+  initrd?: string;
+  /** Internal: set from the boot-artifacts record; stripped from GET responses. */
+  timestamp?: string;
+}
+
+export interface ActualState {
+  boot_artifacts?: BootArtifacts;
+  bss_token?: string;
+  last_updated?: string;
+}
+
+export interface DesiredState {
+  boot_artifacts?: BootArtifacts;
+  configuration?: string;
+  bss_token?: string;
+  last_updated?: string;
+}
+
+export interface StagedState {
+  boot_artifacts?: BootArtifacts;
+  configuration?: string;
+  session?: string;
+  last_updated?: string;
+}
+
+export interface LastAction {
+  action?: Action | string;
+  failed?: boolean;
+  last_updated?: string;
+}
+
+export type EventStats = Partial<Record<AttemptField, number>>;
+
+export interface ComponentStatus {
+  phase?: Phase | string;
+  status?: string;
+  status_override?: string;
+}
+
+export interface Component {
+  id: string;
+  actual_state?: ActualState;
+  desired_state?: DesiredState;
+  staged_state?: StagedState;
+  last_action?: LastAction;
+  event_stats?: EventStats;
+  status?: ComponentStatus;
+  enabled?: boolean;
+  error?: string;
+  session?: string;
+  retry_policy?: number;
+}
+
+/** A component patch or body: like a component, but `id` may be absent. */
+export type ComponentPatch = Omit<Partial<Component>, 'id'> & { id?: string };
+
+export interface SessionStatus {
+  start_time?: string | null;
+  end_time?: string | null;
+  status?: SessionStatusLabel | string;
+  error?: string | null;
+}
+
+export interface Session {
+  name: string;
+  tenant: string | null;
+  operation: Operation | string;
+  template_name: string;
+  limit: string;
+  stage: boolean;
+  components: string;
+  include_disabled: boolean;
+  status: SessionStatus;
+}
+
+export interface CfsParameters {
+  configuration?: string;
+}
+
+export const ARCHES = ['X86', 'ARM', 'Other', 'Unknown'] as const;
+export type Arch = (typeof ARCHES)[number];
+
+export interface BootSet {
+  name?: string;
+  path: string;
+  type: string;
+  etag?: string;
+  kernel_parameters?: string;
+  node_list?: string[];
+  node_groups?: string[];
+  node_roles_groups?: string[];
+  arch?: Arch | string;
+  rootfs_provider?: string;
+  rootfs_provider_passthrough?: string;
+  cfs?: CfsParameters;
+}
+
+export interface SessionTemplate {
+  name: string;
+  tenant: string | null;
+  description?: string;
+  enable_cfs?: boolean;
+  cfs?: CfsParameters;
+  boot_sets: Record<string, BootSet>;
+  links?: { href: string; rel: string }[];
+}
+
+export interface ExtendedStatus {
+  managed_components_count: number;
+  phases: {
+    percent_complete: number;
+    percent_powering_on: number;
+    percent_powering_off: number;
+    percent_configuring: number;
+  };
+  percent_staged: number;
+  percent_successful: number;
+  percent_failed: number;
+  error_summary: Record<string, { count: number; list: string }>;
+  timing: { start_time: string | null | undefined; end_time: string | null | undefined; duration: string };
+  status?: string;
+}
+
+/** The boot-artifacts record stored per BSS token (Redis DB 4). */
+export interface BootArtifactsRecord {
+  kernel: string;
+  kernel_parameters: string;
+  initrd: string;
+  timestamp: string;
+}

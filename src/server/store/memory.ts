@@ -1,0 +1,128 @@
+import type { BootArtifactsRecord, Component } from '../../common/types.js';
+import type { ComponentTable, Store, TenantTable } from './store.js';
+import { tenantKey } from './keys.js';
+
+/** Deep copy of JSON data. Records are plain JSON, so this is exact. */
+export function copyJson<T>(v: T): T {
+  if (v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map(copyJson) as T;
+  const out: Record<string, unknown> = {};
+  for (const k in v as Record<string, unknown>) out[k] = copyJson((v as Record<string, unknown>)[k]);
+  return out as T;
+}
+
+class MemoryComponents implements ComponentTable {
+  private readonly records = new Map<string, Component>();
+  private sorted: string[] | null = null;
+
+  private sortedIds(): string[] {
+    if (!this.sorted) this.sorted = [...this.records.keys()].sort(compareIds);
+    return this.sorted;
+  }
+
+  async get(id: string) {
+    const r = this.records.get(id);
+    return r ? copyJson(r) : undefined;
+  }
+  async getMany(ids: readonly string[]) {
+    return ids.map((id) => {
+      const r = this.records.get(id);
+      return r ? copyJson(r) : undefined;
+    });
+  }
+  async ids() {
+    return [...this.sortedIds()];
+  }
+  async list(opts: { startAfter?: string; filter?: (c: Component) => boolean; limit?: number } = {}) {
+    const ids = this.sortedIds();
+    let i = 0;
+    if (opts.startAfter !== undefined) i = upperBound(ids, opts.startAfter);
+    const out: Component[] = [];
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
+    for (; i < ids.length && out.length < limit; i++) {
+      const r = this.records.get(ids[i]!)!;
+      if (!opts.filter || opts.filter(r)) out.push(copyJson(r));
+    }
+    return out;
+  }
+  async putMany(records: readonly Component[]) {
+    for (const r of records) {
+      if (!this.records.has(r.id)) this.sorted = null;
+      this.records.set(r.id, copyJson(r));
+    }
+  }
+  async delete(id: string) {
+    const had = this.records.delete(id);
+    if (had) this.sorted = null;
+    return had;
+  }
+  async count() {
+    return this.records.size;
+  }
+}
+
+class MemoryTenantTable<T> implements TenantTable<T> {
+  private readonly records = new Map<string, T>();
+  async get(tenant: string, name: string) {
+    const r = this.records.get(tenantKey(tenant, name));
+    return r === undefined ? undefined : copyJson(r);
+  }
+  async put(tenant: string, name: string, value: T) {
+    this.records.set(tenantKey(tenant, name), copyJson(value));
+  }
+  async delete(tenant: string, name: string) {
+    return this.records.delete(tenantKey(tenant, name));
+  }
+  async list() {
+    return [...this.records.keys()].sort(compareIds).map((k) => copyJson(this.records.get(k)!));
+  }
+}
+
+/** Code-point order, as Redis-sorted keys and Python string sorting give. */
+export function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Index of the first element strictly greater than `key` in a sorted array. */
+function upperBound(sorted: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! <= key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** The embedded default store: everything in this process's memory. */
+export class MemoryStore implements Store {
+  readonly kind = 'memory' as const;
+  readonly components = new MemoryComponents();
+  readonly templates = new MemoryTenantTable<import('../../common/types.js').SessionTemplate>();
+  readonly sessions = new MemoryTenantTable<import('../../common/types.js').Session>();
+  readonly sessionStatus = new MemoryTenantTable<import('../../common/types.js').ExtendedStatus>();
+  private options: Record<string, unknown> | null = null;
+  private readonly artifacts = new Map<string, BootArtifactsRecord>();
+
+  readonly bootArtifacts = {
+    get: async (token: string) => {
+      const r = this.artifacts.get(token);
+      return r ? { ...r } : undefined;
+    },
+    put: async (token: string, record: BootArtifactsRecord) => {
+      this.artifacts.set(token, { ...record });
+    },
+  };
+
+  async getOptions() {
+    return this.options ? copyJson(this.options) : null;
+  }
+  async putOptions(options: Record<string, unknown>) {
+    this.options = copyJson(options);
+  }
+  async ping() {
+    return true;
+  }
+  async close() {}
+}

@@ -1,0 +1,59 @@
+import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTemplate } from '../../common/types.js';
+
+/**
+ * Storage behind the BOS v2 API. Two implementations pass one contract suite
+ * (test/server/store.contract.test.ts): in memory (the embedded default) and Redis (production).
+ *
+ * Ownership: every record a store returns is the caller's to mutate (a copy), and a record passed
+ * in is copied by the store (the caller may keep mutating it).
+ */
+export interface Store {
+  readonly kind: 'memory' | 'redis';
+  components: ComponentTable;
+  templates: TenantTable<SessionTemplate>;
+  sessions: TenantTable<Session>;
+  /** Saved extended status of completed sessions (Redis DB 5). */
+  sessionStatus: TenantTable<ExtendedStatus>;
+  /** The stored options object as it is (unknown keys included), or null when never written. */
+  getOptions(): Promise<Record<string, unknown> | null>;
+  putOptions(options: Record<string, unknown>): Promise<void>;
+  /** Boot-artifact records keyed by BSS token (Redis DB 4): power-on writes them, the API reads them. */
+  bootArtifacts: {
+    get(token: string): Promise<BootArtifactsRecord | undefined>;
+    put(token: string, record: BootArtifactsRecord): Promise<void>;
+  };
+  /** True when the backing store answers. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface ComponentTable {
+  get(id: string): Promise<Component | undefined>;
+  /** Records for the given ids, in the same order; undefined where an id is unknown. */
+  getMany(ids: readonly string[]): Promise<(Component | undefined)[]>;
+  /** Every id, sorted ascending by code point. */
+  ids(): Promise<string[]>;
+  /**
+   * Records in ascending id order, optionally only ids strictly greater than `startAfter`, and
+   * only those accepted by `filter`; stops after `limit` matches when limit > 0.
+   */
+  list(opts?: { startAfter?: string; filter?: (c: Component) => boolean; limit?: number }): Promise<Component[]>;
+  /** Write whole records (create or replace), all at once. */
+  putMany(records: readonly Component[]): Promise<void>;
+  /** Remove a record; false when it did not exist. */
+  delete(id: string): Promise<boolean>;
+  count(): Promise<number>;
+}
+
+/**
+ * Records that live in a per-tenant namespace (templates, sessions, saved statuses). `tenant` is the
+ * tenant name or '' for none. Keys are tenant-aware: sha1hex(tenant) + '-' + sha1hex(name).
+ */
+export interface TenantTable<T> {
+  get(tenant: string, name: string): Promise<T | undefined>;
+  put(tenant: string, name: string, value: T): Promise<void>;
+  /** Remove a record; false when it did not exist. */
+  delete(tenant: string, name: string): Promise<boolean>;
+  /** Every record of every tenant, ordered by key. */
+  list(): Promise<T[]>;
+}
