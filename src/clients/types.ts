@@ -163,8 +163,11 @@ export interface S3Object {
   contentLength?: number;
 }
 export interface S3Client {
-  /** GetObject on an `s3://bucket/key` URL. */
-  getObject(url: string): Promise<S3Object>;
+  /**
+   * GetObject on an `s3://bucket/key` URL. With `maxBytes`, reading stops once the object is known to
+   * be larger: `contentLength` then exceeds maxBytes and the body is empty or partial.
+   */
+  getObject(url: string, opts?: { maxBytes?: number }): Promise<S3Object>;
   headObject(url: string): Promise<{ etag?: string; contentLength?: number }>;
 }
 

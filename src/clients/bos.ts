@@ -1,0 +1,130 @@
+/** BOS v2 API client (services.md §1). */
+import type { Component, Session, SessionTemplate } from '../common/types.js';
+import { chunk, expectArray, FIXED_READ_TIMEOUT_SECONDS, HttpClient, jsonType, type HttpClientOptions, type Query } from './http.js';
+import { ServiceError, type BosClient, type ComponentQuery } from './types.js';
+
+export const TENANT_HEADER = 'Cray-Tenant-Name';
+/** An `ids` filter longer than this is split over several GETs so no URL grows unbounded. */
+export const BOS_IDS_PER_QUERY = 200;
+
+export type BosClientOptions = Omit<HttpClientOptions, 'service' | 'baseUrl' | 'readTimeoutSeconds'> & {
+  readTimeoutSeconds?: () => number;
+};
+
+function tenantHeaders(tenant: string | null | undefined): Record<string, string> | undefined {
+  return tenant ? { [TENANT_HEADER]: tenant } : undefined;
+}
+
+function seg(name: string): string {
+  return encodeURIComponent(name);
+}
+
+export class HttpBosClient implements BosClient {
+  readonly http: HttpClient;
+
+  constructor(baseUrl: string, opts: BosClientOptions = {}) {
+    this.http = new HttpClient({
+      readTimeoutSeconds: () => FIXED_READ_TIMEOUT_SECONDS,
+      ...opts,
+      service: 'bos',
+      baseUrl,
+    });
+  }
+
+  close(): void {
+    this.http.close();
+  }
+
+  async getOptions(): Promise<Record<string, unknown>> {
+    const body = await this.http.get('/options');
+    if (!body || typeof body !== 'object' || Array.isArray(body)) {
+      throw new ServiceError('bos', 'GET', '/options', undefined, `Expected a JSON object in the response to GET /options, got ${jsonType(body)}`);
+    }
+    return body as Record<string, unknown>;
+  }
+
+  async listComponents(query: ComponentQuery, pageSize: number): Promise<Component[]> {
+    const ids = query.ids === undefined ? undefined : query.ids.split(',').filter((s) => s.length > 0);
+    if (ids && ids.length > BOS_IDS_PER_QUERY) {
+      const seen = new Map<string, Component>();
+      for (const part of chunk(ids, BOS_IDS_PER_QUERY)) {
+        for (const c of await this.listPaged({ ...query, ids: part.join(',') }, pageSize)) seen.set(c.id, c);
+      }
+      return [...seen.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    }
+    return this.listPaged(query, pageSize);
+  }
+
+  private async listPaged(query: ComponentQuery, pageSize: number): Promise<Component[]> {
+    const size = Math.max(0, Math.floor(pageSize));
+    const base: Query = { ...query, page_size: size };
+    const out: Component[] = [];
+    let startAfter: string | undefined;
+    for (;;) {
+      const q: Query = startAfter === undefined ? base : { ...base, start_after_id: startAfter };
+      const page = expectArray<Component>(await this.http.get('/components', { query: q }), 'bos', 'GET', '/components');
+      out.push(...page);
+      if (size === 0 || page.length !== size) return out;
+      const last = page[page.length - 1]!.id;
+      if (typeof last !== 'string' || last === startAfter) {
+        throw new ServiceError('bos', 'GET', '/components', undefined, `Paging did not advance past component ${JSON.stringify(last)}`);
+      }
+      startAfter = last;
+    }
+  }
+
+  async patchComponents(
+    patches: Partial<Component>[],
+    opts: { skipBadIds?: boolean; chunkSize?: number } = {},
+  ): Promise<Component[]> {
+    const out: Component[] = [];
+    const query: Query | undefined = opts.skipBadIds ? { skip_bad_ids: true } : undefined;
+    for (const part of chunk(patches, opts.chunkSize ?? 0)) {
+      out.push(...expectArray<Component>(await this.http.patch('/components', { body: part, query }), 'bos', 'PATCH', '/components'));
+    }
+    return out;
+  }
+
+  async patchComponentsByFilter(
+    patch: Partial<Component>,
+    filters: { ids: string } | { session: string },
+    opts: { skipBadIds?: boolean } = {},
+  ): Promise<Component[]> {
+    const query: Query | undefined = opts.skipBadIds ? { skip_bad_ids: true } : undefined;
+    const body = await this.http.patch('/components', { body: { patch, filters }, query });
+    return expectArray<Component>(body, 'bos', 'PATCH', '/components');
+  }
+
+  async putComponents(records: Component[]): Promise<Component[]> {
+    if (records.length === 0) return [];
+    return expectArray<Component>(await this.http.put('/components', { body: records }), 'bos', 'PUT', '/components');
+  }
+
+  async listSessions(query: { status?: string; min_age?: string; max_age?: string } = {}): Promise<Session[]> {
+    return expectArray<Session>(await this.http.get('/sessions', { query }), 'bos', 'GET', '/sessions');
+  }
+
+  async patchSession(
+    name: string,
+    tenant: string | null,
+    patch: { status?: Partial<Session['status']>; components?: string },
+  ): Promise<Session> {
+    return (await this.http.patch(`/sessions/${seg(name)}`, { body: patch, headers: tenantHeaders(tenant) })) as Session;
+  }
+
+  async saveSessionStatus(name: string, tenant: string | null): Promise<unknown> {
+    return this.http.post(`/sessions/${seg(name)}/status`, { headers: tenantHeaders(tenant) });
+  }
+
+  async deleteSessions(query: { status?: string; min_age?: string; max_age?: string }): Promise<void> {
+    await this.http.delete('/sessions', { query });
+  }
+
+  async getSessionTemplate(name: string, tenant: string | null): Promise<SessionTemplate> {
+    const body = await this.http.get(`/sessiontemplates/${seg(name)}`, { headers: tenantHeaders(tenant) });
+    if (!body || typeof body !== 'object' || Array.isArray(body)) {
+      throw new ServiceError('bos', 'GET', `/sessiontemplates/${seg(name)}`, undefined, `Expected a session template object, got ${jsonType(body)}`);
+    }
+    return body as SessionTemplate;
+  }
+}
