@@ -1,0 +1,73 @@
+import type { Clock } from '../common/clock.js';
+import { buildSimApp, SIM_PATHS } from './app.js';
+import type { SimKnobs } from './knobs.js';
+import { MachineRoom } from './room.js';
+
+export { MachineRoom, POWER_OPERATIONS } from './room.js';
+export type { SimNode, BootParameters, BootRecord, TransitionRecord, MachineRoomOptions, ReportEvent, PowerTransitionOperation } from './room.js';
+export { buildSimApp, simPlugin, SIM_PATHS } from './app.js';
+export { DEFAULT_KNOBS, INSTANT_KNOBS, SIM_SERVICES, resolveKnobs } from './knobs.js';
+export type { SimKnobs, SimService } from './knobs.js';
+export { defaultLayout, computeXname } from './layout.js';
+export type { Layout, NodeSpec, TenantSpec } from './layout.js';
+export { SIM_IMAGES, SIM_BROKEN_MANIFESTS, BOOT_IMAGES_BUCKET, manifestPath } from './images.js';
+export { Scheduler } from './scheduler.js';
+export { Prng, stream } from './prng.js';
+
+export interface StartSimulatorOptions {
+  nodes: number;
+  seed?: number;
+  clock?: Clock;
+  /** Default 0 (a free port). */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** BOS API base the nodes report to, e.g. `http://127.0.0.1:8080/apis/bos/v2`. */
+  bosUrl?: string;
+  knobs?: Partial<SimKnobs>;
+}
+
+export interface RunningSimulator {
+  /** Base URL of the simulator, e.g. `http://127.0.0.1:40123` (services under SIM_PATHS). */
+  url: string;
+  /** Every service base URL. */
+  urls: Record<keyof typeof SIM_PATHS, string>;
+  room: MachineRoom;
+  close(): Promise<void>;
+}
+
+/** The base URL of each simulated service under a simulator base URL. */
+export function serviceUrls(base: string): Record<keyof typeof SIM_PATHS, string> {
+  const b = base.replace(/\/+$/, '');
+  return Object.fromEntries(Object.entries(SIM_PATHS).map(([k, p]) => [k, b + p])) as Record<keyof typeof SIM_PATHS, string>;
+}
+
+/** Build a machine room, serve it over HTTP and start its clock-driven scheduler. */
+export async function startSimulator(opts: StartSimulatorOptions): Promise<RunningSimulator> {
+  const room = new MachineRoom({ nodes: opts.nodes, seed: opts.seed, clock: opts.clock, bosUrl: opts.bosUrl, knobs: opts.knobs });
+  const app = buildSimApp(room);
+  const host = opts.host ?? '127.0.0.1';
+  try {
+    await app.listen({ port: opts.port ?? 0, host });
+  } catch (e) {
+    await room.close();
+    throw new Error(`the simulator could not listen on ${host}:${opts.port ?? 0}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port ?? 0;
+  const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const url = `http://${shownHost}:${port}`;
+  room.start();
+  let closed = false;
+  return {
+    url,
+    urls: serviceUrls(url),
+    room,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await room.close();
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,790 @@
+import type { Clock } from '../common/clock.js';
+import { formatTimestamp, systemClock } from '../common/clock.js';
+import { tryParseDuration } from '../common/duration.js';
+import type { CfsComponent, HsmComponent, HsmGroup, HsmLock, HsmPartition, ImsImage } from '../clients/types.js';
+import { buildCatalogue, manifestPath, makeObject, DEFAULT_BOOT_PARAMETERS, SIM_IMAGES, BOOT_IMAGES_BUCKET, type SimObject } from './images.js';
+import { resolveKnobs, type SimKnobs, type SimService } from './knobs.js';
+import { defaultLayout, type Layout, type NodeArch, type NodeRole, type TenantSpec } from './layout.js';
+import { stream, type Prng } from './prng.js';
+import { Scheduler, type ScheduledEvent } from './scheduler.js';
+
+export type PowerTransitionOperation = 'On' | 'Off' | 'Soft-Off' | 'Soft-Restart' | 'Hard-Restart' | 'Init' | 'Force-Off';
+export const POWER_OPERATIONS: readonly PowerTransitionOperation[] = ['On', 'Off', 'Soft-Off', 'Soft-Restart', 'Hard-Restart', 'Init', 'Force-Off'];
+
+/** What BSS holds for one host. */
+export interface BootParameters {
+  params: string;
+  kernel: string;
+  initrd: string;
+  /** Referral token of the PUT that stored these (one per PUT). */
+  token: string;
+}
+
+/** What a node booted: the BSS entry at power-on time and the resulting kernel command line. */
+export interface BootRecord extends BootParameters {
+  cmdline: string;
+  /** Machine time the node became Ready. */
+  at: number;
+}
+
+interface CfsState {
+  desired_config: string;
+  enabled: boolean;
+  error_count: number;
+  tags: Record<string, string>;
+  state: Record<string, unknown>[];
+  applied?: string;
+  failed?: string;
+  job?: ScheduledEvent;
+}
+
+/** One simulated node; tests may read any field and change the behaviour flags. */
+export interface SimNode {
+  readonly id: string;
+  readonly nid: number;
+  role: NodeRole;
+  subRole?: string;
+  arch?: NodeArch;
+  readonly class: 'Mountain' | 'River';
+  /** HSM Enabled. */
+  enabled: boolean;
+  /** HSM lock; PCS refuses to transition a locked node. */
+  locked: boolean;
+  power: 'on' | 'off';
+  /** Booted (HSM Ready). */
+  booted: boolean;
+  ignoreSoftOff: boolean;
+  neverBoot: boolean;
+  /** CFS configuration of this node always fails. */
+  cfsFails: boolean;
+  /** The current boot, while booted. */
+  boot?: BootRecord;
+  /** How many times this node has booted. */
+  boots: number;
+  /** Successful state reports to BOS (all boots). */
+  reports: number;
+  /** Failed report attempts (errors and non-2xx answers). */
+  reportFailures: number;
+  /** Machine time of the last successful report. */
+  lastReportAt?: number;
+  /** Machine time of the last power state change. */
+  lastPowerChange: number;
+}
+
+interface NodeState extends SimNode {
+  gen: number;
+  pending?: ScheduledEvent;
+  bootEv?: ScheduledEvent;
+  reportEv?: ScheduledEvent;
+  reportedThisBoot: boolean;
+  cfs: CfsState;
+}
+
+export interface TransitionTask {
+  xname: string;
+  taskStatus: 'new' | 'in-progress' | 'failed' | 'succeeded';
+  taskStatusDescription: string;
+  error?: string;
+}
+
+export interface TransitionRecord {
+  transitionID: string;
+  operation: PowerTransitionOperation;
+  createTime: string;
+  automaticExpirationTime: string;
+  transitionStatus: 'new' | 'in-progress' | 'completed' | 'aborted';
+  taskDeadlineMinutes: number;
+  tasks: TransitionTask[];
+}
+
+export interface MachineRoomOptions {
+  nodes: number;
+  seed?: number;
+  clock?: Clock;
+  /** BOS API base, e.g. `http://127.0.0.1:8080/apis/bos/v2`; without it nodes do not report. */
+  bosUrl?: string;
+  knobs?: Partial<SimKnobs>;
+  /** Replace the default layout (tests). */
+  layout?: Layout;
+}
+
+export interface CfsListQuery {
+  ids?: string;
+  status?: string;
+  enabled?: string;
+  config_name?: string;
+  limit?: string;
+  after?: string;
+}
+
+export interface ReportEvent {
+  xname: string;
+  at: number;
+  ok: boolean;
+  status?: number;
+}
+
+const REPORT_LOG_LIMIT = 10_000;
+
+/**
+ * The machine room: nodes with power, boot and configuration state machines driven by a Scheduler
+ * over the injected Clock, plus the state HSM, PCS, BSS, CFS, IMS, S3 and TAPMS serve. Methods are
+ * synchronous state changes; the only asynchronous work is the state reporter's HTTP calls to BOS.
+ */
+export class MachineRoom {
+  readonly clock: Clock;
+  readonly seed: number;
+  readonly knobs: SimKnobs;
+  bosUrl?: string;
+  readonly scheduler: Scheduler;
+  readonly groups: HsmGroup[];
+  readonly partitions: HsmPartition[];
+  readonly tenants: TenantSpec[];
+  readonly objects: Map<string, SimObject>;
+  readonly images: Map<string, ImsImage>;
+  readonly transitions = new Map<string, TransitionRecord>();
+  /** Recent report attempts, oldest first (bounded). */
+  readonly reportLog: ReportEvent[] = [];
+
+  private readonly nodeMap = new Map<string, NodeState>();
+  private readonly order: NodeState[] = [];
+  private readonly sortedIds: string[];
+  private readonly bss = new Map<string, BootParameters>();
+  private readonly failurePrng: Prng;
+  private readonly tokenPrng: Prng;
+  private readonly jitterPrng: Prng;
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly queue: (() => Promise<void>)[] = [];
+  private active = 0;
+  private closed = false;
+
+  constructor(opts: MachineRoomOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.seed = opts.seed ?? 1;
+    this.knobs = resolveKnobs(opts.knobs);
+    this.bosUrl = opts.bosUrl?.replace(/\/+$/, '');
+    this.scheduler = new Scheduler(this.clock);
+    this.failurePrng = stream(this.seed, 'failures');
+    this.tokenPrng = stream(this.seed, 'tokens');
+    this.jitterPrng = stream(this.seed, 'reporter');
+    const layout = opts.layout ?? defaultLayout(opts.nodes);
+    this.groups = layout.groups;
+    this.partitions = layout.partitions;
+    this.tenants = layout.tenants;
+    const now = this.clock.now();
+    const catalogue = buildCatalogue(now);
+    this.objects = catalogue.objects;
+    this.images = catalogue.images;
+    const k = this.knobs;
+    const set = (xs: string[]) => new Set(xs);
+    const [stubborn, never, cfsFail, locked, disabled] = [k.ignoreSoftOff, k.neverBoot, k.cfsFailNodes, k.locked, k.disabled].map(set);
+    for (const spec of layout.nodes) {
+      const node: NodeState = {
+        ...spec,
+        enabled: !disabled.has(spec.id),
+        locked: locked.has(spec.id),
+        power: 'off',
+        booted: false,
+        ignoreSoftOff: stubborn.has(spec.id),
+        neverBoot: never.has(spec.id),
+        cfsFails: cfsFail.has(spec.id),
+        boots: 0,
+        reports: 0,
+        reportFailures: 0,
+        lastPowerChange: now,
+        gen: 0,
+        reportedThisBoot: false,
+        cfs: { desired_config: '', enabled: false, error_count: 0, tags: {}, state: [] },
+      };
+      this.nodeMap.set(spec.id, node);
+      this.order.push(node);
+    }
+    this.sortedIds = [...this.nodeMap.keys()].sort();
+    this.seedBootParameters();
+    if (k.initialPower === 'on') {
+      for (const node of this.order) {
+        node.power = 'on';
+        if (!node.neverBoot) this.finishBoot(node, now, true);
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ nodes
+  get size(): number {
+    return this.order.length;
+  }
+
+  /** Every node in layout order. */
+  nodes(): readonly SimNode[] {
+    return this.order;
+  }
+
+  node(xname: string): SimNode | undefined {
+    return this.nodeMap.get(xname);
+  }
+
+  /** Change behaviour flags or HSM facts of one node. Throws on an unknown xname. */
+  setNode(
+    xname: string,
+    changes: Partial<Pick<SimNode, 'enabled' | 'locked' | 'ignoreSoftOff' | 'neverBoot' | 'cfsFails' | 'role' | 'subRole' | 'arch'>>,
+  ): SimNode {
+    const node = this.nodeMap.get(xname);
+    if (!node) throw new Error(`unknown node ${xname}: the simulator has ${this.size} nodes, e.g. ${this.order[0]?.id ?? '(none)'}`);
+    Object.assign(node, changes);
+    return node;
+  }
+
+  /** HSM State of a node. */
+  hsmState(node: SimNode): 'Off' | 'On' | 'Ready' {
+    return node.power === 'off' ? 'Off' : node.booted ? 'Ready' : 'On';
+  }
+
+  // ------------------------------------------------------------------ faults
+  /** Decide (from the seeded stream) whether this call to `service` fails. */
+  shouldFail(service: SimService): boolean {
+    const rate = this.knobs.failureRate[service] ?? 0;
+    if (rate <= 0) return false;
+    return this.failurePrng.next() < rate;
+  }
+
+  // ------------------------------------------------------------------ HSM
+  hsmComponent(node: SimNode): HsmComponent {
+    const c: HsmComponent = {
+      ID: node.id,
+      Type: 'Node',
+      State: this.hsmState(node),
+      Flag: 'OK',
+      Enabled: node.enabled,
+      Role: node.role,
+    };
+    if (node.subRole) c.SubRole = node.subRole;
+    c.NID = node.nid;
+    c.NetType = 'Sling';
+    if (node.arch) c.Arch = node.arch;
+    c.Class = node.class;
+    return c;
+  }
+
+  /** GET /State/Components with the usual HSM filters (each a list; empty = any). */
+  listHsm(filter: { id?: string[]; type?: string[]; state?: string[]; role?: string[]; subrole?: string[]; enabled?: string[]; arch?: string[] } = {}): HsmComponent[] {
+    const ids = filter.id?.length ? filter.id : undefined;
+    const nodes: NodeState[] = ids ? ids.map((i) => this.nodeMap.get(i)).filter((n): n is NodeState => !!n) : this.order;
+    return this.filterHsm(nodes, filter).map((n) => this.hsmComponent(n));
+  }
+
+  /** POST /State/Components/Query: the listed ids that exist (unknown ids are left out). */
+  queryHsm(ids: readonly string[], filter: { enabled?: string[]; state?: string[]; role?: string[]; type?: string[] } = {}): HsmComponent[] {
+    const nodes: NodeState[] = [];
+    const seen = new Set<string>();
+    for (const id of ids) {
+      const n = this.nodeMap.get(id);
+      if (n && !seen.has(id)) {
+        seen.add(id);
+        nodes.push(n);
+      }
+    }
+    return this.filterHsm(nodes, filter).map((n) => this.hsmComponent(n));
+  }
+
+  private filterHsm(
+    nodes: NodeState[],
+    f: { type?: string[]; state?: string[]; role?: string[]; subrole?: string[]; enabled?: string[]; arch?: string[] },
+  ): NodeState[] {
+    const lc = (xs?: string[]) => (xs && xs.length ? new Set(xs.map((x) => x.toLowerCase())) : undefined);
+    const type = lc(f.type);
+    const state = lc(f.state);
+    const role = lc(f.role);
+    const subrole = lc(f.subrole);
+    const arch = lc(f.arch);
+    const enabled = f.enabled?.length ? new Set(f.enabled.map((e) => ['true', '1', 't', 'yes'].includes(e.toLowerCase()))) : undefined;
+    if (type && !type.has('node')) return [];
+    if (!state && !role && !subrole && !arch && !enabled) return nodes;
+    return nodes.filter(
+      (n) =>
+        (!state || state.has(this.hsmState(n).toLowerCase())) &&
+        (!role || role.has(n.role.toLowerCase())) &&
+        (!subrole || subrole.has((n.subRole ?? '').toLowerCase())) &&
+        (!arch || arch.has((n.arch ?? 'unknown').toLowerCase())) &&
+        (!enabled || enabled.has(n.enabled)),
+    );
+  }
+
+  locks(lockedOnly: boolean | undefined): HsmLock[] {
+    const out: HsmLock[] = [];
+    for (const n of this.order) {
+      if (lockedOnly === true && !n.locked) continue;
+      if (lockedOnly === false && n.locked) continue;
+      out.push({ ID: n.id, Locked: n.locked, Reserved: false, CreatedTime: '', ExpirationTime: '', ReservationDisabled: false });
+    }
+    return out;
+  }
+
+  tenant(name: string): TenantSpec | undefined {
+    return this.tenants.find((t) => t.name === name);
+  }
+
+  // ------------------------------------------------------------------ PCS
+  powerStatus(ids?: readonly string[]): Record<string, unknown>[] {
+    const list = ids && ids.length ? ids : this.order.map((n) => n.id);
+    const out: Record<string, unknown>[] = [];
+    for (const id of list) {
+      const n = this.nodeMap.get(id);
+      if (!n) {
+        out.push({ xname: id, powerState: 'undefined', managementState: 'undefined', error: 'Component not found in component map.', supportedPowerTransitions: [], lastUpdated: '' });
+        continue;
+      }
+      out.push({
+        xname: n.id,
+        powerState: n.power,
+        managementState: 'available',
+        error: '',
+        supportedPowerTransitions: ['On', 'Soft-Off', 'Force-Off', 'Soft-Restart', 'Hard-Restart', 'Init', 'Off'],
+        lastUpdated: new Date(n.lastPowerChange).toISOString(),
+      });
+    }
+    return out;
+  }
+
+  /** Start a PCS transition; nodes change power after the knob delays. */
+  transition(operation: PowerTransitionOperation, xnames: readonly string[], taskDeadlineMinutes = 5): TransitionRecord {
+    const now = this.clock.now();
+    const rec: TransitionRecord = {
+      transitionID: this.tokenPrng.uuid(),
+      operation,
+      createTime: new Date(now).toISOString(),
+      automaticExpirationTime: new Date(now + 24 * 3600_000).toISOString(),
+      transitionStatus: 'in-progress',
+      taskDeadlineMinutes,
+      tasks: [],
+    };
+    const k = this.knobs;
+    const wanted = [...new Set(xnames)];
+    let open = 0;
+    const done = (task: TransitionTask, status: 'failed' | 'succeeded', desc: string, error?: string) => {
+      task.taskStatus = status;
+      task.taskStatusDescription = desc;
+      if (error) task.error = error;
+      open--;
+      if (open === 0) rec.transitionStatus = 'completed';
+    };
+    for (const xname of wanted) {
+      const task: TransitionTask = { xname, taskStatus: 'in-progress', taskStatusDescription: 'Confirming successful transition' };
+      rec.tasks.push(task);
+      open++;
+      const n = this.nodeMap.get(xname);
+      if (!n) {
+        done(task, 'failed', 'Missing xname', 'Xname not found in HSM data');
+        continue;
+      }
+      if (n.locked) {
+        done(task, 'failed', 'Component is locked', 'Unable to reserve component: it is locked in HSM');
+        continue;
+      }
+      const wantOff = operation !== 'On';
+      const wantOn = operation === 'On' || operation === 'Soft-Restart' || operation === 'Hard-Restart' || operation === 'Init';
+      const graceful = operation === 'Soft-Off' || operation === 'Soft-Restart';
+      if (graceful && n.ignoreSoftOff && n.power === 'on') {
+        // The node never acts on the graceful request; PCS gives up at the deadline.
+        this.scheduler.after(taskDeadlineMinutes * 60_000, () => done(task, 'failed', 'Transition timed out', 'Timeout waiting for transition to complete'));
+        continue;
+      }
+      this.scheduler.cancel(n.pending);
+      n.pending = undefined;
+      if (wantOff && n.power === 'on') {
+        const offDelay = graceful ? k.powerOffDelayMs : k.forceOffDelayMs;
+        n.pending = this.scheduler.after(offDelay, (at) => {
+          n.pending = undefined;
+          this.powerOff(n, at);
+          if (!wantOn) return done(task, 'succeeded', 'Transition confirmed, off');
+          n.pending = this.scheduler.after(k.powerOnDelayMs, (at2) => {
+            n.pending = undefined;
+            this.powerOn(n, at2);
+            done(task, 'succeeded', 'Transition confirmed, on');
+          });
+        });
+      } else if (wantOn && n.power === 'off') {
+        n.pending = this.scheduler.after(k.powerOnDelayMs, (at) => {
+          n.pending = undefined;
+          this.powerOn(n, at);
+          done(task, 'succeeded', 'Transition confirmed, on');
+        });
+      } else if (wantOn && wantOff) {
+        // Restart of a node that is off: just power it on.
+        n.pending = this.scheduler.after(k.powerOnDelayMs, (at) => {
+          n.pending = undefined;
+          this.powerOn(n, at);
+          done(task, 'succeeded', 'Transition confirmed, on');
+        });
+      } else {
+        done(task, 'succeeded', `Component already in desired state`);
+      }
+    }
+    if (open === 0) rec.transitionStatus = 'completed';
+    this.transitions.set(rec.transitionID, rec);
+    if (this.transitions.size > 10_000) {
+      const oldest = this.transitions.keys().next().value;
+      if (oldest !== undefined) this.transitions.delete(oldest);
+    }
+    return rec;
+  }
+
+  private powerOn(n: NodeState, at: number): void {
+    if (n.power === 'on') return;
+    n.power = 'on';
+    n.booted = false;
+    n.boot = undefined;
+    n.gen++;
+    n.lastPowerChange = at;
+    if (n.neverBoot) return;
+    const entry = this.bss.get(n.id);
+    if (!entry) return; // nothing to network-boot: the node sits at its firmware prompt
+    const gen = n.gen;
+    n.bootEv = this.scheduler.after(this.knobs.bootDelayMs, (t) => {
+      n.bootEv = undefined;
+      if (n.gen !== gen || n.power !== 'on' || n.neverBoot) return;
+      this.finishBoot(n, t, false);
+    });
+  }
+
+  private powerOff(n: NodeState, at: number): void {
+    if (n.power === 'off') return;
+    n.power = 'off';
+    n.booted = false;
+    n.boot = undefined;
+    n.gen++;
+    n.lastPowerChange = at;
+    this.scheduler.cancel(n.bootEv);
+    this.scheduler.cancel(n.reportEv);
+    this.scheduler.cancel(n.cfs.job);
+    n.bootEv = n.reportEv = n.cfs.job = undefined;
+  }
+
+  /** The node comes up on what BSS holds for it and starts its reporters. */
+  private finishBoot(n: NodeState, at: number, initial: boolean): void {
+    const entry = this.bss.get(n.id);
+    if (!entry) return;
+    n.booted = true;
+    n.boots++;
+    n.reportedThisBoot = false;
+    n.boot = {
+      ...entry,
+      cmdline: `${entry.params} bss_referral_token=${entry.token} xname=${n.id} nid=${n.nid}`.trim(),
+      at,
+    };
+    if (this.knobs.cfsEnableOnBoot) n.cfs.enabled = true;
+    this.cfsCheck(n);
+    if (this.bosUrl) {
+      // Nodes already running when the room starts report at a random moment of the first minute.
+      const first = initial ? Math.floor(this.jitterPrng.next() * 60_000) : 0;
+      const gen = n.gen;
+      n.reportEv = this.scheduler.after(first, () => this.report(n, gen, 1));
+    }
+  }
+
+  // ------------------------------------------------------------------ reporter
+  private reportPeriod(n: NodeState): number {
+    const m = /(?:^|\s)bos_update_frequency=(\S+)/.exec(n.boot?.cmdline ?? '');
+    const secs = m ? tryParseDuration(m[1]) : undefined;
+    return secs !== undefined ? 0.75 * secs * 1000 : this.knobs.reportPeriodMs;
+  }
+
+  private report(n: NodeState, gen: number, attempt: number): void {
+    n.reportEv = undefined;
+    if (this.closed || n.gen !== gen || !n.booted || !n.boot || !this.bosUrl) return;
+    const url = `${this.bosUrl}/components/${encodeURIComponent(n.id)}`;
+    const body = JSON.stringify({ id: n.id, actual_state: { bss_token: n.boot.token } });
+    this.enqueue(async () => {
+      if (this.closed || n.gen !== gen) return;
+      let status: number | undefined;
+      let ok = false;
+      try {
+        const headers: Record<string, string> = { 'content-type': 'application/json' };
+        if (this.knobs.reporterToken) headers.authorization = `Bearer ${this.knobs.reporterToken}`;
+        const res = await fetch(url, { method: 'PATCH', headers, body, signal: AbortSignal.timeout(10_000) });
+        status = res.status;
+        ok = res.ok;
+        await res.arrayBuffer().catch(() => undefined);
+      } catch {
+        ok = false;
+      }
+      const at = this.clock.now();
+      this.reportLog.push({ xname: n.id, at, ok, status });
+      if (this.reportLog.length > REPORT_LOG_LIMIT) this.reportLog.splice(0, this.reportLog.length - REPORT_LOG_LIMIT);
+      if (this.closed || n.gen !== gen) return;
+      if (ok) {
+        n.reports++;
+        n.lastReportAt = at;
+        const period = this.reportPeriod(n);
+        const wait = n.reportedThisBoot ? period : Math.floor(this.jitterPrng.next() * period);
+        n.reportedThisBoot = true;
+        n.reportEv = this.scheduler.at(at + wait, () => this.report(n, gen, 1));
+      } else {
+        n.reportFailures++;
+        const wait = Math.min(this.knobs.reportRetryCapMs, 2000 * attempt);
+        n.reportEv = this.scheduler.at(at + wait, () => this.report(n, gen, attempt + 1));
+      }
+    });
+  }
+
+  private enqueue(job: () => Promise<void>): void {
+    this.queue.push(job);
+    this.pump();
+  }
+
+  private pump(): void {
+    while (this.active < this.knobs.reporterConcurrency && this.queue.length > 0) {
+      const job = this.queue.shift()!;
+      this.active++;
+      const p: Promise<void> = job()
+        .catch(() => undefined)
+        .finally(() => {
+          this.active--;
+          this.inflight.delete(p);
+          this.pump();
+        });
+      this.inflight.add(p);
+    }
+  }
+
+  // ------------------------------------------------------------------ BSS
+  private seedBootParameters(): void {
+    const byArch = new Map<string, string[]>();
+    for (const n of this.order) {
+      const image = n.role === 'Application' ? SIM_IMAGES.uanX86 : n.arch === 'ARM' ? SIM_IMAGES.computeArm : SIM_IMAGES.computeX86;
+      const list = byArch.get(image) ?? [];
+      list.push(n.id);
+      byArch.set(image, list);
+    }
+    for (const [image, hosts] of byArch) {
+      const base = `s3://${BOOT_IMAGES_BUCKET}/${image}`;
+      this.putBootParameters(hosts, `${DEFAULT_BOOT_PARAMETERS} root=live:s3://${BOOT_IMAGES_BUCKET}/${image}/rootfs`, `${base}/kernel`, `${base}/initrd`);
+    }
+  }
+
+  /** PUT /bootparameters: store per host, return the referral token of this PUT. */
+  putBootParameters(hosts: readonly string[], params: string, kernel: string, initrd: string): string {
+    const token = this.tokenPrng.uuid();
+    for (const h of hosts) this.bss.set(h, { params, kernel, initrd, token });
+    return token;
+  }
+
+  bootParameters(name: string): BootParameters | undefined {
+    return this.bss.get(name);
+  }
+
+  bootParameterHosts(): string[] {
+    return [...this.bss.keys()];
+  }
+
+  // ------------------------------------------------------------------ CFS
+  private cfsStatus(c: CfsState): string {
+    if (!c.desired_config) return 'unconfigured';
+    if (c.failed === c.desired_config) return 'failed';
+    if (c.applied === c.desired_config) return 'configured';
+    return 'pending';
+  }
+
+  cfsComponent(node: SimNode): CfsComponent & Record<string, unknown> {
+    const n = node as NodeState;
+    return {
+      id: n.id,
+      state: n.cfs.state,
+      desired_config: n.cfs.desired_config,
+      error_count: n.cfs.error_count,
+      retry_policy: 3,
+      enabled: n.cfs.enabled,
+      configuration_status: this.cfsStatus(n.cfs),
+      tags: n.cfs.tags,
+      logs: '',
+    };
+  }
+
+  /** GET /components: filters, then `limit`/`after` paging in id order. */
+  listCfs(q: CfsListQuery): { components: Record<string, unknown>[]; next: Record<string, string | number> | null } {
+    let limit = this.knobs.cfsPageSize;
+    if (q.limit !== undefined && q.limit !== '') {
+      const l = Number(q.limit);
+      if (!Number.isInteger(l) || l < 1) throw new RangeError(`limit must be a positive integer, got ${JSON.stringify(q.limit)}`);
+      limit = l;
+    }
+    let ids: string[];
+    if (q.ids) {
+      const wanted = new Set(q.ids.split(',').map((s) => s.trim()).filter(Boolean));
+      ids = this.sortedIds.filter((id) => wanted.has(id));
+    } else ids = this.sortedIds;
+    if (q.after) {
+      const after = q.after;
+      let lo = 0;
+      let hi = ids.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (ids[mid]! <= after) lo = mid + 1;
+        else hi = mid;
+      }
+      ids = ids.slice(lo);
+    }
+    const statuses = q.status ? new Set(q.status.split(',').map((s) => s.trim().toLowerCase())) : undefined;
+    const enabled = q.enabled !== undefined && q.enabled !== '' ? q.enabled.toLowerCase() === 'true' : undefined;
+    const components: Record<string, unknown>[] = [];
+    let last: string | undefined;
+    let more = false;
+    for (const id of ids) {
+      const n = this.nodeMap.get(id)!;
+      if (statuses && !statuses.has(this.cfsStatus(n.cfs))) continue;
+      if (enabled !== undefined && n.cfs.enabled !== enabled) continue;
+      if (q.config_name !== undefined && q.config_name !== '' && n.cfs.desired_config !== q.config_name) continue;
+      if (components.length === limit) {
+        more = true;
+        break;
+      }
+      components.push(this.cfsComponent(n));
+      last = id;
+    }
+    let next: Record<string, string | number> | null = null;
+    if (more && last !== undefined) {
+      next = { limit, after: last };
+      for (const key of ['ids', 'status', 'enabled', 'config_name'] as const) if (q[key]) next[key] = q[key]!;
+    }
+    return { components, next };
+  }
+
+  /** PATCH /components: apply one patch to the listed ids; unknown ids are skipped. Returns patched ids. */
+  patchCfs(ids: readonly string[], patch: Record<string, unknown>): string[] {
+    const out: string[] = [];
+    for (const id of ids) {
+      const n = this.nodeMap.get(id);
+      if (!n) continue;
+      const c = n.cfs;
+      if (typeof patch.desired_config === 'string' && patch.desired_config !== c.desired_config) {
+        c.desired_config = patch.desired_config;
+        this.scheduler.cancel(c.job);
+        c.job = undefined;
+      }
+      if (typeof patch.enabled === 'boolean') c.enabled = patch.enabled;
+      if (typeof patch.error_count === 'number') c.error_count = patch.error_count;
+      if (patch.tags && typeof patch.tags === 'object') {
+        for (const [k, v] of Object.entries(patch.tags as Record<string, unknown>)) {
+          if (v === null || v === '') delete c.tags[k];
+          else c.tags[k] = String(v);
+        }
+      }
+      if (Array.isArray(patch.state)) {
+        c.state = patch.state.filter((s): s is Record<string, unknown> => !!s && typeof s === 'object');
+        if (c.state.length === 0) {
+          c.applied = undefined;
+          c.failed = undefined;
+          this.scheduler.cancel(c.job);
+          c.job = undefined;
+        }
+      }
+      this.cfsCheck(n);
+      out.push(id);
+    }
+    return out;
+  }
+
+  /** Start configuring a booted, enabled node whose configuration is pending. */
+  private cfsCheck(n: NodeState): void {
+    const c = n.cfs;
+    if (c.job || !c.enabled || !n.booted || this.cfsStatus(c) !== 'pending') return;
+    const config = c.desired_config;
+    const gen = n.gen;
+    c.job = this.scheduler.after(this.knobs.cfsConfigureDelayMs, (at) => {
+      c.job = undefined;
+      if (n.gen !== gen || !n.booted || c.desired_config !== config) return;
+      if (!c.enabled) return;
+      if (n.cfsFails || this.knobs.failingConfigurations.includes(config)) {
+        c.failed = config;
+        c.error_count++;
+        return;
+      }
+      c.applied = config;
+      c.state = [
+        {
+          cloneUrl: 'https://api-gw-service-nmn.local/vcs/cray/config-management.git',
+          playbook: 'site.yml',
+          commit: this.tokenPrng.hex(40),
+          status: 'applied',
+          sessionName: `batcher-${this.tokenPrng.uuid()}`,
+          lastUpdated: formatTimestamp(at) + 'Z',
+        },
+      ];
+    });
+  }
+
+  // ------------------------------------------------------------------ IMS
+  patchImage(id: string, patch: Record<string, unknown>): ImsImage | undefined {
+    const img = this.images.get(id);
+    if (!img) return undefined;
+    const md = patch.metadata;
+    if (md && typeof md === 'object') {
+      const { operation, key, value } = md as { operation?: unknown; key?: unknown; value?: unknown };
+      if (typeof key !== 'string' || !key) throw new RangeError('metadata.key must be a non-empty string');
+      img.metadata ??= {};
+      if (operation === 'set') img.metadata[key] = typeof value === 'string' ? value : '';
+      else if (operation === 'remove') delete img.metadata[key];
+      else throw new RangeError(`metadata.operation must be "set" or "remove", got ${JSON.stringify(operation)}`);
+    }
+    if (typeof patch.arch === 'string') {
+      if (patch.arch !== 'x86_64' && patch.arch !== 'aarch64') throw new RangeError(`arch must be x86_64 or aarch64, got ${JSON.stringify(patch.arch)}`);
+      img.arch = patch.arch;
+    }
+    if (patch.link && typeof patch.link === 'object') img.link = patch.link as ImsImage['link'];
+    return img;
+  }
+
+  // ------------------------------------------------------------------ S3
+  getObject(bucket: string, key: string): SimObject | undefined {
+    return this.objects.get(`${bucket}/${key}`);
+  }
+
+  hasBucket(bucket: string): boolean {
+    const prefix = `${bucket}/`;
+    if (bucket === BOOT_IMAGES_BUCKET) return true;
+    for (const k of this.objects.keys()) if (k.startsWith(prefix)) return true;
+    return false;
+  }
+
+  putObject(bucket: string, key: string, body: Buffer | string, contentType = 'application/octet-stream'): SimObject {
+    const obj = makeObject(body, contentType, this.clock.now());
+    this.objects.set(`${bucket}/${key}`, obj);
+    return obj;
+  }
+
+  /** The manifest URL of a simulated image. */
+  manifestUrl(imageId: string): string {
+    return manifestPath(imageId);
+  }
+
+  // ------------------------------------------------------------------ time
+  /** Run every event due now (after advancing a FakeClock). */
+  tick(): number {
+    return this.scheduler.runDue();
+  }
+
+  /**
+   * Run due events and wait for in-flight reports until nothing due is left and nothing is in
+   * flight (bounded number of rounds). For tests driving a FakeClock.
+   */
+  async settle(maxRounds = 10_000): Promise<void> {
+    for (let i = 0; i < maxRounds; i++) {
+      this.scheduler.runDue();
+      const due = this.scheduler.nextDue();
+      const pendingNow = due !== undefined && due <= this.clock.now();
+      if (this.inflight.size === 0 && this.queue.length === 0 && !pendingNow) return;
+      if (this.inflight.size > 0) await Promise.race([...this.inflight]);
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  start(): void {
+    this.scheduler.start();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.queue.length = 0;
+    await this.scheduler.close();
+    await Promise.allSettled([...this.inflight]);
+  }
+}
