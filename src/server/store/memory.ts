@@ -78,18 +78,34 @@ class MemoryTenantTable<T> implements TenantTable<T> {
   }
 }
 
-/** Code-point order, as Redis-sorted keys and Python string sorting give. */
+/**
+ * Code-point order, as Python string sorting gives (and UTF-8 byte order). JavaScript's `<` compares
+ * UTF-16 code units, which puts characters above U+FFFF (surrogate pairs) before U+E000..U+FFFF;
+ * the first differing unit is remapped so surrogates sort last.
+ */
 export function compareIds(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  if (a === b) return 0;
+  const n = a.length < b.length ? a.length : b.length;
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      x = x >= 0xe000 ? x - 0x800 : x + 0x2000;
+      y = y >= 0xe000 ? y - 0x800 : y + 0x2000;
+    }
+    return x < y ? -1 : 1;
+  }
+  return a.length < b.length ? -1 : 1;
 }
 
-/** Index of the first element strictly greater than `key` in a sorted array. */
-function upperBound(sorted: readonly string[], key: string): number {
+/** Index of the first element strictly greater than `key` in an array sorted by compareIds. */
+export function upperBound(sorted: readonly string[], key: string): number {
   let lo = 0;
   let hi = sorted.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! <= key) lo = mid + 1;
+    if (compareIds(sorted[mid]!, key) <= 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;

@@ -57,3 +57,24 @@ export interface TenantTable<T> {
   /** Every record of every tenant, ordered by key. */
   list(): Promise<T[]>;
 }
+
+/**
+ * The backing store cannot be reached (connection refused, timed out, authentication rejected, Redis
+ * still loading). The API answers 503 with this message; it names the store address (never a
+ * password) and what to check.
+ */
+export class StoreUnavailableError extends Error {
+  readonly statusCode = 503;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** A stored value is not a JSON object (corrupt or foreign data): a server error, not a 503. */
+export class StoreDataError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreDataError';
+  }
+}

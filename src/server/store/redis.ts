@@ -1,0 +1,456 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTemplate } from '../../common/types.js';
+import { REDIS_DB, tenantKey } from './keys.js';
+import { compareIds, upperBound } from './memory.js';
+import {
+  StoreDataError,
+  StoreUnavailableError,
+  type ComponentTable,
+  type Store,
+  type TenantTable,
+} from './store.js';
+
+/**
+ * The production store: Redis laid out exactly as upstream BOS lays it out (data-model §5), so this
+ * server can share a Redis with the upstream services. One logical database per record type, one
+ * connection per database (opened on first use), every value a JSON object. Nothing is cached or
+ * indexed in this process: a restarted server finds everything again.
+ */
+
+/** Keys asked per SCAN step (a hint to Redis; larger means fewer round trips). */
+const SCAN_COUNT = 10_000;
+/** Keys per MGET; batches are sent back to back without waiting (pipelined on the wire). */
+const MGET_BATCH = 1_000;
+/** Batches in flight while a limited listing looks for its first matches. */
+const LIMITED_WINDOW = 4;
+/** Records per MSET; larger writes are split into several MSETs inside one MULTI/EXEC. */
+const MSET_CHUNK = 5_000;
+/** How long ping() waits for an answer. */
+const PING_TIMEOUT_MS = 2_000;
+
+export interface RedisStoreOptions {
+  /** `redis://[user:password@]host[:port]`, `rediss://...` (TLS), or `host[:port]`. A DB path is ignored. */
+  url: string;
+  /** Overrides a password given in the URL. */
+  password?: string;
+  /** Use TLS even for a `redis://` URL. */
+  tls?: boolean;
+  /** Not supported: upstream keys carry no prefix, and sharing a Redis with it needs the same keys. */
+  keyPrefix?: never;
+  /** Seconds to wait for a TCP/TLS connection before giving up (default 5). */
+  connectTimeoutSeconds?: number;
+}
+
+interface Target {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  tls: boolean;
+  /** The address as shown in messages: scheme, user, host and port; never the password. */
+  shown: string;
+}
+
+/** Parse a Redis URL into connection settings and a printable (password-free) form. */
+export function parseRedisUrl(url: string, password?: string, tls?: boolean): Target {
+  const raw = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `redis://${url}`;
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new Error(`invalid Redis URL: expected redis://host:port or rediss://host:port`);
+  }
+  const scheme = u.protocol.replace(/:$/, '').toLowerCase();
+  if (scheme !== 'redis' && scheme !== 'rediss') {
+    throw new Error(`invalid Redis URL scheme '${scheme}': expected redis:// or rediss://`);
+  }
+  const useTls = scheme === 'rediss' || tls === true;
+  const host = u.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
+  const port = u.port ? Number(u.port) : 6379;
+  const username = u.username ? decodeURIComponent(u.username) : undefined;
+  const pw = password ?? (u.password ? decodeURIComponent(u.password) : undefined);
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  const shown = `${useTls ? 'rediss' : 'redis'}://${username ? `${encodeURIComponent(username)}@` : ''}${shownHost}:${port}`;
+  return { host, port, username, password: pw || undefined, tls: useTls, shown };
+}
+
+/** Redis replies that mean "not usable right now" rather than "bad request". */
+const UNAVAILABLE_REPLY = /^(NOAUTH|WRONGPASS|LOADING|MASTERDOWN|READONLY|MISCONF|BUSY|NOPERM)\b/;
+
+function errorText(e: unknown): string {
+  if (e instanceof AggregateError && e.errors.length) return e.errors.map(errorText).join('; ');
+  if (e instanceof Error) return e.message || e.name;
+  return String(e);
+}
+
+function noop(): void {}
+
+/** One lazily opened connection per logical database, and the translation of their errors. */
+class Connections {
+  private readonly clients = new Map<number, Promise<Redis>>();
+  private readonly lastConnectionError = new Map<number, unknown>();
+  private closed = false;
+
+  constructor(
+    readonly target: Target,
+    private readonly connectTimeoutMs: number,
+  ) {}
+
+  /** The message of every StoreUnavailableError: which Redis, what went wrong, what to check. */
+  unavailable(db: number, cause: unknown): StoreUnavailableError {
+    let text = errorText(cause);
+    // "max retries per request" says nothing about why: name the connection error behind it.
+    const conn = this.lastConnectionError.get(db);
+    if (cause instanceof Error && cause.name === 'MaxRetriesPerRequestError' && conn) {
+      text = `${errorText(conn)} (gave up after retrying)`;
+    }
+    text = text.replace(/[.\s]+$/, '');
+    if (this.target.password) text = text.split(this.target.password).join('***');
+    const hints = [`that redis-server is running and reachable at ${this.target.host}:${this.target.port}`];
+    if (/NOAUTH|WRONGPASS|password/i.test(text)) hints.unshift('the Redis password');
+    else hints.push(this.target.password ? 'that the password is right' : 'whether it needs a password');
+    hints.push(this.target.tls ? 'that it serves TLS (rediss://)' : 'whether it needs TLS (use rediss://)');
+    return new StoreUnavailableError(`Redis at ${this.target.shown} (DB ${db}) is unavailable: ${text}. Check ${hints.join(', ')}.`, {
+      cause,
+    });
+  }
+
+  private options(db: number): RedisOptions {
+    const t = this.target;
+    return {
+      host: t.host,
+      port: t.port,
+      username: t.username,
+      password: t.password,
+      db,
+      tls: t.tls ? { servername: /^[\d.:]+$/.test(t.host) ? undefined : t.host } : undefined,
+      lazyConnect: true,
+      connectTimeout: this.connectTimeoutMs,
+      // A request waiting while the connection is down fails after one reconnect attempt, so the API
+      // can answer 503 quickly; the connection keeps reconnecting in the background.
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times) => Math.min(times * 100, 1_000),
+      enableOfflineQueue: true,
+    };
+  }
+
+  /** The connection to `db`, opened on first use; a failed first connect is retried on the next call. */
+  client(db: number): Promise<Redis> {
+    if (this.closed) return Promise.reject(this.unavailable(db, new Error('the store has been closed')));
+    let p = this.clients.get(db);
+    if (!p) {
+      p = this.open(db);
+      this.clients.set(db, p);
+      p.catch(() => {
+        if (this.clients.get(db) === p) this.clients.delete(db);
+      });
+    }
+    return p;
+  }
+
+  private async open(db: number): Promise<Redis> {
+    const client = new Redis(this.options(db));
+    let lastError: unknown;
+    client.on('error', (e: unknown) => {
+      lastError = e;
+      this.lastConnectionError.set(db, e);
+    });
+    try {
+      await client.connect();
+      return client;
+    } catch (e) {
+      client.disconnect();
+      throw this.unavailable(db, lastError ?? e);
+    }
+  }
+
+  /** Run commands on `db`, turning connection and authentication failures into StoreUnavailableError. */
+  async run<T>(db: number, fn: (r: Redis) => Promise<T>): Promise<T> {
+    const r = await this.client(db);
+    try {
+      return await fn(r);
+    } catch (e) {
+      throw this.translate(db, e);
+    }
+  }
+
+  translate(db: number, e: unknown): Error {
+    if (e instanceof StoreUnavailableError || e instanceof StoreDataError) return e;
+    const name = e instanceof Error ? e.name : '';
+    if (name === 'ReplyError' && !UNAVAILABLE_REPLY.test(errorText(e))) {
+      return new Error(`Redis at ${this.target.shown} (DB ${db}) refused a command: ${errorText(e)}`, { cause: e });
+    }
+    return this.unavailable(db, e);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.all(
+      all.map(async (p) => {
+        const r = await p.catch(() => undefined);
+        if (!r) return;
+        try {
+          await r.quit();
+        } catch {
+          r.disconnect();
+        }
+      }),
+    );
+  }
+}
+
+function parseRecord<T>(db: number, key: string, text: string): T {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new StoreDataError(`Redis DB ${db} key ${JSON.stringify(key)} does not hold valid JSON`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw new StoreDataError(`Redis DB ${db} key ${JSON.stringify(key)} does not hold a JSON object`);
+  }
+  return v as T;
+}
+
+/** Every key of a database, de-duplicated (SCAN may return a key twice), in code-point order. */
+async function scanKeys(conn: Connections, db: number): Promise<string[]> {
+  return conn.run(db, async (r) => {
+    const seen = new Set<string>();
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'COUNT', SCAN_COUNT);
+      for (const k of keys) seen.add(k);
+      cursor = next;
+    } while (cursor !== '0');
+    return [...seen].sort(compareIds);
+  });
+}
+
+/** Send one MGET per batch, all at once; the promises settle in order as the replies arrive. */
+function mgetBatches(r: Redis, keys: readonly string[], from: number, to: number): Promise<(string | null)[]>[] {
+  const out: Promise<(string | null)[]>[] = [];
+  for (let i = from; i < to; i += MGET_BATCH) {
+    const p = r.mget(keys.slice(i, Math.min(i + MGET_BATCH, to)));
+    p.catch(noop); // awaited below; this only keeps an abandoned batch from being an unhandled rejection
+    out.push(p);
+  }
+  return out;
+}
+
+/** Values of `keys` in order (null where absent), fetched in pipelined MGET batches. */
+async function mgetAll(conn: Connections, db: number, keys: readonly string[]): Promise<(string | null)[]> {
+  if (keys.length === 0) return [];
+  return conn.run(db, async (r) => {
+    const parts = await Promise.all(mgetBatches(r, keys, 0, keys.length));
+    return parts.length === 1 ? parts[0]! : parts.flat();
+  });
+}
+
+class RedisComponents implements ComponentTable {
+  private readonly db = REDIS_DB.components;
+  constructor(private readonly conn: Connections) {}
+
+  async get(id: string): Promise<Component | undefined> {
+    const s = await this.conn.run(this.db, (r) => r.get(id));
+    return s == null ? undefined : parseRecord<Component>(this.db, id, s);
+  }
+
+  async getMany(ids: readonly string[]): Promise<(Component | undefined)[]> {
+    const values = await mgetAll(this.conn, this.db, ids);
+    return values.map((s, i) => (s == null ? undefined : parseRecord<Component>(this.db, ids[i]!, s)));
+  }
+
+  ids(): Promise<string[]> {
+    return scanKeys(this.conn, this.db);
+  }
+
+  async list(opts: { startAfter?: string; filter?: (c: Component) => boolean; limit?: number } = {}): Promise<Component[]> {
+    const keys = await this.ids();
+    const start = opts.startAfter !== undefined ? upperBound(keys, opts.startAfter) : 0;
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
+    const filter = opts.filter;
+    const out: Component[] = [];
+    if (start >= keys.length) return out;
+    return this.conn.run(this.db, async (r) => {
+      // Unlimited: ask for everything at once. Limited: keep a few batches in flight and stop as
+      // soon as enough records matched.
+      const window = limit === Infinity ? keys.length : LIMITED_WINDOW * MGET_BATCH;
+      let sent = start;
+      const queue: { from: number; p: Promise<(string | null)[]> }[] = [];
+      const refill = () => {
+        while (sent < keys.length && sent - (queue[0]?.from ?? sent) < window) {
+          const to = Math.min(sent + MGET_BATCH, keys.length);
+          queue.push({ from: sent, p: mgetBatches(r, keys, sent, to)[0]! });
+          sent = to;
+        }
+      };
+      refill();
+      while (queue.length > 0 && out.length < limit) {
+        const { from, p } = queue.shift()!;
+        const values = await p;
+        for (let i = 0; i < values.length && out.length < limit; i++) {
+          const s = values[i];
+          if (s == null) continue; // deleted since the SCAN
+          const c = parseRecord<Component>(this.db, keys[from + i]!, s);
+          if (!filter || filter(c)) out.push(c);
+        }
+        if (out.length < limit) refill();
+      }
+      return out;
+    });
+  }
+
+  async putMany(records: readonly Component[]): Promise<void> {
+    if (records.length === 0) return;
+    const flat: string[] = new Array(records.length * 2);
+    for (let i = 0; i < records.length; i++) {
+      const rec = records[i]!;
+      if (typeof rec.id !== 'string' || rec.id === '') {
+        throw new Error(`cannot store a component without an id (record ${i} of ${records.length})`);
+      }
+      flat[2 * i] = rec.id;
+      flat[2 * i + 1] = JSON.stringify(rec);
+    }
+    await this.conn.run(this.db, async (r) => {
+      if (flat.length <= MSET_CHUNK * 2) {
+        await r.mset(flat);
+        return;
+      }
+      const tx = r.multi();
+      for (let i = 0; i < flat.length; i += MSET_CHUNK * 2) tx.mset(flat.slice(i, i + MSET_CHUNK * 2));
+      const results = await tx.exec();
+      const failed = results?.find(([err]) => err);
+      if (!results) throw new Error('the MULTI transaction was aborted');
+      if (failed) throw failed[0];
+    });
+  }
+
+  async delete(id: string): Promise<boolean> {
+    return (await this.conn.run(this.db, (r) => r.del(id))) > 0;
+  }
+
+  count(): Promise<number> {
+    return this.conn.run(this.db, (r) => r.dbsize());
+  }
+}
+
+class RedisTenantTable<T> implements TenantTable<T> {
+  constructor(
+    private readonly conn: Connections,
+    private readonly db: number,
+  ) {}
+
+  async get(tenant: string, name: string): Promise<T | undefined> {
+    const key = tenantKey(tenant, name);
+    const s = await this.conn.run(this.db, (r) => r.get(key));
+    return s == null ? undefined : parseRecord<T>(this.db, key, s);
+  }
+
+  async put(tenant: string, name: string, value: T): Promise<void> {
+    const text = JSON.stringify(value);
+    await this.conn.run(this.db, (r) => r.set(tenantKey(tenant, name), text));
+  }
+
+  async delete(tenant: string, name: string): Promise<boolean> {
+    const key = tenantKey(tenant, name);
+    return (await this.conn.run(this.db, (r) => r.del(key))) > 0;
+  }
+
+  async list(): Promise<T[]> {
+    const keys = await scanKeys(this.conn, this.db);
+    const values = await mgetAll(this.conn, this.db, keys);
+    const out: T[] = [];
+    for (let i = 0; i < values.length; i++) {
+      const s = values[i];
+      if (s != null) out.push(parseRecord<T>(this.db, keys[i]!, s));
+    }
+    return out;
+  }
+}
+
+const OPTIONS_KEY = 'options';
+
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const;
+  readonly components: ComponentTable;
+  readonly templates: TenantTable<SessionTemplate>;
+  readonly sessions: TenantTable<Session>;
+  readonly sessionStatus: TenantTable<ExtendedStatus>;
+  readonly bootArtifacts: Store['bootArtifacts'];
+  private readonly conn: Connections;
+
+  private constructor(conn: Connections) {
+    this.conn = conn;
+    this.components = new RedisComponents(conn);
+    this.templates = new RedisTenantTable<SessionTemplate>(conn, REDIS_DB.templates);
+    this.sessions = new RedisTenantTable<Session>(conn, REDIS_DB.sessions);
+    this.sessionStatus = new RedisTenantTable<ExtendedStatus>(conn, REDIS_DB.sessionStatus);
+    const db = REDIS_DB.bootArtifacts;
+    this.bootArtifacts = {
+      get: async (token: string) => {
+        const s = await conn.run(db, (r) => r.get(token));
+        return s == null ? undefined : parseRecord<BootArtifactsRecord>(db, '<bss token>', s);
+      },
+      put: async (token: string, record: BootArtifactsRecord) => {
+        const text = JSON.stringify(record);
+        await conn.run(db, (r) => r.set(token, text));
+      },
+    };
+  }
+
+  /**
+   * Connect to Redis and check that it answers. Rejects with StoreUnavailableError (naming the
+   * address, never the password) when it does not.
+   */
+  static async connect(opts: RedisStoreOptions): Promise<RedisStore> {
+    const target = parseRedisUrl(opts.url, opts.password, opts.tls);
+    const conn = new Connections(target, (opts.connectTimeoutSeconds ?? 5) * 1000);
+    const store = new RedisStore(conn);
+    try {
+      await conn.run(REDIS_DB.options, (r) => r.ping());
+    } catch (e) {
+      await conn.close();
+      throw e;
+    }
+    return store;
+  }
+
+  /** Where this store points, without the password (for logs). */
+  get address(): string {
+    return this.conn.target.shown;
+  }
+
+  async getOptions(): Promise<Record<string, unknown> | null> {
+    const s = await this.conn.run(REDIS_DB.options, (r) => r.get(OPTIONS_KEY));
+    return s == null ? null : parseRecord<Record<string, unknown>>(REDIS_DB.options, OPTIONS_KEY, s);
+  }
+
+  async putOptions(options: Record<string, unknown>): Promise<void> {
+    const text = JSON.stringify(options);
+    await this.conn.run(REDIS_DB.options, (r) => r.set(OPTIONS_KEY, text));
+  }
+
+  async ping(): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
+    });
+    try {
+      return await Promise.race([
+        this.conn.run(REDIS_DB.options, (r) => r.ping()).then(
+          (reply) => reply === 'PONG',
+          () => false,
+        ),
+        timeout,
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.conn.close();
+  }
+}

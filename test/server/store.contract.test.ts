@@ -1,0 +1,512 @@
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTemplate } from '../../src/common/types.js';
+import { MemoryStore } from '../../src/server/store/memory.js';
+import { RedisStore } from '../../src/server/store/redis.js';
+import { StoreDataError, StoreUnavailableError, type Store, type TenantTable } from '../../src/server/store/store.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+/** A component the way a booted node looks: every field populated. */
+function booted(id: string, extra: Partial<Component> = {}): Component {
+  return {
+    id,
+    actual_state: {
+      boot_artifacts: { kernel: 's3://boot/k', kernel_parameters: 'console=ttyS0', initrd: 's3://boot/i', timestamp: '2026-01-01T00:00:00' },
+      bss_token: `tok-${id}`,
+      last_updated: '2026-01-01T00:00:01',
+    },
+    desired_state: {
+      boot_artifacts: { kernel: 's3://boot/k', kernel_parameters: 'console=ttyS0', initrd: 's3://boot/i' },
+      configuration: 'cfg',
+      bss_token: `tok-${id}`,
+      last_updated: '2026-01-01T00:00:00',
+    },
+    staged_state: { configuration: '', boot_artifacts: { kernel: '', kernel_parameters: '', initrd: '' }, session: '' },
+    last_action: { action: 'powering_on', failed: false, last_updated: '2026-01-01T00:00:00' },
+    event_stats: { power_on_attempts: 1, power_off_graceful_attempts: 0, power_off_forceful_attempts: 0 },
+    status: { phase: '', status_override: '' },
+    enabled: true,
+    error: '',
+    session: 'sess-1',
+    retry_policy: 3,
+    ...extra,
+  };
+}
+
+function session(name: string, tenant: string | null): Session {
+  return {
+    name,
+    tenant,
+    operation: 'boot',
+    template_name: 't',
+    limit: '',
+    stage: false,
+    components: '',
+    include_disabled: false,
+    status: { start_time: '2026-01-01T00:00:00', end_time: null, status: 'pending', error: null },
+  };
+}
+
+function template(name: string, tenant: string | null): SessionTemplate {
+  return { name, tenant, boot_sets: { compute: { path: 's3://boot-images/x/manifest.json', type: 's3', node_list: ['x1'], arch: 'X86' } } };
+}
+
+function extStatus(n: number): ExtendedStatus {
+  return {
+    managed_components_count: n,
+    phases: { percent_complete: 100, percent_powering_on: 0, percent_powering_off: 0, percent_configuring: 0 },
+    percent_staged: 0,
+    percent_successful: 100,
+    percent_failed: 0,
+    error_summary: {},
+    timing: { start_time: '2026-01-01T00:00:00', end_time: '2026-01-01T00:10:00', duration: '0:10:00' },
+    status: 'complete',
+  };
+}
+
+const sha1 = (s: string) => createHash('sha1').update(s, 'utf8').digest('hex');
+/** Upstream's tenant-aware key, written out here independently of src/server/store/keys.ts. */
+const upstreamKey = (tenant: string, name: string) => `${sha1(tenant)}-${sha1(name)}`;
+
+/** Code-point order, the way Python sorts strings. */
+function codePointSort(xs: string[]): string[] {
+  const cps = (s: string) => Array.from(s, (c) => c.codePointAt(0)!);
+  return [...xs].sort((a, b) => {
+    const x = cps(a);
+    const y = cps(b);
+    for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! - y[i]!;
+    return x.length - y.length;
+  });
+}
+
+let redis: TestRedis;
+const opened: Store[] = [];
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterEach(async () => {
+  while (opened.length) await opened.pop()!.close();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+async function flushRedis(url: string): Promise<void> {
+  const raw = new Redis(url, { lazyConnect: true });
+  await raw.connect();
+  await raw.flushall();
+  await raw.quit();
+}
+
+const factories: { name: string; make: () => Promise<Store> }[] = [
+  { name: 'MemoryStore', make: async () => new MemoryStore() },
+  {
+    name: 'RedisStore',
+    make: async () => {
+      await flushRedis(redis.url);
+      return RedisStore.connect({ url: redis.url });
+    },
+  },
+];
+
+describe.each(factories)('Store contract: $name', ({ make }) => {
+  async function fresh(): Promise<Store> {
+    const s = await make();
+    opened.push(s);
+    return s;
+  }
+
+  it('starts empty and answers ping', async () => {
+    const s = await fresh();
+    expect(await s.ping()).toBe(true);
+    expect(await s.components.count()).toBe(0);
+    expect(await s.components.ids()).toEqual([]);
+    expect(await s.components.list()).toEqual([]);
+    expect(await s.components.getMany([])).toEqual([]);
+    expect(await s.components.get('x1')).toBeUndefined();
+    expect(await s.getOptions()).toBeNull();
+    expect(await s.templates.list()).toEqual([]);
+  });
+
+  it('gets one and many components, in request order, undefined where unknown', async () => {
+    const s = await fresh();
+    await s.components.putMany([booted('x3'), booted('x1', { enabled: false }), booted('x2')]);
+    expect(await s.components.get('x1')).toEqual(booted('x1', { enabled: false }));
+    expect(await s.components.get('x9')).toBeUndefined();
+    const many = await s.components.getMany(['x2', 'nope', 'x1', 'x2']);
+    expect(many.map((c) => c?.id)).toEqual(['x2', undefined, 'x1', 'x2']);
+    expect(many[2]).toEqual(booted('x1', { enabled: false }));
+    expect(await s.components.count()).toBe(3);
+  });
+
+  it('orders ids by code point, as Python sorts strings', async () => {
+    const s = await fresh();
+    const ids = ['x9', 'x10', 'X1', 'a', 'x3000c0s1b0n0', '\uE000', '\u{10000}', 'é', 'x1'];
+    await s.components.putMany(ids.map((id) => ({ id })));
+    const expected = codePointSort(ids);
+    expect(expected.slice(-2)).toEqual(['\uE000', '\u{10000}']);
+    expect(await s.components.ids()).toEqual(expected);
+    expect((await s.components.list()).map((c) => c.id)).toEqual(expected);
+    expect((await s.components.list({ startAfter: '\uE000' })).map((c) => c.id)).toEqual(['\u{10000}']);
+  });
+
+  it('lists with startAfter (strictly greater, present or not), filter and limit', async () => {
+    const s = await fresh();
+    const recs = Array.from({ length: 20 }, (_, i) => booted(`x${String(i).padStart(2, '0')}`, { enabled: i % 3 === 0 }));
+    await s.components.putMany(recs);
+    const ids = (cs: Component[]) => cs.map((c) => c.id);
+    expect(ids(await s.components.list({ startAfter: 'x05' }))[0]).toBe('x06');
+    expect(ids(await s.components.list({ startAfter: 'x055' }))[0]).toBe('x06');
+    expect(await s.components.list({ startAfter: 'x19' })).toEqual([]);
+    expect(await s.components.list({ startAfter: 'zzz' })).toEqual([]);
+    expect(ids(await s.components.list({ startAfter: '' }))).toHaveLength(20);
+    expect(ids(await s.components.list({ limit: 3 }))).toEqual(['x00', 'x01', 'x02']);
+    expect(ids(await s.components.list({ limit: 0 }))).toHaveLength(20);
+    expect(ids(await s.components.list({ filter: (c) => c.enabled === true }))).toEqual(['x00', 'x03', 'x06', 'x09', 'x12', 'x15', 'x18']);
+    // The limit counts matches, not records looked at.
+    expect(ids(await s.components.list({ filter: (c) => c.enabled === true, limit: 2, startAfter: 'x03' }))).toEqual(['x06', 'x09']);
+    expect(await s.components.list({ filter: () => false, limit: 5 })).toEqual([]);
+  });
+
+  it('lists correctly across many fetch batches, with and without a limit', async () => {
+    const s = await fresh();
+    const n = 4_321;
+    const recs = Array.from({ length: n }, (_, i) => booted(`x${1000 + i}c0s0b0n0`, { enabled: i === n - 1 }));
+    await s.components.putMany(recs);
+    expect(await s.components.count()).toBe(n);
+    const all = await s.components.list();
+    expect(all).toHaveLength(n);
+    expect(all[1234]).toEqual(recs[1234]);
+    // Only the very last record matches: a limited listing must look through every batch.
+    const last = await s.components.list({ filter: (c) => c.enabled === true, limit: 1 });
+    expect(last.map((c) => c.id)).toEqual([recs[n - 1]!.id]);
+    const page = await s.components.list({ startAfter: recs[2999]!.id, limit: 1500 });
+    expect(page.map((c) => c.id)).toEqual(recs.slice(3000, 4500).map((c) => c.id));
+  });
+
+  it('list agrees with a model for any records, startAfter, filter and limit', async () => {
+    const s = await fresh();
+    const idArb = fc.string({ unit: fc.constantFrom('a', 'b', 'x', '1', '0', 'é', '\u{1F600}'), minLength: 1, maxLength: 4 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.uniqueArray(fc.record({ id: idArb, enabled: fc.boolean() }), { selector: (r) => r.id, maxLength: 25 }),
+        fc.option(idArb, { nil: undefined }),
+        fc.boolean(),
+        fc.nat({ max: 6 }),
+        async (recs, startAfter, onlyEnabled, limit) => {
+          for (const id of await s.components.ids()) await s.components.delete(id);
+          await s.components.putMany(recs);
+          const filter = onlyEnabled ? (c: Component) => c.enabled === true : undefined;
+          const sorted = codePointSort(recs.map((r) => r.id));
+          let expected = sorted
+            .filter((id) => startAfter === undefined || (id !== startAfter && codePointSort([id, startAfter])[0] === startAfter))
+            .map((id) => recs.find((r) => r.id === id)!)
+            .filter((r) => !onlyEnabled || r.enabled);
+          if (limit > 0) expected = expected.slice(0, limit);
+          expect(await s.components.list({ startAfter, filter, limit })).toEqual(expected);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('putMany replaces whole records (no merge); the last duplicate wins', async () => {
+    const s = await fresh();
+    await s.components.putMany([booted('x1')]);
+    await s.components.putMany([{ id: 'x1', enabled: false }]);
+    expect(await s.components.get('x1')).toEqual({ id: 'x1', enabled: false });
+    await s.components.putMany([
+      { id: 'x2', error: 'first' },
+      { id: 'x2', error: 'second' },
+    ]);
+    expect(await s.components.get('x2')).toEqual({ id: 'x2', error: 'second' });
+    expect(await s.components.count()).toBe(2);
+    await s.components.putMany([]);
+    expect(await s.components.count()).toBe(2);
+  });
+
+  it('delete removes a record and says whether it existed', async () => {
+    const s = await fresh();
+    await s.components.putMany([booted('x1'), booted('x2')]);
+    expect(await s.components.delete('x1')).toBe(true);
+    expect(await s.components.delete('x1')).toBe(false);
+    expect(await s.components.delete('never')).toBe(false);
+    expect(await s.components.get('x1')).toBeUndefined();
+    expect(await s.components.ids()).toEqual(['x2']);
+    expect(await s.components.count()).toBe(1);
+    // A deleted id can come back, and sorts into place again.
+    await s.components.putMany([{ id: 'x0' }]);
+    expect(await s.components.ids()).toEqual(['x0', 'x2']);
+  });
+
+  it('copies records in and out: mutating them never changes what is stored', async () => {
+    const s = await fresh();
+    const mine = booted('x1');
+    await s.components.putMany([mine]);
+    mine.enabled = false;
+    mine.desired_state!.boot_artifacts!.kernel = 'changed-after-put';
+    const got = await s.components.get('x1');
+    expect(got).toEqual(booted('x1'));
+    got!.actual_state!.boot_artifacts!.kernel = 'changed-after-get';
+    got!.status!.status_override = 'on_hold';
+    (await s.components.list())[0]!.event_stats!.power_on_attempts = 99;
+    (await s.components.getMany(['x1']))[0]!.session = 'other';
+    (await s.components.ids()).push('ghost');
+    expect(await s.components.get('x1')).toEqual(booted('x1'));
+    expect(await s.components.ids()).toEqual(['x1']);
+
+    const opts = { default_retry_policy: 5, nested: { a: [1] } };
+    await s.putOptions(opts);
+    opts.nested.a.push(2);
+    const readOpts = (await s.getOptions())!;
+    expect(readOpts).toEqual({ default_retry_policy: 5, nested: { a: [1] } });
+    (readOpts.nested as { a: number[] }).a.push(3);
+    expect(await s.getOptions()).toEqual({ default_retry_policy: 5, nested: { a: [1] } });
+
+    const tpl = template('t1', null);
+    await s.templates.put('', 't1', tpl);
+    tpl.boot_sets.compute!.node_list!.push('x2');
+    const readTpl = (await s.templates.get('', 't1'))!;
+    readTpl.boot_sets.compute!.path = 'elsewhere';
+    (await s.templates.list())[0]!.description = 'changed';
+    expect(await s.templates.get('', 't1')).toEqual(template('t1', null));
+
+    const art: BootArtifactsRecord = { kernel: 'k', kernel_parameters: 'p', initrd: 'i', timestamp: '2026-01-01T00:00:00' };
+    await s.bootArtifacts.put('tok', art);
+    art.kernel = 'changed';
+    (await s.bootArtifacts.get('tok'))!.initrd = 'changed';
+    expect(await s.bootArtifacts.get('tok')).toEqual({ kernel: 'k', kernel_parameters: 'p', initrd: 'i', timestamp: '2026-01-01T00:00:00' });
+  });
+
+  const tables: { table: string; pick: (s: Store) => TenantTable<unknown>; value: (name: string, tenant: string | null, n: number) => unknown }[] = [
+    { table: 'templates', pick: (s) => s.templates, value: (n, t) => template(n, t) },
+    { table: 'sessions', pick: (s) => s.sessions, value: (n, t) => session(n, t) },
+    { table: 'sessionStatus', pick: (s) => s.sessionStatus, value: (_n, _t, i) => extStatus(i) },
+  ];
+
+  describe.each(tables)('tenant table $table', ({ pick, value }) => {
+    it('keeps tenant namespaces apart and lists every tenant in key order', async () => {
+      const s = await fresh();
+      const t = pick(s);
+      await t.put('', 'same', value('same', null, 1));
+      await t.put('acme', 'same', value('same', 'acme', 2));
+      await t.put('acme', 'other', value('other', 'acme', 3));
+      await t.put('globex', 'x', value('x', 'globex', 4));
+      expect(await t.get('', 'same')).toEqual(value('same', null, 1));
+      expect(await t.get('acme', 'same')).toEqual(value('same', 'acme', 2));
+      expect(await t.get('globex', 'same')).toBeUndefined();
+      expect(await t.get('', 'other')).toBeUndefined();
+
+      const entries: [string, string, unknown][] = [
+        ['', 'same', value('same', null, 1)],
+        ['acme', 'same', value('same', 'acme', 2)],
+        ['acme', 'other', value('other', 'acme', 3)],
+        ['globex', 'x', value('x', 'globex', 4)],
+      ];
+      entries.sort((a, b) => (upstreamKey(a[0], a[1]) < upstreamKey(b[0], b[1]) ? -1 : 1));
+      expect(await t.list()).toEqual(entries.map((e) => e[2]));
+
+      // Replace, then delete in one namespace only.
+      await t.put('acme', 'same', value('same', 'acme', 5));
+      expect(await t.get('acme', 'same')).toEqual(value('same', 'acme', 5));
+      expect(await t.delete('acme', 'same')).toBe(true);
+      expect(await t.delete('acme', 'same')).toBe(false);
+      expect(await t.delete('nobody', 'same')).toBe(false);
+      expect(await t.get('acme', 'same')).toBeUndefined();
+      expect(await t.get('', 'same')).toEqual(value('same', null, 1));
+      expect(await t.list()).toHaveLength(3);
+    });
+  });
+
+  it('stores the options object as it is, unknown keys included, replacing the previous one', async () => {
+    const s = await fresh();
+    await s.putOptions({ polling_frequency: 7, not_an_option: 'kept' });
+    expect(await s.getOptions()).toEqual({ polling_frequency: 7, not_an_option: 'kept' });
+    await s.putOptions({ logging_level: 'DEBUG' });
+    expect(await s.getOptions()).toEqual({ logging_level: 'DEBUG' });
+  });
+
+  it('stores boot-artifact records by BSS token', async () => {
+    const s = await fresh();
+    const token = 'a'.repeat(300) + ':/=+';
+    const rec: BootArtifactsRecord = { kernel: 's3://k', kernel_parameters: 'root=x', initrd: 's3://i', timestamp: '2026-02-03T04:05:06' };
+    expect(await s.bootArtifacts.get(token)).toBeUndefined();
+    await s.bootArtifacts.put(token, rec);
+    expect(await s.bootArtifacts.get(token)).toEqual(rec);
+    expect(await s.bootArtifacts.get('other')).toBeUndefined();
+  });
+});
+
+describe('RedisStore only', () => {
+  async function raw(url: string, db: number): Promise<Redis> {
+    const r = new Redis(url, { db, lazyConnect: true });
+    await r.connect();
+    return r;
+  }
+
+  it('uses upstream layout: one DB per record type, ids and tenant-aware keys, JSON object values', async () => {
+    await flushRedis(redis.url);
+    const s = await RedisStore.connect({ url: redis.url });
+    opened.push(s);
+    await s.putOptions({ polling_frequency: 7 });
+    await s.components.putMany([booted('x3000c0s19b1n0')]);
+    await s.templates.put('acme', 'tpl', template('tpl', 'acme'));
+    await s.sessions.put('', 'sess', session('sess', null));
+    await s.bootArtifacts.put('tok-1', { kernel: 'k', kernel_parameters: 'p', initrd: 'i', timestamp: '2026-01-01T00:00:00' });
+    await s.sessionStatus.put('', 'sess', extStatus(2));
+
+    const expected: [number, string, unknown][] = [
+      [0, 'options', { polling_frequency: 7 }],
+      [1, 'x3000c0s19b1n0', booted('x3000c0s19b1n0')],
+      [2, upstreamKey('acme', 'tpl'), template('tpl', 'acme')],
+      [3, 'da39a3ee5e6b4b0d3255bfef95601890afd80709-' + sha1('sess'), session('sess', null)],
+      [4, 'tok-1', { kernel: 'k', kernel_parameters: 'p', initrd: 'i', timestamp: '2026-01-01T00:00:00' }],
+      [5, upstreamKey('', 'sess'), extStatus(2)],
+    ];
+    for (const [db, key, value] of expected) {
+      const r = await raw(redis.url, db);
+      try {
+        expect(await r.keys('*')).toEqual([key]);
+        expect(JSON.parse((await r.get(key))!)).toEqual(value);
+      } finally {
+        await r.quit();
+      }
+    }
+  });
+
+  it('reads records written the way upstream writes them (Python json.dumps, non-ASCII escaped)', async () => {
+    await flushRedis(redis.url);
+    const r1 = await raw(redis.url, 1);
+    const r3 = await raw(redis.url, 3);
+    try {
+      await r1.set('x1', '{"id": "x1", "enabled": true, "error": "caf\\u00e9", "status": {"phase": "powering_on", "status_override": ""}}');
+      await r3.set(upstreamKey('', 's'), '{"name": "s", "tenant": null, "status": {"status": "running"}}');
+      const s = await RedisStore.connect({ url: redis.url });
+      opened.push(s);
+      expect(await s.components.get('x1')).toEqual({ id: 'x1', enabled: true, error: 'café', status: { phase: 'powering_on', status_override: '' } });
+      expect(await s.sessions.get('', 's')).toMatchObject({ name: 's', tenant: null });
+      // A value that is not a JSON object is a data error (500), not an outage (503).
+      await r1.set('x2', '[1, 2]');
+      await expect(s.components.list()).rejects.toBeInstanceOf(StoreDataError);
+      await r1.set('x2', 'not json');
+      await expect(s.components.get('x2')).rejects.toThrow(/DB 1 key "x2"/);
+    } finally {
+      await r1.quit();
+      await r3.quit();
+    }
+  });
+
+  it('finds everything again after redis-server restarts (appendonly) and a new store connects', async () => {
+    const persistent = await startRedis({ appendonly: true });
+    try {
+      const s1 = await RedisStore.connect({ url: persistent.url });
+      await s1.components.putMany([booted('x1'), booted('x2', { enabled: false })]);
+      await s1.templates.put('acme', 'tpl', template('tpl', 'acme'));
+      await s1.sessions.put('', 's', session('s', null));
+      await s1.putOptions({ default_retry_policy: 9 });
+      await s1.bootArtifacts.put('tok', { kernel: 'k', kernel_parameters: 'p', initrd: 'i', timestamp: 't' });
+      await s1.close();
+
+      await persistent.restart();
+
+      const s2 = await RedisStore.connect({ url: persistent.url });
+      opened.push(s2);
+      expect(await s2.components.ids()).toEqual(['x1', 'x2']);
+      expect(await s2.components.get('x2')).toEqual(booted('x2', { enabled: false }));
+      expect(await s2.templates.list()).toEqual([template('tpl', 'acme')]);
+      expect(await s2.sessions.get('', 's')).toEqual(session('s', null));
+      expect(await s2.getOptions()).toEqual({ default_retry_policy: 9 });
+      expect(await s2.bootArtifacts.get('tok')).toEqual({ kernel: 'k', kernel_parameters: 'p', initrd: 'i', timestamp: 't' });
+    } finally {
+      await persistent.stop();
+    }
+  });
+
+  it('fails with StoreUnavailableError naming the address (never the password) while Redis is down, and recovers', async () => {
+    const password = 'pa55-word-xyz';
+    const guarded = await startRedis({ password });
+    try {
+      const url = guarded.url.replace('redis://', `redis://:${password}@`);
+      const s = await RedisStore.connect({ url });
+      opened.push(s);
+      await s.components.putMany([{ id: 'x1' }]);
+      expect(await s.ping()).toBe(true);
+
+      await guarded.kill();
+      const err = await s.components.get('x1').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      const message = (err as Error).message;
+      expect(message).toContain(`127.0.0.1:${guarded.port}`);
+      expect(message).not.toContain(password);
+      expect(message).toMatch(/check/i);
+      await expect(s.templates.list()).rejects.toBeInstanceOf(StoreUnavailableError);
+      await expect(s.putOptions({})).rejects.toBeInstanceOf(StoreUnavailableError);
+      expect(await s.ping()).toBe(false);
+
+      // No appendonly: the restarted server is empty, but the same store reconnects by itself.
+      await guarded.restart();
+      let back = false;
+      for (let i = 0; i < 100 && !back; i++) back = await s.ping();
+      expect(back).toBe(true);
+      expect(await s.components.get('x1')).toBeUndefined();
+    } finally {
+      await guarded.stop();
+    }
+  });
+
+  it('rejects connect with StoreUnavailableError when nothing listens or the password is wrong', async () => {
+    const gone = await startRedis();
+    const url = gone.url;
+    await gone.stop();
+    const e1 = await RedisStore.connect({ url, password: 'hunter2-secret' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(e1).toBeInstanceOf(StoreUnavailableError);
+    expect((e1 as Error).message).toContain(url);
+    expect((e1 as Error).message).not.toContain('hunter2-secret');
+
+    const guarded = await startRedis({ password: 'right-one' });
+    try {
+      const e2 = await RedisStore.connect({ url: guarded.url, password: 'wrong-one' }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(e2).toBeInstanceOf(StoreUnavailableError);
+      expect((e2 as Error).message).toMatch(/password/i);
+      expect((e2 as Error).message).not.toContain('wrong-one');
+      const ok = await RedisStore.connect({ url: guarded.url, password: 'right-one' });
+      opened.push(ok);
+      expect(await ok.ping()).toBe(true);
+    } finally {
+      await guarded.stop();
+    }
+  });
+
+  it('close() quits every connection it opened', async () => {
+    await flushRedis(redis.url);
+    const probe = await raw(redis.url, 0);
+    try {
+      await probe.client('SETNAME', 'probe');
+      const clients = async () => ((await probe.client('LIST')) as string).trim().split('\n').length;
+      const before = await clients();
+      const s = await RedisStore.connect({ url: redis.url });
+      await s.components.count();
+      await s.templates.list();
+      await s.bootArtifacts.get('t');
+      expect(await clients()).toBe(before + 4); // one each for DB 0 (connect check), 1, 2 and 4
+      await s.close();
+      let after = await clients();
+      for (let i = 0; i < 50 && after !== before; i++) after = await clients();
+      expect(after).toBe(before);
+    } finally {
+      await probe.quit();
+    }
+  });
+});
