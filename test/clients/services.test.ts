@@ -1,0 +1,416 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { HttpBosClient } from '../../src/clients/bos.js';
+import { HttpBssClient } from '../../src/clients/bss.js';
+import { CFS_GET_BATCH, CFS_PATCH_BATCH, HttpCfsClient } from '../../src/clients/cfs.js';
+import { HttpHsmClient } from '../../src/clients/hsm.js';
+import { HttpImsClient, ImageNotFound } from '../../src/clients/ims.js';
+import { createServices, gatewayUrls } from '../../src/clients/index.js';
+import { HttpPcsClient } from '../../src/clients/pcs.js';
+import { HttpTenantClient } from '../../src/clients/tenants.js';
+import { ServiceError } from '../../src/clients/types.js';
+import { OPTION_DEFAULTS, type Options } from '../../src/common/options.js';
+import type { Component } from '../../src/common/types.js';
+import { FAST_RETRY, startFake, type Fake, type Handler } from './fake-server.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function fake(handler: Handler): Promise<Fake> {
+  const f = await startFake(handler);
+  cleanups.push(() => f.close());
+  return f;
+}
+
+function track<T extends { close(): void }>(c: T): T {
+  cleanups.push(() => c.close());
+  return c;
+}
+
+async function failure(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+const opts = { retry: FAST_RETRY };
+const ids = (n: number, prefix = 'x') => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(5, '0')}`);
+
+// ---------------------------------------------------------------- BOS
+describe('BOS client', () => {
+  function bosFake(all: string[]) {
+    return fake((req) => {
+      if (req.method === 'GET' && req.path === '/v2/components') {
+        const size = Number(req.query.page_size);
+        let list = all.filter((id) => req.query.start_after_id === undefined || id > req.query.start_after_id);
+        if (req.query.ids !== undefined) {
+          const want = new Set(req.query.ids.split(','));
+          list = list.filter((id) => want.has(id));
+        }
+        if (size > 0) list = list.slice(0, size);
+        return { body: list.map((id) => ({ id })) };
+      }
+      if (req.method === 'PATCH' || req.method === 'PUT') {
+        const body = req.body as { id?: string }[] | { patch: unknown };
+        return { body: Array.isArray(body) ? body.map((p) => ({ id: p.id })) : [{ id: 'by-filter' }] };
+      }
+      return { body: { ok: true } };
+    });
+  }
+
+  it('pages GET /components with page_size and start_after_id, keeping the filters', async () => {
+    const all = ids(7);
+    const f = await bosFake(all);
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    const got = await bos.listComponents({ enabled: true, status: 'power_on_pending,power_off_pending' }, 3);
+    expect(got.map((c) => c.id)).toEqual(all);
+    expect(f.seen.map((s) => s.query)).toEqual([
+      { enabled: 'True', status: 'power_on_pending,power_off_pending', page_size: '3' },
+      { enabled: 'True', status: 'power_on_pending,power_off_pending', page_size: '3', start_after_id: all[2] },
+      { enabled: 'True', status: 'power_on_pending,power_off_pending', page_size: '3', start_after_id: all[5] },
+    ]);
+    expect(f.seen.every((s) => s.headers['cray-tenant-name'] === undefined)).toBe(true);
+  });
+
+  it('asks once more when the last page was exactly full, and once with page_size=0', async () => {
+    const all = ids(6);
+    const f = await bosFake(all);
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    expect((await bos.listComponents({}, 3)).length).toBe(6);
+    expect(f.seen.length).toBe(3);
+    expect((await bos.listComponents({ session: 's1' }, 0)).length).toBe(6);
+    expect(f.seen.length).toBe(4);
+    expect(f.seen[3]!.query).toEqual({ session: 's1', page_size: '0' });
+  });
+
+  it('splits a long ids filter so no URL grows unbounded', async () => {
+    const all = ids(450);
+    const f = await bosFake(all);
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    const want = all.slice(0, 430).reverse();
+    const got = await bos.listComponents({ ids: want.join(',') }, 0);
+    expect(got.map((c) => c.id)).toEqual(all.slice(0, 430));
+    expect(f.seen.map((s) => s.query.ids!.split(',').length)).toEqual([200, 200, 30]);
+  });
+
+  it('bulk PATCH: list form chunked, skip_bad_ids=True, empty list sends nothing', async () => {
+    const f = await bosFake([]);
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    const patches: Partial<Component>[] = ids(5).map((id) => ({ id, error: '' }));
+    const out = await bos.patchComponents(patches, { skipBadIds: true, chunkSize: 2 });
+    expect(out.map((c) => c.id)).toEqual(ids(5));
+    expect(f.seen.map((s) => (s.body as unknown[]).length)).toEqual([2, 2, 1]);
+    expect(f.seen.every((s) => s.method === 'PATCH' && s.path === '/v2/components' && s.query.skip_bad_ids === 'True')).toBe(true);
+    await bos.patchComponents(patches.slice(0, 3));
+    expect(f.seen.length).toBe(4);
+    expect(f.seen[3]!.query).toEqual({});
+    expect((f.seen[3]!.body as unknown[]).length).toBe(3);
+    expect(await bos.patchComponents([])).toEqual([]);
+    expect(await bos.putComponents([])).toEqual([]);
+    expect(f.seen.length).toBe(4);
+  });
+
+  it('bulk PATCH filter form and PUT send the documented bodies', async () => {
+    const f = await bosFake([]);
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    await bos.patchComponentsByFilter({ enabled: false }, { session: 's1' }, { skipBadIds: true });
+    await bos.putComponents([{ id: 'x1', enabled: false }]);
+    expect(f.seen[0]!.body).toEqual({ patch: { enabled: false }, filters: { session: 's1' } });
+    expect(f.seen[0]!.query).toEqual({ skip_bad_ids: 'True' });
+    expect(f.seen[1]!.method).toBe('PUT');
+    expect(f.seen[1]!.body).toEqual([{ id: 'x1', enabled: false }]);
+  });
+
+  it('sends Cray-Tenant-Name only on session and template calls with a tenant', async () => {
+    const f = await fake((req) => {
+      if (req.path === '/v2/sessions' && req.method === 'GET') return { body: [{ name: 's1' }] };
+      if (req.path.startsWith('/v2/sessiontemplates/')) return { body: { name: 't1', boot_sets: {} } };
+      if (req.method === 'DELETE') return { status: 204 };
+      return { body: { name: 's1' } };
+    });
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    await bos.patchSession('s1', 'acme', { status: { status: 'running' }, components: 'a,b' });
+    await bos.patchSession('s1', null, { status: { status: 'complete', end_time: '2026-01-01T00:00:00' } });
+    await bos.saveSessionStatus('s1', 'acme');
+    await bos.getSessionTemplate('t1', 'acme');
+    await bos.getSessionTemplate('t1', '');
+    expect(await bos.listSessions({ status: 'pending' })).toEqual([{ name: 's1' }]);
+    await bos.deleteSessions({ status: 'complete', min_age: '7d' });
+    const tenantOf = f.seen.map((s) => `${s.method} ${s.path} ${String(s.headers['cray-tenant-name'])}`);
+    expect(tenantOf).toEqual([
+      'PATCH /v2/sessions/s1 acme',
+      'PATCH /v2/sessions/s1 undefined',
+      'POST /v2/sessions/s1/status acme',
+      'GET /v2/sessiontemplates/t1 acme',
+      'GET /v2/sessiontemplates/t1 undefined',
+      'GET /v2/sessions undefined',
+      'DELETE /v2/sessions undefined',
+    ]);
+    expect(f.seen[0]!.body).toEqual({ status: { status: 'running' }, components: 'a,b' });
+    expect(f.seen[2]!.rawBody).toBe('');
+    expect(f.seen[5]!.query).toEqual({ status: 'pending' });
+    expect(f.seen[6]!.query).toEqual({ status: 'complete', min_age: '7d' });
+  });
+
+  it('reads options and rejects a non-object answer', async () => {
+    let body: unknown = { polling_frequency: 5 };
+    const f = await fake(() => ({ body }));
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    expect(await bos.getOptions()).toEqual({ polling_frequency: 5 });
+    body = [1];
+    const err = await failure(bos.getOptions());
+    expect(err).toBeInstanceOf(ServiceError);
+    expect(err.message).toBe('Expected a JSON object in the response to GET /options, got array');
+  });
+});
+
+// ---------------------------------------------------------------- HSM
+describe('HSM client', () => {
+  it('queries components with ids in the body and the enabled filter as ["True"]', async () => {
+    const f = await fake((req) => ({ body: { Components: (req.body as { ComponentIDs: string[] }).ComponentIDs.map((ID) => ({ ID })) } }));
+    const hsm = track(new HttpHsmClient(`${f.url}/hsm/v2`, opts));
+    expect((await hsm.queryComponents(['x1', 'x2'], { enabled: true })).map((c) => c.ID)).toEqual(['x1', 'x2']);
+    await hsm.queryComponents(['x3']);
+    await hsm.queryComponents(['x4'], { enabled: false });
+    expect(f.seen.map((s) => [s.method, s.path, s.body])).toEqual([
+      ['POST', '/hsm/v2/State/Components/Query', { ComponentIDs: ['x1', 'x2'], enabled: ['True'] }],
+      ['POST', '/hsm/v2/State/Components/Query', { ComponentIDs: ['x3'] }],
+      ['POST', '/hsm/v2/State/Components/Query', { ComponentIDs: ['x4'], enabled: ['False'] }],
+    ]);
+    expect(await hsm.queryComponents([])).toEqual([]);
+    expect(f.seen.length).toBe(3);
+  });
+
+  it('a component listing without Components is an error', async () => {
+    const f = await fake(() => ({ body: { Other: [] } }));
+    const hsm = track(new HttpHsmClient(`${f.url}/hsm/v2`, opts));
+    const err = await failure(hsm.listComponents());
+    expect(err).toBeInstanceOf(ServiceError);
+    expect((err as ServiceError).service).toBe('hsm');
+    expect(err.message).toBe('The response to GET /State/Components has no Components list (got object)');
+  });
+
+  it('locked nodes: type=Node&locked=True, entries without ID ignored, no Components → none', async () => {
+    let body: unknown = { Components: [{ ID: 'x1', Locked: true }, { Locked: true }, { ID: 'x2' }] };
+    const f = await fake(() => ({ body }));
+    const hsm = track(new HttpHsmClient(`${f.url}/hsm/v2`, opts));
+    expect([...(await hsm.lockedNodes())]).toEqual(['x1', 'x2']);
+    expect(f.seen[0]!.path).toBe('/hsm/v2/locks/status');
+    expect(f.seen[0]!.query).toEqual({ type: 'Node', locked: 'True' });
+    body = {};
+    expect((await hsm.lockedNodes()).size).toBe(0);
+  });
+
+  it('groups and partitions are plain GETs', async () => {
+    const f = await fake((req) => ({ body: req.path.endsWith('groups') ? [{ label: 'g', members: { ids: ['a'] } }] : [{ name: 'p', members: { ids: [] } }] }));
+    const hsm = track(new HttpHsmClient(`${f.url}/hsm/v2`, opts));
+    expect((await hsm.listGroups())[0]!.label).toBe('g');
+    expect((await hsm.listPartitions())[0]!.name).toBe('p');
+    expect(f.seen.map((s) => s.path)).toEqual(['/hsm/v2/groups', '/hsm/v2/partitions']);
+  });
+});
+
+// ---------------------------------------------------------------- TAPMS
+describe('tenant client', () => {
+  it('unions the xnames of every tenant resource; 404 → null; empty name → empty set without a call', async () => {
+    const f = await fake((req) =>
+      req.path.endsWith('/acme')
+        ? { body: { status: { tenantresources: [{ xnames: ['x1', 'x2'] }, { xnames: ['x2', 'x3'] }, {}] } } }
+        : { status: 404, body: { message: 'not found' } },
+    );
+    const t = track(new HttpTenantClient(`${f.url}/apis/tapms/v1alpha3`, opts));
+    expect([...(await t.tenantXnames('acme'))!].sort()).toEqual(['x1', 'x2', 'x3']);
+    expect(await t.tenantXnames('nobody')).toBeNull();
+    expect((await t.tenantXnames(''))!.size).toBe(0);
+    expect(f.seen.map((s) => s.path)).toEqual(['/apis/tapms/v1alpha3/tenants/acme', '/apis/tapms/v1alpha3/tenants/nobody']);
+  });
+});
+
+// ---------------------------------------------------------------- PCS
+describe('PCS client', () => {
+  it('power status: POST body, errors win over powerState, entries without xname skipped, empty → no call', async () => {
+    const f = await fake(() => ({
+      body: {
+        status: [
+          { xname: 'x1', powerState: 'On', error: '' },
+          { xname: 'x2', powerState: 'off' },
+          { xname: 'x3', powerState: 'undefined', error: 'BMC unreachable' },
+          { powerState: 'on' },
+        ],
+      },
+    }));
+    const pcs = track(new HttpPcsClient(`${f.url}/apis/power-control/v1`, opts));
+    const m = await pcs.powerStatus(['x1', 'x2', 'x3']);
+    expect([...m]).toEqual([
+      ['x1', 'on'],
+      ['x2', 'off'],
+      ['x3', 'BMC unreachable'],
+    ]);
+    expect(f.seen[0]!.method).toBe('POST');
+    expect(f.seen[0]!.path).toBe('/apis/power-control/v1/power-status');
+    expect(f.seen[0]!.body).toEqual({ xname: ['x1', 'x2', 'x3'] });
+    expect((await pcs.powerStatus([])).size).toBe(0);
+    expect(f.seen.length).toBe(1);
+  });
+
+  it('transitions: exact body, not retried on 5xx, empty list fails without a call', async () => {
+    let status = 200;
+    const f = await fake(() => (status === 200 ? { body: { transitionID: 't-1', operation: 'on' } } : { status }));
+    const pcs = track(new HttpPcsClient(`${f.url}/apis/power-control/v1`, opts));
+    expect(await pcs.transition('Soft-Off', ['x1', 'x2'])).toEqual({ transitionID: 't-1' });
+    expect(f.seen[0]!.body).toEqual({ location: [{ xname: 'x1' }, { xname: 'x2' }], operation: 'Soft-Off', taskDeadlineMinutes: 1 });
+    status = 503;
+    const err = await failure(pcs.transition('On', ['x1']));
+    expect((err as ServiceError).status).toBe(503);
+    expect(f.seen.length).toBe(2);
+    const empty = await failure(pcs.transition('Force-Off', []));
+    expect(empty.message).toBe('_transition_create called with no xnames! (operation=Force-Off)');
+    expect(f.seen.length).toBe(2);
+  });
+});
+
+// ---------------------------------------------------------------- BSS
+describe('BSS client', () => {
+  it('PUT /bootparameters returns the bss-referral-token header; missing header or hosts are errors', async () => {
+    let token: string | undefined = 'tok-123';
+    const f = await fake(() => ({ status: 200, headers: token ? { 'BSS-Referral-Token': token } : {} }));
+    const bss = track(new HttpBssClient(`${f.url}/boot/v1`, opts));
+    expect(await bss.setBootParameters(['x1', 'x2'], 'console=ttyS0', 's3://b/k', 's3://b/i')).toBe('tok-123');
+    expect(f.seen[0]!.method).toBe('PUT');
+    expect(f.seen[0]!.path).toBe('/boot/v1/bootparameters');
+    expect(f.seen[0]!.body).toEqual({ hosts: ['x1', 'x2'], params: 'console=ttyS0', kernel: 's3://b/k', initrd: 's3://b/i' });
+    token = undefined;
+    const err = await failure(bss.setBootParameters(['x1'], '', 'k', 'i'));
+    expect(err.message).toBe('The response to PUT /bootparameters has no bss-referral-token header');
+    const empty = await failure(bss.setBootParameters([], '', 'k', 'i'));
+    expect(empty.message).toBe('set_bss called with empty node_set');
+    expect(f.seen.length).toBe(2);
+  });
+});
+
+// ---------------------------------------------------------------- CFS
+describe('CFS client', () => {
+  it('GETs ids in batches of 200 and follows next with exactly its parameters', async () => {
+    const f = await fake((req) => {
+      const want = req.query.ids?.split(',') ?? [];
+      if (req.query.after) return { body: { components: [{ id: `page2-${req.query.after}` }], next: null } };
+      return { body: { components: want.map((id) => ({ id })), next: want.length === 200 ? { ids: req.query.ids, after: want[199], limit: 200 } : null } };
+    });
+    const cfs = track(new HttpCfsClient(`${f.url}/v3`, opts));
+    const list = ids(450);
+    const got = await cfs.getComponents(list);
+    expect(f.seen.filter((s) => !s.query.after).map((s) => s.query.ids!.split(',').length)).toEqual([200, 200, 50]);
+    expect(f.seen.length).toBe(5);
+    expect(f.seen[1]!.query).toEqual({ ids: list.slice(0, 200).join(','), after: list[199], limit: '200' });
+    expect(got.length).toBe(452);
+    expect(CFS_GET_BATCH).toBe(200);
+    expect(await cfs.getComponents([])).toEqual([]);
+    expect(f.seen.length).toBe(5);
+  });
+
+  it('GET without ids asks for everything and follows next', async () => {
+    const f = await fake((req) =>
+      req.query.page === '2' ? { body: { components: [{ id: 'b' }] } } : { body: { components: [{ id: 'a' }], next: { page: 2 } } },
+    );
+    const cfs = track(new HttpCfsClient(`${f.url}/v3`, opts));
+    expect((await cfs.getComponents()).map((c) => c.id)).toEqual(['a', 'b']);
+    expect(f.seen.map((s) => s.query)).toEqual([{}, { page: '2' }]);
+  });
+
+  it('stops instead of looping when next repeats', async () => {
+    const f = await fake(() => ({ body: { components: [], next: { page: 2 } } }));
+    const cfs = track(new HttpCfsClient(`${f.url}/v3`, opts));
+    const err = await failure(cfs.getComponents());
+    expect(err.message).toBe('Paging repeated the same next page {"page":2}');
+    expect(f.seen.length).toBe(2);
+  });
+
+  it('PATCHes desired config in batches of 1000 ids with the exact body', async () => {
+    const f = await fake(() => ({ body: [] }));
+    const cfs = track(new HttpCfsClient(`${f.url}/v3`, opts));
+    const list = ids(2500);
+    await cfs.setDesiredConfig(list, 'cfg-1', { enabled: false, session: 's1', clearState: true });
+    expect(f.seen.map((s) => (s.body as { filters: { ids: string } }).filters.ids.split(',').length)).toEqual([1000, 1000, 500]);
+    expect(f.seen[2]!.body).toEqual({
+      patch: { enabled: false, desired_config: 'cfg-1', tags: { bos_session: 's1' }, state: [] },
+      filters: { ids: list.slice(2000).join(',') },
+    });
+    await cfs.setDesiredConfig(['x1'], 'cfg-2', { enabled: true, session: 's2' });
+    expect(f.seen[3]!.method).toBe('PATCH');
+    expect(f.seen[3]!.path).toBe('/v3/components');
+    expect(f.seen[3]!.body).toEqual({ patch: { enabled: true, desired_config: 'cfg-2', tags: { bos_session: 's2' } }, filters: { ids: 'x1' } });
+    await cfs.setDesiredConfig([], 'cfg', { enabled: true });
+    expect(f.seen.length).toBe(4);
+    expect(CFS_PATCH_BATCH).toBe(1000);
+  });
+});
+
+// ---------------------------------------------------------------- IMS
+describe('IMS client', () => {
+  it('tags an image with a metadata PATCH; a 404 becomes ImageNotFound', async () => {
+    const f = await fake((req) => (req.path.endsWith('/missing') ? { status: 404, body: { detail: 'nope' } } : { body: { id: 'img-1' } }));
+    const ims = track(new HttpImsClient(`${f.url}/v3`, opts));
+    await ims.tagImage('img-1', 'sbps-project', 'true');
+    await ims.tagImage('img-1', 'sbps-project', undefined, 'remove');
+    expect(f.seen.map((s) => [s.method, s.path, s.body])).toEqual([
+      ['PATCH', '/v3/images/img-1', { metadata: { operation: 'set', key: 'sbps-project', value: 'true' } }],
+      ['PATCH', '/v3/images/img-1', { metadata: { operation: 'remove', key: 'sbps-project' } }],
+    ]);
+    const err = await failure(ims.tagImage('missing', 'k', 'v'));
+    expect(err).toBeInstanceOf(ImageNotFound);
+    expect(err.message).toBe("IMS image id 'missing' does not exist in IMS");
+    const err2 = await failure(ims.getImage('missing'));
+    expect(err2).toBeInstanceOf(ImageNotFound);
+    expect((await ims.getImage('img-1')).id).toBe('img-1');
+  });
+});
+
+// ---------------------------------------------------------------- createServices
+describe('createServices', () => {
+  it('lays every service out under the gateway root', () => {
+    const u = gatewayUrls('http://127.0.0.1:9/');
+    expect(u).toEqual({
+      bosUrl: 'http://127.0.0.1:9/apis/bos/v2',
+      hsmUrl: 'http://127.0.0.1:9/apis/smd/hsm/v2',
+      pcsUrl: 'http://127.0.0.1:9/apis/power-control/v1',
+      bssUrl: 'http://127.0.0.1:9/apis/bss/boot/v1',
+      cfsUrl: 'http://127.0.0.1:9/apis/cfs/v3',
+      imsUrl: 'http://127.0.0.1:9/apis/ims/v3',
+      tenantsUrl: 'http://127.0.0.1:9/apis/tapms/v1alpha3',
+      s3: { endpoint: 'http://127.0.0.1:9', anonymous: true },
+    });
+  });
+
+  it('IMS retries follow ims_errors_fatal (4 or 8) and read timeouts follow the live options', async () => {
+    const f = await fake((req) => (req.path.startsWith('/apis/ims') ? { status: 503 } : { delayMs: 300, body: { Components: [] } }));
+    let options: Options = { ...OPTION_DEFAULTS };
+    const calls: string[] = [];
+    const services = createServices({
+      ...gatewayUrls(f.url),
+      options: () => options,
+      retry: { backoffFactorMs: 1, maxBackoffMs: 2 },
+      onRequest: (s, m, o) => calls.push(`${s} ${m} ${o}`),
+      bootArtifacts: { put: async () => undefined, get: async () => undefined },
+    });
+    cleanups.push(() => services.close());
+    await failure(services.ims.getImage('i1'));
+    expect(f.seen.length).toBe(5);
+    options = { ...options, ims_errors_fatal: true };
+    await failure(services.ims.getImage('i1'));
+    expect(f.seen.length).toBe(5 + 9);
+    expect(calls.filter((c) => c === 'ims GET 503').length).toBe(14);
+
+    // The HSM read timeout is in seconds; a fraction shows it is read at every request.
+    options = { ...options, hsm_read_timeout: 0.05 };
+    const before = f.seen.length;
+    const err = await failure(services.hsm.queryComponents(['x1']));
+    expect(err.message).toBe('Read timed out after 0.05 s waiting for POST /State/Components/Query');
+    expect(f.seen.length).toBe(before + 1);
+    options = { ...options, hsm_read_timeout: 20 };
+    expect(await services.hsm.queryComponents(['x1'])).toEqual([]);
+  });
+});
