@@ -277,7 +277,7 @@ describe('PCS client', () => {
 describe('BSS client', () => {
   it('PUT /bootparameters returns the bss-referral-token header; missing header or hosts are errors', async () => {
     let token: string | undefined = 'tok-123';
-    const f = await fake(() => ({ status: 200, headers: token ? { 'BSS-Referral-Token': token } : {} }));
+    const f = await fake(() => ({ status: 200, headers: token ? { 'BSS-Referral-Token': token } : ({} as Record<string, string>) }));
     const bss = track(new HttpBssClient(`${f.url}/boot/v1`, opts));
     expect(await bss.setBootParameters(['x1', 'x2'], 'console=ttyS0', 's3://b/k', 's3://b/i')).toBe('tok-123');
     expect(f.seen[0]!.method).toBe('PUT');
