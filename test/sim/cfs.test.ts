@@ -106,7 +106,7 @@ describe('CFS components', () => {
     let params: Record<string, string | number> | null = {};
     let pages = 0;
     while (params) {
-      const qs = new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)])).toString();
+      const qs = new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])).toString();
       const r: { status: number; body: Page } = await call<Page>(`${sim.url}${CFS}/components${qs ? '?' + qs : ''}`);
       expect(r.status).toBe(200);
       expect(r.body.components.length).toBeLessThanOrEqual(5);
@@ -123,7 +123,7 @@ describe('CFS components', () => {
     const first = await call<Page>(`${sim.url}${CFS}/components?ids=${ids.join(',')}&limit=4`);
     expect(first.body.components.map((c) => c.id)).toEqual(ids.slice(0, 4));
     expect(first.body.next).toMatchObject({ ids: ids.join(','), after: ids[3] });
-    const qs = new URLSearchParams(Object.entries(first.body.next!).map(([k, v]) => [k, String(v)])).toString();
+    const qs = new URLSearchParams(Object.entries(first.body.next!).map(([k, v]): [string, string] => [k, String(v)])).toString();
     const second = await call<Page>(`${sim.url}${CFS}/components?${qs}`);
     expect(second.body.components.map((c) => c.id)).toEqual(ids.slice(4));
     expect(second.body.next).toBeNull();
