@@ -46,7 +46,7 @@ describe('boot-artifact records in Redis', () => {
     const r = new RedisBootArtifacts(redis.url);
     try {
       await r.put('tok-2', record);
-      await probe.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      await probe.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
       expect(await r.get('tok-2')).toEqual(record);
     } finally {
       await r.close();

@@ -19,7 +19,7 @@ import {
 } from '../../src/clients/s3.js';
 import { describeError } from '../../src/clients/http.js';
 import { ServiceError, type S3Client } from '../../src/clients/types.js';
-import { startFake, type Fake } from './fake-server.js';
+import { startFake, type Answer, type Fake } from './fake-server.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -28,7 +28,7 @@ afterEach(async () => {
 
 /** A path-style S3 fake: objects by `/<bucket>/<key>`. */
 async function s3Fake(objects: Record<string, string | Buffer>): Promise<Fake> {
-  const f = await startFake((req) => {
+  const f = await startFake((req): Answer => {
     const obj = objects[req.path];
     if (obj === undefined) {
       return {
