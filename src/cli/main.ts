@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { API_VERSION } from '../common/constants.js';
+import { register as registerSim } from './sim.js';
 
 /**
  * The `bos` command. Each sub-command lives in its own module and registers itself on the program;
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
 const program = buildProgram();
 const registrations: ((p: Command) => void)[] = [
   // sub-command modules register here
+  registerSim,
 ];
 for (const register of registrations) register(program);
 
