@@ -87,6 +87,8 @@ export class AwsS3ObjectClient implements S3Client {
     } catch (err) {
       throw new ServiceError('s3', method, url, undefined, (err as Error).message);
     }
+    // The project runs on Node 20 on purpose; the SDK's multi-line support notice would break one-line logs.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const timeout = (this.cfg.timeoutSeconds ?? 60) * 1000;
     this.client = new AwsS3Client({
       endpoint: r.endpoint,
