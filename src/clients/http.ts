@@ -43,6 +43,8 @@ const FALLBACK_READ_TIMEOUT_SECONDS = 20;
 
 /** Statuses retried for idempotent methods (urllib3 `status_forcelist`). */
 export const RETRY_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504]);
+/** Statuses whose Retry-After header is honoured; with the header, 413 and 429 are retried too (idempotent only). */
+export const RETRY_AFTER_STATUSES: ReadonlySet<number> = new Set([413, 429, 503]);
 /** urllib3's default allowed methods: retried on read errors and retry statuses. */
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'TRACE']);
 
@@ -314,7 +316,7 @@ export class HttpClient {
           try {
             const r = await this.attempt(method, url, endpoint, headers, payload, readMs, connectMs);
             outcome = String(r.status);
-            if (idempotent && RETRY_STATUSES.has(r.status)) {
+            if (idempotent && (RETRY_STATUSES.has(r.status) || (RETRY_AFTER_STATUSES.has(r.status) && r.headers['retry-after'] !== undefined))) {
               throw new AttemptFailure('status', `status ${r.status}`, r);
             }
             return r;
@@ -340,9 +342,9 @@ export class HttpClient {
               error.kind === 'connect_timeout' ||
               (idempotent && (error.kind === 'read' || error.kind === 'read_timeout' || error.kind === 'status'));
             if (!retryable) return false;
-            let wait = backoffMs(retriesConsumed + 1, policy);
-            const ra = error.response?.status === 503 ? retryAfterMs(error.response.headers['retry-after']) : undefined;
-            if (ra !== undefined) wait = Math.min(policy.maxBackoffMs, Math.max(wait, ra));
+            // A Retry-After header (413/429/503) replaces the backoff, as in urllib3; capped like the backoff.
+            const ra = error.response && RETRY_AFTER_STATUSES.has(error.response.status) ? retryAfterMs(error.response.headers['retry-after']) : undefined;
+            const wait = ra !== undefined ? Math.min(policy.maxBackoffMs, ra) : backoffMs(retriesConsumed + 1, policy);
             if (wait > 0) await sleep(wait);
             return true;
           },

@@ -157,6 +157,23 @@ describe('HttpClient', () => {
     expect(err.message).toBe('Non-2XX response (500) to GET /groups; Internal Server Error {"detail":"down"} (gave up after 3 attempts)');
   });
 
+  it('honours Retry-After: 429 with the header is retried for GET, not for POST, and not without the header', async () => {
+    let n = 0;
+    const f = await fake((req) => {
+      n++;
+      if (req.path === '/plain') return { status: 429 };
+      return n % 2 === 1 ? { status: 429, headers: { 'retry-after': '0' } } : { body: { ok: true } };
+    });
+    const c = client(f.url);
+    expect(await c.get('/limited')).toEqual({ ok: true });
+    expect(f.seen.length).toBe(2);
+    n = 0;
+    expect((await failure(c.post('/limited', { body: {} }))).status).toBe(429);
+    expect(f.seen.length).toBe(3);
+    expect((await failure(c.get('/plain'))).status).toBe(429);
+    expect(f.seen.length).toBe(4);
+  });
+
   it('does not retry a 4xx', async () => {
     const f = await fake(() => ({ status: 404, body: { detail: 'no such thing' } }));
     const c = client(f.url);

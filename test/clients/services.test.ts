@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HttpBosClient } from '../../src/clients/bos.js';
 import { HttpBssClient } from '../../src/clients/bss.js';
@@ -85,6 +86,27 @@ describe('BOS client', () => {
     expect((await bos.listComponents({ session: 's1' }, 0)).length).toBe(6);
     expect(f.seen.length).toBe(4);
     expect(f.seen[3]!.query).toEqual({ session: 's1', page_size: '0' });
+  });
+
+  it('paging returns every matching component exactly once, in ⌊n/size⌋+1 requests (property)', async () => {
+    let all: string[] = [];
+    const f = await fake((req) => {
+      const size = Number(req.query.page_size);
+      let list = all.filter((id) => req.query.start_after_id === undefined || id > req.query.start_after_id);
+      if (size > 0) list = list.slice(0, size);
+      return { body: list.map((id) => ({ id })) };
+    });
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 12 }), async (n, size) => {
+        all = ids(n);
+        const before = f.seen.length;
+        const got = await bos.listComponents({}, size);
+        expect(got.map((c) => c.id)).toEqual(all);
+        expect(f.seen.length - before).toBe(size === 0 ? 1 : Math.floor(n / size) + 1);
+      }),
+      { numRuns: 40 },
+    );
   });
 
   it('splits a long ids filter so no URL grows unbounded', async () => {
