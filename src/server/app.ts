@@ -1,0 +1,154 @@
+/**
+ * The BOS v2 API server (api.md): fastify, every path of the OpenAPI contract under `<prefix>/v2`
+ * plus `<prefix>/`, problem+json errors, JSON in and out.
+ *
+ *   const app = await buildApp({ store: new MemoryStore() });           // inject()/listen() yourself
+ *   const srv = await startServer({ store, port: 0 });  srv.url; await srv.close();
+ */
+import { STATUS_CODES } from 'node:http';
+import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
+import { systemClock, type Clock } from '../common/clock.js';
+import { isOptionName } from '../common/options.js';
+import { EMPTY_BODY, NON_JSON, sendProblem, ServerContext } from './context.js';
+import { badRequest, internalError, isStoreUnavailable, Problem, storeUnavailable } from './problem.js';
+import { baseRoutes } from './routes/base.js';
+import { componentRoutes } from './routes/components.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { RouteTable } from './routes/table.js';
+import { templateRoutes } from './routes/templates.js';
+import { validator } from './schema.js';
+import type { Store } from './store/store.js';
+
+export interface AppOptions {
+  store: Store;
+  tenants?: TenantClient;
+  s3?: S3Client;
+  ims?: ImsClient;
+  clock?: Clock;
+  /** A pino logger, or false for none; default: pino at info level on stdout. */
+  logger?: Logger | false;
+  /** URL prefixes the API is served under; default ['']. `bos up` uses ['', '/apis/bos']. */
+  prefixes?: string[];
+  /** Largest accepted request body in bytes; default 64 MiB. */
+  bodyLimit?: number;
+}
+
+export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
+
+const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+/** Build the API (not listening). */
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const base = {
+    bodyLimit,
+    routerOptions: { maxParamLength: 4096 },
+    // Per-request lines would drown the log under operator polling; errors are logged by the handler.
+    logController: new LogController({ disableRequestLogging: true }),
+  };
+  const app: FastifyInstance = (
+    opts.logger === false
+      ? Fastify({ ...base, logger: false })
+      : opts.logger
+        ? Fastify({ ...base, loggerInstance: opts.logger })
+        : Fastify({ ...base, logger: { level: 'info' } })
+  ) as unknown as FastifyInstance;
+
+  const ctx = new ServerContext(opts.store, opts.clock ?? systemClock, app.log, opts.tenants, opts.s3, opts.ims);
+
+  // Bodies: JSON (any +json type) is parsed; anything else is marked and refused by routes that read a body.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(JSON_TYPE, { parseAs: 'string', bodyLimit }, (_req, body, done) => {
+    const text = body as string;
+    if (text.trim() === '') return done(null, EMPTY_BODY);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(badRequest(`Error parsing the data provided: ${(err as Error).message}`), undefined);
+    }
+  });
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => {
+    done(null, (body as Buffer).length === 0 ? EMPTY_BODY : NON_JSON);
+  });
+
+  app.setErrorHandler((error: unknown, req, reply) => {
+    if (error instanceof Problem) return sendProblem(reply, error);
+    const err = (error instanceof Error ? error : new Error(String(error))) as FastifyError;
+    if (isStoreUnavailable(err)) {
+      req.log.error({ err: err.message }, 'store unavailable');
+      return sendProblem(reply, storeUnavailable(err.message));
+    }
+    const code = err.code;
+    if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return sendProblem(reply, new Problem(413, 'Request Entity Too Large', `The request body is larger than the limit of ${bodyLimit} bytes`));
+    }
+    if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
+      return sendProblem(reply, badRequest(`Error parsing the data provided: ${err.message}`));
+    }
+    const status = err.statusCode;
+    if (status && status >= 400 && status < 500) {
+      return sendProblem(reply, new Problem(status, STATUS_CODES[status] ?? 'Bad Request', err.message));
+    }
+    req.log.error({ err }, 'unexpected error handling the request');
+    return sendProblem(reply, internalError());
+  });
+
+  app.setNotFoundHandler((_req, reply) =>
+    sendProblem(
+      reply,
+      new Problem(404, 'Not Found', 'The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.'),
+    ),
+  );
+
+  const routes = new RouteTable();
+  baseRoutes(ctx, routes);
+  componentRoutes(ctx, routes);
+  templateRoutes(ctx, routes);
+  sessionRoutes(ctx, routes);
+  routes.mount(app, opts.prefixes ?? ['']);
+
+  // Compile the request schemas now rather than on the first request.
+  for (const name of ['V2Component', 'V2ComponentArrayWithIds', 'V2ComponentsUpdate', 'V2SessionTemplate', 'V2SessionCreate', 'V2Options']) {
+    validator(name);
+  }
+
+  await purgeUnknownOptions(ctx);
+  await app.ready();
+  return app;
+}
+
+/** At start-up, unknown keys are removed from the stored options (data-model §4). Never fatal. */
+async function purgeUnknownOptions(ctx: ServerContext): Promise<void> {
+  try {
+    const stored = await ctx.store.getOptions();
+    if (!stored) return;
+    const known = Object.fromEntries(Object.entries(stored).filter(([k]) => isOptionName(k)));
+    if (Object.keys(known).length !== Object.keys(stored).length) await ctx.store.putOptions(known);
+    ctx.applyLogLevel(known.logging_level);
+  } catch (err) {
+    ctx.log.warn(`could not read the stored options at start-up (${err instanceof Error ? err.message : String(err)}); continuing`);
+  }
+}
+
+export interface RunningServer {
+  url: string;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/** Build the API and listen (host default 127.0.0.1, port 0 = a free port). */
+export async function startServer(opts: AppOptions & { port?: number; host?: string }): Promise<RunningServer> {
+  const app = await buildApp(opts);
+  const host = opts.host ?? '127.0.0.1';
+  await app.listen({ port: opts.port ?? 0, host });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  return {
+    url: `http://${shownHost}:${port}`,
+    app,
+    close: () => app.close(),
+  };
+}

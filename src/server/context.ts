@@ -1,0 +1,177 @@
+/**
+ * What every route shares: the store and downstream clients, the clock, option refresh, tenant
+ * look-ups, request parsing helpers and JSON answers.
+ */
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
+import { formatTimestamp, type Clock } from '../common/clock.js';
+import { OPTION_DEFAULTS, OPTION_NAMES, resolveOptions, type Options } from '../common/options.js';
+import type { BootArtifactsRecord, ComponentPatch } from '../common/types.js';
+import { badRequest, invalidTenant, Problem } from './problem.js';
+import { tokensToResolve } from './rules/components.js';
+import { check } from './schema.js';
+import type { Store } from './store/store.js';
+
+export const TENANT_HEADER = 'cray-tenant-name';
+
+/** Marker body for a request whose content type is not JSON. */
+export const NON_JSON = Symbol('non-json body');
+/** Marker body for a JSON request with an empty body. */
+export const EMPTY_BODY = Symbol('empty body');
+
+const PINO_LEVELS: Record<string, string> = { DEBUG: 'debug', INFO: 'info', WARNING: 'warn', ERROR: 'error', CRITICAL: 'fatal' };
+
+export class ServerContext {
+  private appliedLevel: string | undefined;
+
+  constructor(
+    readonly store: Store,
+    readonly clock: Clock,
+    readonly log: FastifyBaseLogger,
+    readonly tenants?: TenantClient,
+    readonly s3?: S3Client,
+    readonly ims?: ImsClient,
+  ) {}
+
+  /** The current timestamp in wire format. */
+  now(): string {
+    return formatTimestamp(this.clock.now());
+  }
+
+  /** The stored options object, with defaults written back when any default key is missing. */
+  async storedOptions(): Promise<Record<string, unknown>> {
+    const stored = await this.store.getOptions();
+    if (!stored || OPTION_NAMES.some((k) => !(k in stored))) {
+      const merged = { ...OPTION_DEFAULTS, ...(stored ?? {}) };
+      await this.store.putOptions(merged);
+      this.applyLogLevel(merged.logging_level);
+      return merged;
+    }
+    this.applyLogLevel(stored.logging_level);
+    return stored;
+  }
+
+  /** Options as the server uses them (api.md §0.4): refreshed from the store on every call. */
+  async options(): Promise<Options> {
+    return resolveOptions(await this.storedOptions());
+  }
+
+  applyLogLevel(level: unknown): void {
+    if (typeof level !== 'string') return;
+    const pinoLevel = PINO_LEVELS[level.toUpperCase()];
+    if (!pinoLevel || pinoLevel === this.appliedLevel) return;
+    this.appliedLevel = pinoLevel;
+    try {
+      this.log.level = pinoLevel;
+    } catch {
+      // a disabled logger has no levels to set
+    }
+  }
+
+  /**
+   * The tenant's component set for a tenant-checked endpoint: undefined when there is no tenant; a
+   * tenant unknown to the tenant service (or no tenant service configured) → 400 Invalid tenant.
+   */
+  async tenantSet(tenant: string, invalidDetail = `Data not found for tenant ${tenant}`): Promise<Set<string> | undefined> {
+    if (!tenant) return undefined;
+    const set = this.tenants ? await this.tenants.tenantXnames(tenant) : null;
+    if (!set) throw invalidTenant(invalidDetail);
+    return set;
+  }
+
+  /** The tenant's component set where an unknown tenant simply owns nothing. */
+  async tenantSetLenient(tenant: string): Promise<Set<string> | undefined> {
+    if (!tenant) return undefined;
+    const set = this.tenants ? await this.tenants.tenantXnames(tenant) : null;
+    return set ?? new Set();
+  }
+
+  /** Boot-artifact records for the BSS tokens these documents carry. */
+  async artifactsFor(docs: Iterable<ComponentPatch>): Promise<Map<string, BootArtifactsRecord>> {
+    const out = new Map<string, BootArtifactsRecord>();
+    for (const token of tokensToResolve(docs)) {
+      const rec = await this.store.bootArtifacts.get(token);
+      if (rec) out.set(token, rec);
+      else this.log.warn({ token: token.slice(0, 8) + '...' }, 'unknown BSS token: actual_state.boot_artifacts left as given');
+    }
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------- request helpers
+
+/** The caller's tenant: the Cray-Tenant-Name header, '' when absent or empty. */
+export function tenantOf(req: FastifyRequest): string {
+  const h = req.headers[TENANT_HEADER];
+  const v = Array.isArray(h) ? h[0] : h;
+  if (!v) return '';
+  if (v.length > 127) throw badRequest(`${JSON.stringify(v.slice(0, 40))}... is too long - 'Cray-Tenant-Name'`);
+  return v;
+}
+
+/** First value of a query parameter (repeated parameters: the first one is used). */
+export function queryParam(req: FastifyRequest, name: string): string | undefined {
+  const q = req.query as Record<string, string | string[] | undefined>;
+  const v = q[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** A boolean query parameter (`true`/`false`, any case); undefined when absent. */
+export function queryBool(req: FastifyRequest, name: string): boolean | undefined {
+  const v = queryParam(req, name);
+  if (v === undefined) return undefined;
+  const l = v.toLowerCase();
+  if (l === 'true') return true;
+  if (l === 'false') return false;
+  throw badRequest(`Wrong type, expected 'boolean' for query parameter '${name}'`);
+}
+
+/** An integer query parameter; undefined when absent. */
+export function queryInt(req: FastifyRequest, name: string): number | undefined {
+  const v = queryParam(req, name);
+  if (v === undefined) return undefined;
+  if (!/^[+-]?\d+$/.test(v.trim())) throw badRequest(`Wrong type, expected 'integer' for query parameter '${name}'`);
+  return Number(v.trim());
+}
+
+/** Validate a parameter value against a named schema, naming the parameter on failure. */
+export function checkParam(name: string, value: unknown, schema: string): void {
+  if (value === undefined) return;
+  const err = check(schema, value);
+  if (err) throw badRequest(`${err} - '${name}'`);
+}
+
+/** A path parameter, validated against its schema. */
+export function pathParam(req: FastifyRequest, name: string, schema: string): string {
+  const v = (req.params as Record<string, string>)[name] ?? '';
+  checkParam(name, v, schema);
+  return v;
+}
+
+/**
+ * The JSON request body validated against a named schema (request variant). `optional` bodies may be
+ * absent (undefined is returned).
+ */
+export function jsonBody<T>(req: FastifyRequest, schema: string | undefined, opts: { optional?: boolean } = {}): T {
+  const body = req.body as unknown;
+  if (body === NON_JSON) throw badRequest('Error parsing the data provided: Non-JSON request received');
+  if (body === undefined || body === EMPTY_BODY) {
+    if (opts.optional) return undefined as T;
+    throw badRequest('Error parsing the data provided: the request has no JSON body');
+  }
+  if (schema) {
+    const err = check(schema, body);
+    if (err) throw badRequest(err);
+  }
+  return body as T;
+}
+
+/** Send a JSON answer (serialised here: plain JSON.stringify is the fastest path for large arrays). */
+export function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
+  return reply.code(status).type('application/json').send(JSON.stringify(body) + '\n');
+}
+
+export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
+  for (const [k, v] of Object.entries(p.headers)) reply.header(k, v);
+  return reply.code(p.status).type('application/problem+json').send(JSON.stringify(p.body()) + '\n');
+}

@@ -1,0 +1,71 @@
+/**
+ * RFC 7807 problem answers (api.md §0.1): `{type: 'about:blank', title, status, detail}` served as
+ * `application/problem+json`. Rules throw a Problem; the app's error handler renders it.
+ */
+export class Problem extends Error {
+  constructor(
+    readonly status: number,
+    readonly title: string,
+    readonly detail: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(detail);
+    this.name = 'Problem';
+  }
+
+  body(): ProblemBody {
+    return { type: 'about:blank', title: this.title, status: this.status, detail: this.detail };
+  }
+}
+
+export interface ProblemBody {
+  type: 'about:blank';
+  title: string;
+  status: number;
+  detail: string;
+}
+
+export const badRequest = (detail: string) => new Problem(400, 'Bad Request', detail);
+
+export const invalidTenant = (detail: string) => new Problem(400, 'Invalid tenant', detail);
+
+export const notFound = (detail: string) => new Problem(404, 'The resource was not found', detail);
+
+export const alreadyExists = (detail: string) => new Problem(409, 'The resource to be created already exists', detail);
+
+export const actualStateConflict = () =>
+  new Problem(
+    409,
+    'Actual state can not be updated.',
+    'BOS is currently changing the state of the node, and the actual state can not be accurately recorded',
+  );
+
+export const storeUnavailable = (detail: string) => new Problem(503, 'Unable to connect to the Redis database', detail);
+
+export const internalError = () =>
+  new Problem(
+    500,
+    'Internal Server Error',
+    'The server encountered an internal error and was unable to complete your request. Either the server is overloaded or there is an error in the application.',
+  );
+
+/** `Session 's1'` / `Session for tenant 'acme' 's1'` etc. (api.md §0.1, 404 texts). */
+export function recordNotFound(type: 'Session' | 'Session template' | 'Component', id: string, tenant = ''): Problem {
+  const what = tenant && type !== 'Component' ? `${type} for tenant '${tenant}'` : type;
+  return notFound(`${what} '${id}' does not exist`);
+}
+
+/**
+ * True when an error means the backing store cannot be reached: the store's StoreUnavailableError,
+ * or a connection-level error of the Redis client.
+ */
+export function isStoreUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'StoreUnavailableError') return true;
+  if (err.name === 'MaxRetriesPerRequestError') return true;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE'].includes(code)) {
+    return true;
+  }
+  return /Connection is closed|Stream isn't writeable|connect ECONNREFUSED/.test(err.message);
+}

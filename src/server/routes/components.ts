@@ -1,0 +1,254 @@
+/** Component endpoints and applystaged (api.md §2). */
+import type { Component, ComponentPatch, Session } from '../../common/types.js';
+import {
+  checkParam,
+  jsonBody,
+  pathParam,
+  queryBool,
+  queryInt,
+  queryParam,
+  sendJson,
+  tenantOf,
+  type ServerContext,
+} from '../context.js';
+import { actualStateConflict, badRequest, recordNotFound } from '../problem.js';
+import { applyStaged } from '../rules/applystaged.js';
+import {
+  actualStateUpdateAllowed,
+  applyAutoFields,
+  componentFilter,
+  lastWinsById,
+  mergeComponent,
+  prepareForOutput,
+  type ComponentListQuery,
+} from '../rules/components.js';
+import { attachStatus } from '../../common/status.js';
+import { pyRepr, check } from '../schema.js';
+import { compareIds } from '../store/memory.js';
+import type { RouteTable } from './table.js';
+
+type Obj = Record<string, unknown>;
+
+/**
+ * Load the records a bulk PATCH names (api.md §2.3): without skip_bad_ids, the first id outside the
+ * tenant set, then the first id not stored, is a 404; with it, such ids are dropped.
+ */
+async function loadTargets(ctx: ServerContext, ids: string[], tenantSet: Set<string> | undefined, skipBadIds: boolean): Promise<Component[]> {
+  if (tenantSet) {
+    if (!skipBadIds) {
+      const outside = ids.find((id) => !tenantSet.has(id));
+      if (outside !== undefined) throw recordNotFound('Component', outside);
+    } else {
+      ids = ids.filter((id) => tenantSet.has(id));
+    }
+  }
+  const recs = await ctx.store.components.getMany(ids);
+  const out: Component[] = [];
+  for (let i = 0; i < ids.length; i++) {
+    const r = recs[i];
+    if (r) out.push(r);
+    else if (!skipBadIds) throw recordNotFound('Component', ids[i]!);
+  }
+  return out;
+}
+
+function listQuery(req: Parameters<typeof queryParam>[0]): ComponentListQuery {
+  const q: ComponentListQuery = {
+    ids: queryParam(req, 'ids'),
+    enabled: queryBool(req, 'enabled'),
+    session: queryParam(req, 'session'),
+    staged_session: queryParam(req, 'staged_session'),
+    phase: queryParam(req, 'phase'),
+    status: queryParam(req, 'status'),
+    start_after_id: queryParam(req, 'start_after_id'),
+    page_size: queryInt(req, 'page_size'),
+  };
+  // `ids` is a comma list: only its non-emptiness is checked (long lists are legitimate).
+  if (q.ids === '') throw badRequest("'' is too short - 'ids'");
+  checkParam('session', q.session, 'V2SessionName');
+  checkParam('staged_session', q.staged_session, 'V2SessionName');
+  checkParam('phase', q.phase, 'V2ComponentPhase');
+  if (q.status !== undefined && q.status.length > 512) throw badRequest(`${pyRepr(q.status, 60)} is too long - 'status'`);
+  checkParam('start_after_id', q.start_after_id, 'V2ComponentId');
+  if (q.page_size !== undefined && (q.page_size < 0 || q.page_size > 1048576)) {
+    throw badRequest(`${q.page_size} is ${q.page_size < 0 ? 'less than the minimum of 0' : 'greater than the maximum of 1048576'} - 'page_size'`);
+  }
+  return q;
+}
+
+export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
+  const { store } = ctx;
+
+  routes.add('GET', '/v2/components', async (req, reply) => {
+    const tenant = tenantOf(req);
+    const q = listQuery(req);
+    const tenantSet = await ctx.tenantSet(tenant);
+    await ctx.options();
+    const filter = componentFilter(q);
+    const limit = q.page_size && q.page_size > 0 ? q.page_size : 0;
+    let out: Component[];
+    if (q.ids !== undefined || tenantSet) {
+      let ids = q.ids !== undefined ? [...new Set(q.ids.split(','))] : [...tenantSet!];
+      if (q.ids !== undefined && tenantSet) ids = ids.filter((id) => tenantSet.has(id));
+      ids.sort(compareIds);
+      if (q.start_after_id !== undefined) {
+        const after = q.start_after_id;
+        ids = ids.filter((id) => compareIds(id, after) > 0);
+      }
+      out = [];
+      const recs = ids.length ? await store.components.getMany(ids) : [];
+      for (const r of recs) {
+        if (r && (!filter || filter(r))) {
+          out.push(r);
+          if (limit && out.length >= limit) break;
+        }
+      }
+    } else {
+      out = await store.components.list({ startAfter: q.start_after_id, filter, limit });
+    }
+    for (const c of out) prepareForOutput(c);
+    return sendJson(reply, 200, out);
+  });
+
+  routes.add('PUT', '/v2/components', async (req, reply) => {
+    const body = jsonBody<Component[]>(req, 'V2ComponentArrayWithIds');
+    if (body.some((c) => !c.id)) throw badRequest("At least one component is missing the required 'id' field");
+    await ctx.options();
+    const artifacts = await ctx.artifactsFor(body);
+    const now = ctx.now();
+    const records = [...lastWinsById(body).values()].map((c) => applyAutoFields(c, now, artifacts));
+    await store.components.putMany(records);
+    return sendJson(reply, 200, records);
+  });
+
+  routes.add('PATCH', '/v2/components', async (req, reply) => {
+    const skipBadIds = queryBool(req, 'skip_bad_ids') ?? false;
+    const body = jsonBody<unknown>(req, undefined);
+    let invalid: string | undefined;
+    if (Array.isArray(body)) invalid = check('V2ComponentArrayWithIds', body);
+    else if (body !== null && typeof body === 'object') invalid = check('V2ComponentsUpdate', body);
+    else invalid = `${pyRepr(body)} is not valid under any of the given schemas`;
+    if (invalid) throw badRequest(invalid);
+    const tenant = tenantOf(req);
+    const tenantSet = await ctx.tenantSet(tenant);
+    await ctx.options();
+    const now = ctx.now();
+    const merged: Component[] = [];
+    if (Array.isArray(body)) {
+      const items = body as Component[];
+      const artifacts = await ctx.artifactsFor(items);
+      for (const item of items) applyAutoFields(item, now, artifacts);
+      const byId = lastWinsById(items);
+      const targets = await loadTargets(ctx, [...byId.keys()], tenantSet, skipBadIds);
+      for (const rec of targets) merged.push(mergeComponent(rec, byId.get(rec.id)!));
+    } else {
+      const { patch, filters } = body as { patch: ComponentPatch; filters: { ids?: string | null; session?: string | null } };
+      delete patch.id;
+      if (filters.ids && filters.session) throw badRequest('Multiple filters provided');
+      if (!filters.ids && !filters.session) throw badRequest('No filter provided.');
+      applyAutoFields(patch, now, await ctx.artifactsFor([patch]));
+      let targets: Component[];
+      if (filters.ids) {
+        targets = await loadTargets(ctx, [...new Set(filters.ids.split(','))], tenantSet, skipBadIds);
+      } else {
+        const session = filters.session!;
+        targets = await store.components.list({ filter: (c) => c.session === session && (!tenantSet || tenantSet.has(c.id)) });
+        for (const c of targets) attachStatus(c);
+      }
+      for (const rec of targets) merged.push(mergeComponent(rec, patch));
+    }
+    if (merged.length) await store.components.putMany(merged);
+    return sendJson(reply, 200, merged);
+  });
+
+  routes.add('GET', '/v2/components/:component_id', async (req, reply) => {
+    const id = pathParam(req, 'component_id', 'V2ComponentId');
+    const tenantSet = await ctx.tenantSet(tenantOf(req));
+    if (tenantSet && !tenantSet.has(id)) throw recordNotFound('Component', id);
+    await ctx.options();
+    const rec = await store.components.get(id);
+    if (!rec) throw recordNotFound('Component', id);
+    return sendJson(reply, 200, prepareForOutput(rec));
+  });
+
+  routes.add('PUT', '/v2/components/:component_id', async (req, reply) => {
+    const id = pathParam(req, 'component_id', 'V2ComponentId');
+    const body = jsonBody<ComponentPatch>(req, 'V2Component');
+    await ctx.options();
+    const { id: _ignored, ...rest } = body;
+    const record: Component = { id, ...rest };
+    applyAutoFields(record, ctx.now(), await ctx.artifactsFor([record]));
+    await store.components.putMany([record]);
+    return sendJson(reply, 200, record);
+  });
+
+  routes.add('PATCH', '/v2/components/:component_id', async (req, reply) => {
+    const id = pathParam(req, 'component_id', 'V2ComponentId');
+    const patch = jsonBody<ComponentPatch>(req, 'V2Component');
+    const tenantSet = await ctx.tenantSet(tenantOf(req));
+    if (tenantSet && !tenantSet.has(id)) throw recordNotFound('Component', id);
+    await ctx.options();
+    const rec = await store.components.get(id);
+    if (!rec) throw recordNotFound('Component', id);
+    if ('actual_state' in patch && !actualStateUpdateAllowed(rec)) throw actualStateConflict();
+    delete patch.id;
+    applyAutoFields(patch, ctx.now(), await ctx.artifactsFor([patch]));
+    mergeComponent(rec, patch);
+    await store.components.putMany([rec]);
+    return sendJson(reply, 200, rec);
+  });
+
+  routes.add('DELETE', '/v2/components/:component_id', async (req, reply) => {
+    const id = pathParam(req, 'component_id', 'V2ComponentId');
+    const tenantSet = await ctx.tenantSet(tenantOf(req));
+    if (tenantSet && !tenantSet.has(id)) throw recordNotFound('Component', id);
+    await ctx.options();
+    if (!(await store.components.delete(id))) throw recordNotFound('Component', id);
+    return reply.code(204).send();
+  });
+
+  routes.add('POST', '/v2/applystaged', async (req, reply) => {
+    const body = jsonBody<{ xnames?: string[] } | undefined>(req, 'V2ApplyStagedComponents', { optional: true });
+    const xnames = body?.xnames ?? [];
+    const tenant = tenantOf(req);
+    const tenantSet = await ctx.tenantSet(tenant);
+    const options = await ctx.options();
+    const result = { succeeded: [] as string[], failed: [] as string[], ignored: [] as string[] };
+    let toProcess = xnames;
+    if (tenantSet) {
+      const unique = [...new Set(xnames)];
+      result.ignored = unique.filter((id) => !tenantSet.has(id));
+      toProcess = unique.filter((id) => tenantSet.has(id));
+    }
+    const distinct = [...new Set(toProcess)];
+    const loaded = await store.components.getMany(distinct);
+    const current = new Map<string, Component>();
+    distinct.forEach((id, i) => {
+      if (loaded[i]) current.set(id, loaded[i]!);
+    });
+    const artifacts = await ctx.artifactsFor(current.values());
+    const sessions = new Map<string, Session | undefined>();
+    const toWrite = new Map<string, Component>();
+    const now = ctx.now();
+    for (const id of toProcess) {
+      const rec = current.get(id);
+      const staged = rec?.staged_state?.session;
+      let session: Session | undefined;
+      if (rec && staged) {
+        if (!sessions.has(staged)) sessions.set(staged, await store.sessions.get(tenant, staged));
+        session = sessions.get(staged);
+      }
+      const work = rec ? (JSON.parse(JSON.stringify(rec)) as Component) : undefined;
+      const { outcome, record } = applyStaged(work, session, { tenant, clearStage: options.clear_stage, now, artifacts });
+      result[outcome].push(id);
+      if (record) {
+        current.set(id, record);
+        toWrite.set(id, record);
+      }
+    }
+    if (toWrite.size) await store.components.putMany([...toWrite.values()]);
+    return sendJson(reply, 200, result);
+  });
+}
+
+export type { Obj };

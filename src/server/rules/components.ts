@@ -1,0 +1,162 @@
+/**
+ * Component rules of the API (data-model §1.3–1.5, api.md §2): fields the server sets by itself,
+ * the PATCH merge, the 409 actual-state rule, list filters and output preparation. Pure functions of
+ * records; the caller fetches and stores.
+ */
+import { attachStatus, computeStatus } from '../../common/status.js';
+import type { BootArtifactsRecord, Component, ComponentPatch } from '../../common/types.js';
+import { copyJson } from '../store/memory.js';
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** The BSS tokens whose boot-artifact records the auto-field step (a) needs for these documents. */
+export function tokensToResolve(docs: Iterable<ComponentPatch>): string[] {
+  const out = new Set<string>();
+  for (const d of docs) {
+    const t = isObj(d.actual_state) ? d.actual_state.bss_token : undefined;
+    if (typeof t === 'string' && t !== '') out.add(t);
+  }
+  return [...out];
+}
+
+/**
+ * Apply the automatic fields (data-model §1.3, steps a–e in order) to a document in place: a full
+ * record (PUT, applystaged) or a patch document (PATCH). `artifacts` maps BSS tokens to their
+ * boot-artifact records (unknown tokens are simply absent). Returns the same document.
+ */
+export function applyAutoFields<T extends ComponentPatch>(
+  doc: T,
+  now: string,
+  artifacts: ReadonlyMap<string, BootArtifactsRecord> | undefined,
+): T {
+  const d = doc as Obj;
+  // a. boot artifacts from the BSS token
+  const actual = d.actual_state;
+  if (isObj(actual) && typeof actual.bss_token === 'string' && actual.bss_token !== '') {
+    const rec = artifacts?.get(actual.bss_token);
+    if (rec) actual.boot_artifacts = { ...rec };
+  }
+  // b. last_updated stamps
+  for (const key of ['actual_state', 'desired_state'] as const) {
+    const s = d[key];
+    if (isObj(s)) {
+      const keys = Object.keys(s);
+      if (!(keys.length === 1 && keys[0] === 'bss_token')) s.last_updated = now;
+    }
+  }
+  if (isObj(d.staged_state)) d.staged_state.last_updated = now;
+  if (isObj(d.last_action)) d.last_action.last_updated = now;
+  // c. on_hold when enabled
+  if (d.enabled === true) {
+    if (isObj(d.status)) d.status.status_override = 'on_hold';
+    else d.status = { status_override: 'on_hold' };
+  }
+  // d. a manual desired-state change detaches the component from its session
+  if (isObj(d.desired_state) && Object.keys(d.desired_state).length > 0 && !d.session) d.session = '';
+  // e. event_stats reset on a new desired state
+  if (isObj(d.desired_state) && ('boot_artifacts' in d.desired_state || 'configuration' in d.desired_state)) {
+    d.event_stats = { power_on_attempts: 0, power_off_graceful_attempts: 0, power_off_forceful_attempts: 0 };
+  }
+  return doc;
+}
+
+const STATE_KEYS = new Set(['actual_state', 'desired_state', 'staged_state']);
+const SHALLOW_KEYS = new Set(['last_action', 'event_stats', 'status']);
+
+const copy = copyJson;
+
+/**
+ * Merge a patch document (id removed, auto fields applied) into a stored record, in place
+ * (data-model §1.5): the three states are merged key by key with boot_artifacts merged one level
+ * deeper; last_action, event_stats and status are merged key by key; anything else is replaced.
+ * Nothing is deleted.
+ */
+export function mergeComponent(record: Component, patch: ComponentPatch): Component {
+  const r = record as unknown as Obj;
+  for (const [key, value] of Object.entries(patch)) {
+    if (key === 'id') continue;
+    if (STATE_KEYS.has(key) && isObj(value)) {
+      const target = r[key];
+      if (!isObj(target)) {
+        r[key] = copy(value);
+        continue;
+      }
+      for (const [k, v] of Object.entries(value)) {
+        if (k === 'boot_artifacts' && isObj(v) && isObj(target.boot_artifacts)) Object.assign(target.boot_artifacts, v);
+        else target[k] = copy(v);
+      }
+    } else if (SHALLOW_KEYS.has(key) && isObj(value)) {
+      const target = r[key];
+      if (isObj(target)) Object.assign(target, value);
+      else r[key] = copy(value);
+    } else {
+      r[key] = copy(value);
+    }
+  }
+  return record;
+}
+
+/**
+ * The 409 rule of a single-component PATCH that carries `actual_state` (api.md §2.6): allowed when
+ * the stored record is not enabled (absent counts as not enabled), its computed status is stable,
+ * or its last action is powering_on.
+ */
+export function actualStateUpdateAllowed(stored: Component): boolean {
+  if (stored.enabled !== true) return true;
+  if (computeStatus(stored) === 'stable') return true;
+  return stored.last_action?.action === 'powering_on';
+}
+
+/** Query of GET /v2/components after parameter parsing. */
+export interface ComponentListQuery {
+  ids?: string;
+  enabled?: boolean;
+  session?: string;
+  staged_session?: string;
+  phase?: string;
+  status?: string;
+  start_after_id?: string;
+  page_size?: number;
+}
+
+/**
+ * The record filter of GET /v2/components (api.md §2.1 step 3), or undefined when no filtering
+ * applies. Filtering is active only when at least one of enabled/session/staged_session/phase/status
+ * is truthy; `?enabled=false` alone therefore filters nothing (upstream's quirk).
+ */
+export function componentFilter(q: ComponentListQuery): ((c: Component) => boolean) | undefined {
+  const active = q.enabled === true || !!q.session || !!q.staged_session || !!q.phase || !!q.status;
+  if (!active) return undefined;
+  const { enabled, session, staged_session: staged, phase } = q;
+  const statuses = q.status ? new Set(q.status.split(',')) : undefined;
+  return (c) => {
+    if (enabled !== undefined && c.enabled !== enabled) return false;
+    if (session && c.session !== session) return false;
+    if (staged && c.staged_state?.session !== staged) return false;
+    if (phase && c.status?.phase !== phase) return false;
+    if (statuses && !statuses.has(computeStatus(c))) return false;
+    return true;
+  };
+}
+
+/** Prepare a record for GET output, in place: computed status attached, internal timestamp removed. */
+export function prepareForOutput(c: Component): Component {
+  attachStatus(c);
+  const ba = c.actual_state?.boot_artifacts;
+  if (ba && typeof ba === 'object' && 'timestamp' in ba) delete ba.timestamp;
+  return c;
+}
+
+/**
+ * Key a list of documents by id, last duplicate winning but keeping the position of the first
+ * occurrence (the order upstream's dict gives).
+ */
+export function lastWinsById<T extends { id?: string }>(docs: readonly T[]): Map<string, T> {
+  const out = new Map<string, T>();
+  for (const d of docs) out.set(d.id as string, d);
+  return out;
+}
