@@ -145,11 +145,12 @@ export function scrub(text: string, secret?: string): string {
 }
 
 /**
- * `<service or error kind>: <message>` on one line, the form a component's or session's `error`
+ * `<error kind or service>: <message>` on one line, the form a component's or session's `error`
  * takes (spec README, deliberate difference 4). Never contains a bearer token.
  */
 export function describeError(err: unknown): string {
-  if (err instanceof ServiceError) return scrub(`${err.service}: ${err.message}`);
+  // A specific kind (ManifestNotFound, ImageNotFound, …) names itself; a plain ServiceError names its service.
+  if (err instanceof ServiceError) return scrub(`${err.name && err.name !== 'ServiceError' ? err.name : err.service}: ${err.message}`);
   if (err instanceof Error) return scrub(`${err.name && err.name !== 'Error' ? err.name : 'Error'}: ${err.message}`);
   return scrub(`Error: ${String(err)}`);
 }

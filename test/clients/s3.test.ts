@@ -171,7 +171,7 @@ describe('S3 client over the wire', () => {
     const missing = await failure(readManifest(c, 's3://b/missing.json'));
     expect(missing).toBeInstanceOf(ManifestNotFound);
     expect(missing.message).toBe("Unable to read manifest file 's3://b/missing.json'.");
-    expect(describeError(missing)).toBe("s3: Unable to read manifest file 's3://b/missing.json'.");
+    expect(describeError(missing)).toBe("ManifestNotFound: Unable to read manifest file 's3://b/missing.json'.");
     const list = await failure(readManifest(c, 's3://b/list.json'));
     expect(list).toBeInstanceOf(InvalidManifest);
     expect(list.message).toBe('Manifest should be dict. Invalid data type: list');

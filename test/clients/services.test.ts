@@ -5,7 +5,7 @@ import { HttpBssClient } from '../../src/clients/bss.js';
 import { CFS_GET_BATCH, CFS_PATCH_BATCH, HttpCfsClient } from '../../src/clients/cfs.js';
 import { HttpHsmClient } from '../../src/clients/hsm.js';
 import { HttpImsClient, ImageNotFound } from '../../src/clients/ims.js';
-import { createServices, gatewayUrls } from '../../src/clients/index.js';
+import { createServices, describeError, gatewayUrls } from '../../src/clients/index.js';
 import { HttpPcsClient } from '../../src/clients/pcs.js';
 import { HttpTenantClient } from '../../src/clients/tenants.js';
 import { ServiceError } from '../../src/clients/types.js';
@@ -385,6 +385,7 @@ describe('IMS client', () => {
     const err = await failure(ims.tagImage('missing', 'k', 'v'));
     expect(err).toBeInstanceOf(ImageNotFound);
     expect(err.message).toBe("IMS image id 'missing' does not exist in IMS");
+    expect(describeError(err)).toBe("ImageNotFound: IMS image id 'missing' does not exist in IMS");
     const err2 = await failure(ims.getImage('missing'));
     expect(err2).toBeInstanceOf(ImageNotFound);
     expect((await ims.getImage('img-1')).id).toBe('img-1');
