@@ -143,7 +143,7 @@ export class MachineRoom {
   readonly objects: Map<string, SimObject>;
   readonly images: Map<string, ImsImage>;
   readonly transitions = new Map<string, TransitionRecord>();
-  /** Recent report attempts, oldest first (bounded). */
+  /** Recent report attempts, oldest first (the last 10,000 to 15,000). */
   readonly reportLog: ReportEvent[] = [];
 
   private readonly nodeMap = new Map<string, NodeState>();
@@ -509,7 +509,7 @@ export class MachineRoom {
       }
       const at = this.clock.now();
       this.reportLog.push({ xname: n.id, at, ok, status });
-      if (this.reportLog.length > REPORT_LOG_LIMIT) this.reportLog.splice(0, this.reportLog.length - REPORT_LOG_LIMIT);
+      if (this.reportLog.length > REPORT_LOG_LIMIT * 1.5) this.reportLog.splice(0, this.reportLog.length - REPORT_LOG_LIMIT);
       if (this.closed || n.gen !== gen) return;
       if (ok) {
         n.reports++;
