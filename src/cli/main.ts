@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { API_VERSION } from '../common/constants.js';
+import { register as registerServe } from './serve.js';
 import { register as registerSim } from './sim.js';
 
 /**
@@ -20,6 +21,7 @@ const program = buildProgram();
 const registrations: ((p: Command) => void)[] = [
   // sub-command modules register here
   registerSim,
+  registerServe,
 ];
 for (const register of registrations) register(program);
 
