@@ -6,6 +6,7 @@
 import { Redis } from 'ioredis';
 import type { BootArtifactsRecord } from '../common/types.js';
 import type { Store } from '../server/store/store.js';
+import type { RequestHook } from './http.js';
 import { ServiceError, type BootArtifactsRecords } from './types.js';
 
 export const BOOT_ARTIFACTS_DB = 4;
@@ -63,7 +64,7 @@ export class RedisBootArtifacts implements BootArtifactsRecords {
 
   constructor(
     url: string = DEFAULT_REDIS_URL,
-    private readonly opts: { connectTimeoutMs?: number; commandTimeoutMs?: number } = {},
+    private readonly opts: { connectTimeoutMs?: number; commandTimeoutMs?: number; onRequest?: RequestHook } = {},
   ) {
     this.url = normalizeRedisUrl(url);
     this.shown = shownTarget(this.url);
@@ -87,8 +88,21 @@ export class RedisBootArtifacts implements BootArtifactsRecords {
     return this.client;
   }
 
-  /** Run a command; if the connection went stale, reconnect once and retry. */
+  /** Run a command (reported to onRequest as outcome `ok` or `error`). */
   private async run<T>(op: string, fn: (r: Redis) => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    let outcome = 'error';
+    try {
+      const v = await this.runOnce(op, fn);
+      outcome = 'ok';
+      return v;
+    } finally {
+      this.opts.onRequest?.('redis', op, outcome, (performance.now() - t0) / 1000);
+    }
+  }
+
+  /** If the connection went stale, reconnect once and retry. */
+  private async runOnce<T>(op: string, fn: (r: Redis) => Promise<T>): Promise<T> {
     try {
       return await fn(this.connect());
     } catch (first) {

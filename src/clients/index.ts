@@ -17,7 +17,18 @@ import { DEFAULT_TENANTS_URL, HttpTenantClient } from './tenants.js';
 import type { BootArtifactsRecords, Services } from './types.js';
 
 export * from './types.js';
-export { describeError, joinUrl, chunk, TokenFile, HttpClient, type RequestHook, type RetryPolicy } from './http.js';
+export {
+  describeError,
+  joinUrl,
+  chunk,
+  TokenFile,
+  HttpClient,
+  DEFAULT_RETRY,
+  type HttpClientOptions,
+  type RequestHook,
+  type RetryPolicy,
+  type TokenSource,
+} from './http.js';
 export { HttpBosClient, TENANT_HEADER } from './bos.js';
 export { HttpHsmClient } from './hsm.js';
 export { HttpPcsClient } from './pcs.js';
@@ -127,7 +138,7 @@ export function createServices(config: ServicesConfig): ClosableServices {
   let redis: RedisBootArtifacts | undefined;
   let bootArtifacts: BootArtifactsRecords;
   if (config.bootArtifacts) bootArtifacts = config.bootArtifacts;
-  else bootArtifacts = redis = new RedisBootArtifacts(config.redisUrl ?? DEFAULT_REDIS_URL);
+  else bootArtifacts = redis = new RedisBootArtifacts(config.redisUrl ?? DEFAULT_REDIS_URL, { onRequest: config.onRequest });
 
   return {
     bos,

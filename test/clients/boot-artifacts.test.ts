@@ -26,7 +26,8 @@ describe('boot-artifact records in Redis', () => {
   });
 
   it('stores the JSON record under the bare token in DB 4', async () => {
-    const r = new RedisBootArtifacts(`${redis.url}/0`);
+    const calls: string[] = [];
+    const r = new RedisBootArtifacts(`${redis.url}/0`, { onRequest: (s, m, o) => calls.push(`${s} ${m} ${o}`) });
     try {
       await r.put('tok-1', record);
       expect(await probe.get('tok-1')).toBe(
@@ -34,6 +35,7 @@ describe('boot-artifact records in Redis', () => {
       );
       expect(await r.get('tok-1')).toEqual(record);
       expect(await r.get('unknown')).toBeUndefined();
+      expect(calls).toEqual(['redis SET ok', 'redis GET ok', 'redis GET ok']);
       const db0 = new Redis(redis.url, { db: 0 });
       expect(await db0.get('tok-1')).toBeNull();
       db0.disconnect();
