@@ -1,0 +1,41 @@
+/**
+ * discovery: every HSM node BOS does not know yet becomes a disabled BOS component with empty states
+ * (spec operators §4.1). Never deletes components HSM no longer lists. Runs every
+ * `discovery_frequency` seconds.
+ */
+import { emptyActualState, emptyDesiredState } from '../common/constants.js';
+import type { Component } from '../common/types.js';
+import { splitBatches } from './rules.js';
+import type { PassOperator } from './types.js';
+
+/** The record a newly discovered node gets. */
+export function newComponentRecord(id: string): Component {
+  return {
+    id,
+    actual_state: emptyActualState(),
+    desired_state: emptyDesiredState(),
+    staged_state: {},
+    last_action: { action: 'newly_discovered', failed: false },
+    enabled: false,
+    error: '',
+    session: '',
+  };
+}
+
+export const discovery: PassOperator = {
+  kind: 'pass',
+  name: 'discovery',
+  frequency: 'discovery_frequency',
+  async pass(ctx) {
+    const hsm = await ctx.services.hsm.listComponents();
+    const nodes = new Set(hsm.filter((h) => h && h.Type === 'Node' && typeof h.ID === 'string').map((h) => h.ID));
+    const known = new Set((await ctx.services.bos.listComponents({}, ctx.batchSize)).map((c) => c.id));
+    const missing = [...nodes].filter((id) => !known.has(id)).sort();
+    if (missing.length === 0) return { selected: 0, acted: 0 };
+    ctx.log.info({ count: missing.length, ids: missing.slice(0, 20) }, `discovered ${missing.length} new node(s) in HSM`);
+    for (const batch of splitBatches(missing, ctx.batchSize)) {
+      await ctx.services.bos.putComponents(batch.map(newComponentRecord));
+    }
+    return { selected: missing.length, acted: missing.length };
+  },
+};

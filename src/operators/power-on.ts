@@ -1,0 +1,141 @@
+/**
+ * power-on: enabled components waiting to power on (spec operators §4.3). Before anything visible the
+ * runner records `last_action = powering_on`; then, per distinct (kernel, kernel parameters, initrd):
+ * tag the IMS image for SBPS, set BSS boot parameters and keep the boot-artifact record of the
+ * referral token, write the token to BOS; then hand desired configurations to CFS (disabled, state
+ * cleared) and ask PCS to power everything on.
+ */
+import { timestamp } from '../common/clock.js';
+import type { Component, ComponentPatch } from '../common/types.js';
+import { setCfsDesiredConfig } from './cfs.js';
+import { errorService, errorText, wrapError } from './errors.js';
+import { bosQuery, hsmState } from './filters.js';
+import { imsIdFromKernel } from './rules.js';
+import { patchComponents } from './runner.js';
+import type { FilterOperator, PassContext } from './types.js';
+
+/** Attempts to store a boot-artifact record before the batch fails (the first plus 5 retries). */
+export const BOOT_ARTIFACT_RECORD_ATTEMPTS = 6;
+
+export interface BootArtifactGroup {
+  kernel: string;
+  kernelParameters: string;
+  initrd: string;
+  components: Component[];
+}
+
+/** Components grouped by desired (kernel, kernel parameters, initrd); all-empty ones are left out. */
+export function groupByBootArtifacts(components: readonly Component[]): BootArtifactGroup[] {
+  const groups = new Map<string, BootArtifactGroup>();
+  for (const c of components) {
+    const ba = c.desired_state?.boot_artifacts ?? {};
+    const kernel = ba.kernel ?? '';
+    const kernelParameters = ba.kernel_parameters ?? '';
+    const initrd = ba.initrd ?? '';
+    if (!kernel && !kernelParameters && !initrd) continue;
+    const key = JSON.stringify([kernel, kernelParameters, initrd]);
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = { kernel, kernelParameters, initrd, components: [] }));
+    g.components.push(c);
+  }
+  return [...groups.values()];
+}
+
+/**
+ * Tag the IMS image of every SBPS group (`sbps-project=true`). A component whose image cannot be
+ * named or tagged gets the error at once (base update) and keeps going through BSS, CFS and PCS.
+ */
+async function tagImages(ctx: PassContext, groups: BootArtifactGroup[], update: (cs: Component[]) => Promise<void>): Promise<void> {
+  const sbps = groups.filter((g) => g.kernelParameters.includes('root=sbps-s3'));
+  if (sbps.length === 0) return;
+  try {
+    const errors = new Map<Component, string>();
+    const byImage = new Map<string, Component[]>();
+    for (const g of sbps) {
+      const r = imsIdFromKernel(g.kernel);
+      if ('error' in r) {
+        for (const c of g.components) errors.set(c, r.error);
+        continue;
+      }
+      const list = byImage.get(r.id) ?? [];
+      list.push(...g.components);
+      byImage.set(r.id, list);
+    }
+    for (const [id, components] of byImage) {
+      try {
+        await ctx.services.ims.tagImage(id, 'sbps-project', 'true', 'set');
+      } catch (err) {
+        const text = errorText(err);
+        ctx.log.error({ image: id, count: components.length, err: text }, `could not tag IMS image ${id}: ${text}`);
+        ctx.metrics.componentErrors.inc({ operator: ctx.name, service: errorService(err) }, components.length);
+        for (const c of components) errors.set(c, text);
+      }
+    }
+    if (errors.size === 0) return;
+    for (const [c, text] of errors) c.error = text;
+    await update([...errors.keys()]);
+  } catch (err) {
+    throw wrapError('Error encountered tagging images ', err, '.');
+  }
+}
+
+/**
+ * BSS boot parameters per group; the referral token's boot-artifact record is stored (retried) and
+ * the token written to each component's desired state. A group BSS refuses keeps its nodes going
+ * (they are still powered on) with the BSS error recorded on each of them.
+ */
+async function setBss(ctx: PassContext, groups: BootArtifactGroup[]): Promise<void> {
+  const tokenPatches: ComponentPatch[] = [];
+  for (const g of groups) {
+    const ids = g.components.map((c) => c.id);
+    let token: string;
+    try {
+      token = await ctx.services.bss.setBootParameters(ids, g.kernelParameters, g.kernel, g.initrd);
+    } catch (err) {
+      const text = wrapError('Error encountered setting BSS information: ', err).message;
+      ctx.log.error({ count: ids.length, kernel: g.kernel, err: text }, text);
+      ctx.metrics.componentErrors.inc({ operator: ctx.name, service: errorService(err) }, ids.length);
+      for (const c of g.components) c.error = text;
+      continue;
+    }
+    const record = { kernel: g.kernel, kernel_parameters: g.kernelParameters, initrd: g.initrd, timestamp: timestamp(ctx.clock) };
+    let stored = false;
+    let lastErr: unknown;
+    for (let attempt = 0; attempt < BOOT_ARTIFACT_RECORD_ATTEMPTS && !stored; attempt++) {
+      try {
+        await ctx.services.bootArtifacts.put(token, record);
+        stored = true;
+      } catch (err) {
+        lastErr = err;
+        ctx.log.warn({ attempt: attempt + 1, err: errorText(err) }, 'could not store the boot-artifact record; retrying');
+      }
+    }
+    if (!stored) throw wrapError('Error encountered setting BSS information: ', lastErr);
+    for (const c of g.components) tokenPatches.push({ id: c.id, session: c.session ?? '', desired_state: { bss_token: token } });
+  }
+  await patchComponents(ctx.services, tokenPatches);
+}
+
+export const powerOn: FilterOperator = {
+  kind: 'filter',
+  name: 'power-on',
+  action: 'powering_on',
+  retryField: 'power_on_attempts',
+  presetLastAction: true,
+  filters: () => [bosQuery({ enabled: true, status: 'power_on_pending' }), hsmState()],
+  async act(ctx, batch, update) {
+    const groups = groupByBootArtifacts(batch);
+    await tagImages(ctx, groups, update);
+    await setBss(ctx, groups);
+    try {
+      await setCfsDesiredConfig(ctx, batch, { enabled: false, clearState: true });
+    } catch (err) {
+      throw wrapError('Error encountered setting CFS information: ', err);
+    }
+    try {
+      await ctx.services.pcs.transition('On', batch.map((c) => c.id));
+    } catch (err) {
+      throw wrapError('Error encountered calling CAPMC to power on: ', err);
+    }
+  },
+};

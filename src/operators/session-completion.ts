@@ -1,0 +1,50 @@
+/**
+ * session-completion: a running session is complete when no enabled component has it as its session
+ * and no component has it staged — for a tenant session, counting only the tenant's components
+ * (spec operators §4.9). A failure on one session is logged and fails the pass after the other
+ * sessions were looked at.
+ */
+import type { Session } from '../common/types.js';
+import { errorText } from './errors.js';
+import { markSessionComplete } from './sessions.js';
+import type { PassContext, PassOperator } from './types.js';
+
+async function isComplete(ctx: PassContext, session: Session): Promise<boolean> {
+  const bos = ctx.services.bos;
+  const active = await bos.listComponents({ session: session.name, enabled: true }, ctx.batchSize);
+  const staged = await bos.listComponents({ staged_session: session.name }, ctx.batchSize);
+  const ids = new Set([...active, ...staged].map((c) => c.id));
+  if (ids.size === 0) return true;
+  if (!session.tenant) return false;
+  const owned = await ctx.services.tenants.tenantXnames(session.tenant);
+  if (owned === null) throw new Error(`Data not found for tenant ${session.tenant}`);
+  for (const id of ids) if (owned.has(id)) return false;
+  return true;
+}
+
+export const sessionCompletion: PassOperator = {
+  kind: 'pass',
+  name: 'session-completion',
+  async pass(ctx) {
+    const running = await ctx.services.bos.listSessions({ status: 'running' });
+    let completed = 0;
+    const failures: string[] = [];
+    for (const session of running) {
+      try {
+        if (await isComplete(ctx, session)) {
+          await markSessionComplete(ctx, session);
+          completed++;
+        }
+      } catch (err) {
+        const text = errorText(err);
+        failures.push(`${session.name}: ${text}`);
+        ctx.log.error({ session: session.name, err: text }, `could not check session ${session.name}: ${text}`);
+      }
+    }
+    ctx.metrics.sessions.set({ status: 'running' }, running.length - completed);
+    if (failures.length > 0) {
+      throw new Error(`could not check ${failures.length} running session(s): ${failures.join('; ')}`);
+    }
+    return { selected: running.length, acted: completed };
+  },
+};

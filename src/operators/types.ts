@@ -1,0 +1,87 @@
+/**
+ * The shapes an operator declares and the context a pass runs in. An operator is either
+ * - a filter operator: which components (a list of filters, the first one a BOS query) and what to do
+ *   with each batch of them (`act`); the runner owns everything else, or
+ * - a pass operator: one whole pass of its own (status, discovery, the session operators).
+ */
+import type { Clock } from '../common/clock.js';
+import type { Options } from '../common/options.js';
+import type { Action, AttemptField, Component } from '../common/types.js';
+import type { Services } from '../clients/types.js';
+import type { Logger } from '../log.js';
+import type { OperatorMetrics } from '../metrics.js';
+
+export const OPERATOR_NAMES = [
+  'discovery',
+  'session-setup',
+  'power-on',
+  'power-off-graceful',
+  'power-off-forceful',
+  'configuration',
+  'status',
+  'actual-state-cleanup',
+  'session-completion',
+  'session-cleanup',
+] as const;
+export type OperatorName = (typeof OPERATOR_NAMES)[number];
+
+/** Everything one pass may use. Options are fetched once at the start of the pass. */
+export interface PassContext {
+  readonly name: string;
+  readonly services: Services;
+  readonly options: Options;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: OperatorMetrics;
+  /** `max_component_batch_size` of this pass (0 = everything in one batch). */
+  readonly batchSize: number;
+}
+
+/** One selection step. The first filter of a list gets `[]` and queries BOS. */
+export interface Filter {
+  readonly name: string;
+  run(ctx: PassContext, input: Component[]): Promise<Component[]>;
+}
+
+/** What one pass did, for metrics, logs and tests. */
+export interface PassCounts {
+  /** Components (or sessions, for session operators) the pass selected. */
+  selected: number;
+  /** Components (or sessions) the pass acted on. */
+  acted: number;
+  /** Components marked failed at their retry limit. */
+  failedAtLimit?: number;
+  /** Components (or sessions) that ended the pass with a new error. */
+  errored?: number;
+}
+
+interface OperatorBase {
+  readonly name: OperatorName | string;
+  /** Which option sets the pause between passes. */
+  readonly frequency?: 'polling_frequency' | 'discovery_frequency';
+}
+
+export interface FilterOperator extends OperatorBase {
+  readonly kind: 'filter';
+  /** `last_action.action` written after acting; undefined for operators that do not record one. */
+  readonly action?: Action;
+  /** Attempt counter checked against the retry limit and incremented per action. */
+  readonly retryField?: AttemptField;
+  /** Record `last_action` before acting (power-on: a node may come up before the action returns). */
+  readonly presetLastAction?: boolean;
+  /** The filters, built per pass (some read options). */
+  filters(ctx: PassContext): Filter[];
+  /**
+   * Act on one batch. Set `error` on a component to record a problem specific to it. Throwing records
+   * the error on every component of the batch. `update` writes the base update (error, last_action,
+   * attempts) for some components immediately, as power-on does for image-tagging failures.
+   */
+  act(ctx: PassContext, batch: Component[], update: (components: Component[]) => Promise<void>): Promise<void>;
+}
+
+export interface PassOperator extends OperatorBase {
+  readonly kind: 'pass';
+  pass(ctx: PassContext): Promise<PassCounts | void>;
+}
+
+export type OperatorDefinition = FilterOperator | PassOperator;
