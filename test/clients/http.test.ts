@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -214,6 +216,40 @@ describe('HttpClient', () => {
     expect(outcomes).toEqual(['hsm POST connect_error', 'hsm POST connect_error', 'hsm POST connect_error']);
     expect(err.status).toBeUndefined();
     expect(err.message).toMatch(/^Cannot connect to 127\.0\.0\.1:\d+ \(ECONNREFUSED\) for POST \/transitions \(gave up after 3 attempts\)$/);
+  });
+
+  it('a connect timeout fails the attempt and is retried for every method', async () => {
+    // A listener that never accepts (its process is blocked): once its accept queue is full, further
+    // connection attempts get no answer at all.
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const s = require('net').createServer();
+         s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
+           console.log(s.address().port);
+           setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20000), 20);
+         });`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    cleanups.push(() => {
+      child.kill('SIGKILL');
+    });
+    const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+    await new Promise((r) => setTimeout(r, 100));
+    const fillers = Array.from({ length: 8 }, () => connect({ host: '127.0.0.1', port }).on('error', () => undefined));
+    cleanups.push(() => fillers.forEach((f) => f.destroy()));
+    await new Promise((r) => setTimeout(r, 100));
+    const outcomes: string[] = [];
+    const c = client(`http://127.0.0.1:${port}`, {
+      connectTimeoutSeconds: 0.2,
+      retry: { ...FAST_RETRY, retries: 1 },
+      onRequest: (_s, m, o) => outcomes.push(`${m} ${o}`),
+    });
+    const err = await failure(c.post('/transitions', { body: {} }));
+    expect(err.message).toBe(`Connection to 127.0.0.1:${port} timed out after 0.2 s (POST /transitions) (gave up after 2 attempts)`);
+    expect(outcomes).toEqual(['POST timeout', 'POST timeout']);
   });
 
   it('turns a malformed JSON answer into a ServiceError', async () => {
