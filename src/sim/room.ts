@@ -135,7 +135,6 @@ export class MachineRoom {
   readonly clock: Clock;
   readonly seed: number;
   readonly knobs: SimKnobs;
-  bosUrl?: string;
   readonly scheduler: Scheduler;
   readonly groups: HsmGroup[];
   readonly partitions: HsmPartition[];
@@ -157,12 +156,14 @@ export class MachineRoom {
   private readonly queue: (() => Promise<void>)[] = [];
   private active = 0;
   private closed = false;
+  private readonly stopReports = new AbortController();
+  private bos?: string;
 
   constructor(opts: MachineRoomOptions) {
     this.clock = opts.clock ?? systemClock;
     this.seed = opts.seed ?? 1;
     this.knobs = resolveKnobs(opts.knobs);
-    this.bosUrl = opts.bosUrl?.replace(/\/+$/, '');
+    this.bos = opts.bosUrl?.replace(/\/+$/, '') || undefined;
     this.scheduler = new Scheduler(this.clock);
     this.failurePrng = stream(this.seed, 'failures');
     this.tokenPrng = stream(this.seed, 'tokens');
@@ -205,6 +206,26 @@ export class MachineRoom {
       for (const node of this.order) {
         node.power = 'on';
         if (!node.neverBoot) this.finishBoot(node, now, true);
+      }
+    }
+  }
+
+  /** BOS API base the nodes report to (e.g. `http://127.0.0.1:8080/apis/bos/v2`). */
+  get bosUrl(): string | undefined {
+    return this.bos;
+  }
+
+  /**
+   * Set or change where nodes report. Booted nodes that were not reporting (no URL before) start
+   * within a minute; nodes already reporting use the new URL from their next report on.
+   */
+  set bosUrl(url: string | undefined) {
+    this.bos = url?.replace(/\/+$/, '') || undefined;
+    if (!this.bos) return;
+    for (const n of this.order) {
+      if (n.booted && !n.reportEv) {
+        const gen = n.gen;
+        n.reportEv = this.scheduler.after(Math.floor(this.jitterPrng.next() * 60_000), () => this.report(n, gen, 1));
       }
     }
   }
@@ -500,7 +521,8 @@ export class MachineRoom {
       try {
         const headers: Record<string, string> = { 'content-type': 'application/json' };
         if (this.knobs.reporterToken) headers.authorization = `Bearer ${this.knobs.reporterToken}`;
-        const res = await fetch(url, { method: 'PATCH', headers, body, signal: AbortSignal.timeout(10_000) });
+        const signal = AbortSignal.any([AbortSignal.timeout(10_000), this.stopReports.signal]);
+        const res = await fetch(url, { method: 'PATCH', headers, body, signal });
         status = res.status;
         ok = res.ok;
         await res.arrayBuffer().catch(() => undefined);
@@ -784,6 +806,7 @@ export class MachineRoom {
   async close(): Promise<void> {
     this.closed = true;
     this.queue.length = 0;
+    this.stopReports.abort();
     await this.scheduler.close();
     await Promise.allSettled([...this.inflight]);
   }

@@ -38,4 +38,26 @@ describe('buildSimApp on an existing fastify instance', () => {
     await room.settle();
     expect(patches).toEqual([{ id: 'x1000c0s0b0n0', token }]);
   });
+
+  it('nodes already running start reporting within a minute once the BOS URL becomes known', async () => {
+    const clock = new FakeClock();
+    app = Fastify({ logger: false });
+    const seen = new Set<string>();
+    app.patch('/apis/bos/v2/components/:id', async (req) => {
+      seen.add((req.params as { id: string }).id);
+      return {};
+    });
+    room = new MachineRoom({ nodes: 6, clock, knobs: { initialPower: 'on' } });
+    buildSimApp(room, app);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    room.start();
+    clock.advance(3600_000);
+    await room.settle();
+    expect(seen.size).toBe(0); // no URL yet: nobody to report to
+    const addr = app.server.address();
+    room.bosUrl = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/apis/bos/v2/`;
+    clock.advance(60_000);
+    await room.settle();
+    expect([...seen].sort()).toEqual(room.nodes().map((n) => n.id).sort());
+  });
 });
