@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import type { BootArtifactsRecord } from '../common/types.js';
 import type { Store } from '../server/store/store.js';
-import type { RequestHook } from './http.js';
+import { report, type RequestHook } from './http.js';
 import { ServiceError, type BootArtifactsRecords } from './types.js';
 
 export const BOOT_ARTIFACTS_DB = 4;
@@ -97,7 +97,7 @@ export class RedisBootArtifacts implements BootArtifactsRecords {
       outcome = 'ok';
       return v;
     } finally {
-      this.opts.onRequest?.('redis', op, outcome, (performance.now() - t0) / 1000);
+      report(this.opts.onRequest, 'redis', op, outcome, (performance.now() - t0) / 1000);
     }
   }
 

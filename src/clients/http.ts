@@ -327,7 +327,7 @@ export class HttpClient {
             }
             throw err;
           } finally {
-            this.opts.onRequest?.(this.service, method, outcome, (performance.now() - t0) / 1000);
+            report(this.opts.onRequest, this.service, method, outcome, (performance.now() - t0) / 1000);
           }
         },
         {
@@ -436,6 +436,16 @@ export class HttpClient {
       req.on('error', (err) => finish(classify(err)));
       req.end(payload);
     });
+  }
+}
+
+/** Call a metrics hook; a failing hook never fails the request it measures. */
+export function report(hook: RequestHook | undefined, service: ServiceName, method: string, outcome: string, seconds: number): void {
+  if (!hook) return;
+  try {
+    hook(service, method, outcome, seconds);
+  } catch {
+    // metrics are best effort
   }
 }
 

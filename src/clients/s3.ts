@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, S3Client as AwsS3Client } from '@aws-sdk/client-s3';
-import type { RequestHook } from './http.js';
+import { report, type RequestHook } from './http.js';
 import { ServiceError, type S3Client, type S3Object } from './types.js';
 
 // ---------------------------------------------------------------- configuration
@@ -172,7 +172,7 @@ export class AwsS3ObjectClient implements S3Client {
       if (status !== undefined) outcome = String(status);
       throw toServiceError(err, method, url);
     } finally {
-      this.cfg.onRequest?.('s3', method, outcome, (performance.now() - t0) / 1000);
+      report(this.cfg.onRequest, 's3', method, outcome, (performance.now() - t0) / 1000);
     }
   }
 }

@@ -271,6 +271,16 @@ describe('HttpClient', () => {
     for (const [, , , secs] of seen) expect(secs).toBeGreaterThanOrEqual(0);
   });
 
+  it('a throwing onRequest hook does not fail the request', async () => {
+    const f = await fake(() => ({ body: { ok: 1 } }));
+    const c = client(f.url, {
+      onRequest: () => {
+        throw new Error('metrics broke');
+      },
+    });
+    expect(await c.get('/x')).toEqual({ ok: 1 });
+  });
+
   it('sends the bearer token from a file, follows changes, and never shows it in an error', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'bos-token-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
