@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import { POWER_OPERATIONS, type MachineRoom, type PowerTransitionOperation } from './room.js';
-import type { SimService } from './knobs.js';
+import type { SimKnobs, SimService } from './knobs.js';
 
 /** Where each service lives on the simulator's port (the API gateway layout). */
 export const SIM_PATHS = {
@@ -12,6 +12,9 @@ export const SIM_PATHS = {
   tapms: '/apis/tapms/v1alpha3',
   s3: '',
 } as const satisfies Record<SimService, string>;
+
+/** The simulator's own inspection and fault-staging API (not part of any real service). */
+export const SIM_CONTROL_PATH = '/apis/sim/v1';
 
 type Handler = (req: FastifyRequest, reply: FastifyReply) => unknown;
 
@@ -286,6 +289,67 @@ export function simPlugin(room: MachineRoom): FastifyPluginAsync {
       const { name } = req.params as { name: string };
       if (!room.tenant(name)) return reply.code(404).send({ code: 404, message: `Tenant ${name} not found` });
       return tenantBody(name);
+    });
+
+    // ------------------------------------------------------------ simulator control (not a real service)
+    const CTL = SIM_CONTROL_PATH;
+    const nodeView = (id: string) => {
+      const n = room.node(id)!;
+      return {
+        id: n.id,
+        nid: n.nid,
+        role: n.role,
+        subRole: n.subRole ?? null,
+        arch: n.arch ?? null,
+        power: n.power,
+        state: room.hsmState(n),
+        enabled: n.enabled,
+        locked: n.locked,
+        ignoreSoftOff: n.ignoreSoftOff,
+        neverBoot: n.neverBoot,
+        cfsFails: n.cfsFails,
+        boots: n.boots,
+        bssToken: n.boot?.token ?? null,
+        kernel: n.boot?.kernel ?? null,
+        reports: n.reports,
+        reportFailures: n.reportFailures,
+        lastReport: n.lastReportAt === undefined ? null : new Date(n.lastReportAt).toISOString(),
+      };
+    };
+    app.get(`${CTL}/summary`, async () => ({ time: new Date(room.clock.now()).toISOString(), ...room.summary() }));
+    app.get(`${CTL}/nodes`, async () => room.nodes().map((n) => nodeView(n.id)));
+    app.get(`${CTL}/nodes/:xname`, async (req, reply) => {
+      const { xname } = req.params as { xname: string };
+      return room.node(xname) ? nodeView(xname) : problem(reply, 404, 'Not Found', `unknown node ${xname}`);
+    });
+    app.patch(`${CTL}/nodes/:xname`, async (req, reply) => {
+      const { xname } = req.params as { xname: string };
+      const b = req.body;
+      if (!room.node(xname)) return problem(reply, 404, 'Not Found', `unknown node ${xname}`);
+      if (!isRecord(b)) return problem(reply, 400, 'Bad Request', 'expected a JSON object of node flags');
+      const flags = ['enabled', 'locked', 'ignoreSoftOff', 'neverBoot', 'cfsFails'] as const;
+      const changes: Partial<Record<(typeof flags)[number], boolean>> = {};
+      for (const [k, v] of Object.entries(b)) {
+        if (!(flags as readonly string[]).includes(k) || typeof v !== 'boolean') {
+          return problem(reply, 400, 'Bad Request', `${k}: only the boolean flags ${flags.join(', ')} can be changed`);
+        }
+        changes[k as (typeof flags)[number]] = v;
+      }
+      room.setNode(xname, changes);
+      return nodeView(xname);
+    });
+    app.get(`${CTL}/knobs`, async () => {
+      const { reporterToken, ...rest } = room.knobs;
+      return { ...rest, reporterToken: reporterToken ? '(set)' : null };
+    });
+    app.patch(`${CTL}/knobs`, async (req, reply) => {
+      if (!isRecord(req.body)) return problem(reply, 400, 'Bad Request', 'expected a JSON object of knobs');
+      try {
+        const { reporterToken, ...rest } = room.updateKnobs(req.body as Partial<SimKnobs>);
+        return { ...rest, reporterToken: reporterToken ? '(set)' : null };
+      } catch (e) {
+        return problem(reply, 400, 'Bad Request', e instanceof Error ? e.message : String(e));
+      }
     });
 
     // ------------------------------------------------------------ S3 (path style)

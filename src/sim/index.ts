@@ -5,7 +5,7 @@ import { MachineRoom } from './room.js';
 
 export { MachineRoom, POWER_OPERATIONS } from './room.js';
 export type { SimNode, BootParameters, BootRecord, TransitionRecord, MachineRoomOptions, ReportEvent, PowerTransitionOperation } from './room.js';
-export { buildSimApp, simPlugin, SIM_PATHS } from './app.js';
+export { buildSimApp, simPlugin, SIM_PATHS, SIM_CONTROL_PATH } from './app.js';
 export { DEFAULT_KNOBS, INSTANT_KNOBS, SIM_SERVICES, resolveKnobs } from './knobs.js';
 export type { SimKnobs, SimService } from './knobs.js';
 export { defaultLayout, computeXname } from './layout.js';

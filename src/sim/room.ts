@@ -260,6 +260,45 @@ export class MachineRoom {
     return node.power === 'off' ? 'Off' : node.booted ? 'Ready' : 'On';
   }
 
+  /** Knobs fixed when the room is built (they shape the nodes); change nodes with setNode instead. */
+  static readonly CONSTRUCTION_KNOBS = ['ignoreSoftOff', 'neverBoot', 'cfsFailNodes', 'locked', 'disabled', 'initialPower'] as const;
+
+  /**
+   * Change run-wide knobs while running (delays apply to transitions started afterwards). Validates
+   * the result as a whole and changes nothing when it is invalid.
+   */
+  updateKnobs(changes: Partial<SimKnobs>): SimKnobs {
+    for (const k of Object.keys(changes)) {
+      if ((MachineRoom.CONSTRUCTION_KNOBS as readonly string[]).includes(k)) {
+        throw new RangeError(`${k} only applies when the room is built; change single nodes with setNode (PATCH /nodes/{xname})`);
+      }
+      if (!(k in this.knobs) && k !== 'reporterToken') throw new RangeError(`unknown knob ${k}`);
+    }
+    const merged = resolveKnobs({ ...this.knobs, ...changes });
+    Object.assign(this.knobs, merged);
+    this.pump();
+    return this.knobs;
+  }
+
+  /** Counts for a dashboard line: power and HSM states, boots, reports. */
+  summary(): Record<string, number> {
+    const out: Record<string, number> = { nodes: this.order.length, off: 0, on: 0, ready: 0, locked: 0, disabled: 0, reports: 0, reportFailures: 0, boots: 0 };
+    for (const n of this.order) {
+      const st = this.hsmState(n);
+      if (st === 'Off') out.off!++;
+      else if (st === 'On') out.on!++;
+      else out.ready!++;
+      if (n.locked) out.locked!++;
+      if (!n.enabled) out.disabled!++;
+      out.reports! += n.reports;
+      out.reportFailures! += n.reportFailures;
+      out.boots! += n.boots;
+    }
+    out.scheduledEvents = this.scheduler.size;
+    out.reportsInFlight = this.active + this.queue.length;
+    return out;
+  }
+
   // ------------------------------------------------------------------ faults
   /** Decide (from the seeded stream) whether this call to `service` fails. */
   shouldFail(service: SimService): boolean {
