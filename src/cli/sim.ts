@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { FakeClock, systemClock, type Clock } from '../common/clock.js';
 import { parseDuration } from '../common/duration.js';
-import { INSTANT_KNOBS, SIM_SERVICES, SIM_PATHS, defaultLayout, startSimulator, stream, type SimKnobs, type SimService } from '../sim/index.js';
+import { INSTANT_KNOBS, SIM_CONTROL_PATH, SIM_SERVICES, SIM_PATHS, defaultLayout, startSimulator, stream, type SimKnobs, type SimService } from '../sim/index.js';
 
 /** Options of the simulator flags (shared by `bos sim` and the all-in-one server). */
 export interface SimulatorCliOptions {
@@ -150,6 +150,7 @@ export function register(program: Command): void {
     for (const [svc, path] of Object.entries(SIM_PATHS)) {
       out.write(`  ${svc.padEnd(6)} ${svc === 's3' ? `${sim.url} (path style: ${sim.url}/<bucket>/<key>)` : sim.url + path}\n`);
     }
+    out.write(`  control ${sim.url}${SIM_CONTROL_PATH} (summary, nodes, knobs)\n`);
     out.write(opts.bosUrl ? `  nodes report to ${opts.bosUrl}/components/<xname>\n` : '  no --bos-url: nodes do not report their state\n');
     const stop = async () => {
       await sim.close();
