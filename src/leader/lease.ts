@@ -17,7 +17,17 @@
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { CoordinationV1Api, KubeConfig, V1MicroTime, type V1Lease } from '@kubernetes/client-node';
+import {
+  CoordinationV1Api,
+  KubeConfig,
+  Observable,
+  V1MicroTime,
+  type ConfigurationOptions,
+  type ObservableMiddleware,
+  type RequestContext,
+  type ResponseContext,
+  type V1Lease,
+} from '@kubernetes/client-node';
 import { systemClock, type Clock } from '../common/clock.js';
 
 /** The subset of a pino logger the elector uses. */
@@ -63,23 +73,23 @@ function statusCode(err: unknown): number | undefined {
 
 /** Adapt a client-node CoordinationV1Api (requests abort with the given signal). */
 export function kubeLeaseApi(api: CoordinationV1Api): LeaseApi {
-  const withSignal = (signal: AbortSignal) => ({
+  // Per-request options: a middleware that attaches the abort signal to the fetch.
+  const withSignal = (signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> => ({
     middleware: [
       {
-        pre: async (ctx: { setSignal(s: AbortSignal): void }) => {
+        pre: (ctx: RequestContext) => {
           ctx.setSignal(signal);
-          return ctx;
+          return new Observable(Promise.resolve(ctx));
         },
-        post: async <T>(res: T) => res,
+        post: (res: ResponseContext) => new Observable(Promise.resolve(res)),
       },
     ],
-    middlewareMergeStrategy: 'append' as const,
+    middlewareMergeStrategy: 'append',
   });
   return {
     async read(namespace, name, signal) {
       try {
-        // The option type of client-node's middleware is wider than this minimal shape.
-        return await api.readNamespacedLease({ name, namespace }, withSignal(signal) as never);
+        return await api.readNamespacedLease({ name, namespace }, withSignal(signal));
       } catch (err) {
         if (statusCode(err) === 404) return null;
         throw err;
@@ -87,7 +97,7 @@ export function kubeLeaseApi(api: CoordinationV1Api): LeaseApi {
     },
     async create(namespace, lease, signal) {
       try {
-        return await api.createNamespacedLease({ namespace, body: lease }, withSignal(signal) as never);
+        return await api.createNamespacedLease({ namespace, body: lease }, withSignal(signal));
       } catch (err) {
         if (statusCode(err) === 409) throw new LeaseConflict(`${namespace}/${lease.metadata?.name ?? ''} create`);
         throw err;
@@ -95,7 +105,7 @@ export function kubeLeaseApi(api: CoordinationV1Api): LeaseApi {
     },
     async replace(namespace, name, lease, signal) {
       try {
-        return await api.replaceNamespacedLease({ name, namespace, body: lease }, withSignal(signal) as never);
+        return await api.replaceNamespacedLease({ name, namespace, body: lease }, withSignal(signal));
       } catch (err) {
         if (statusCode(err) === 409) throw new LeaseConflict(`${namespace}/${name} update`);
         throw err;
