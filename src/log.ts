@@ -79,10 +79,12 @@ export function silentLogger(): Logger {
 
 /**
  * Apply a `logging_level` option value to a logger. Returns true when the level changed. An empty value
- * changes nothing; an unknown one is logged as a warning and changes nothing.
+ * changes nothing; an unknown one is logged as a warning and changes nothing; a silent logger stays
+ * silent.
  */
 export function applyLoggingLevel(logger: Logger, level: string | undefined | null): boolean {
-  if (!level) return false;
+  // A silent logger was made silent on purpose by whoever embeds the operators; options do not wake it.
+  if (!level || logger.level === 'silent') return false;
   const target = pinoLevel(level);
   if (!target) {
     logger.warn({ logging_level: level }, `ignoring unknown logging_level ${JSON.stringify(level)}`);

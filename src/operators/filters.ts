@@ -4,6 +4,7 @@
  * that throws fails the pass (the runner records it), it never silently yields "no work".
  */
 import type { Component } from '../common/types.js';
+import { describeError } from '../clients/http.js';
 import type { CfsComponent, ComponentQuery } from '../clients/types.js';
 import {
   actualBootStateIsSet,
@@ -161,11 +162,13 @@ export async function runFilters(ctx: PassContext, filters: readonly Filter[]): 
 
 /** A filter failed; the pass fails with this error. */
 export class FilterError extends Error {
+  /** Recorded as the message alone. */
+  readonly verbatim = true;
   constructor(
     readonly filter: string,
     cause: unknown,
   ) {
-    super(`filter ${filter} failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    super(`filter ${filter} failed: ${describeError(cause)}`, { cause });
     this.name = 'FilterError';
   }
 }
