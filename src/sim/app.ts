@@ -388,10 +388,19 @@ export function simPlugin(room: MachineRoom): FastifyPluginAsync {
 
 /**
  * Mount the simulator's routes on `app` (a new fastify instance when none is given) and return it.
- * The all-in-one server passes its own instance so BOS API and simulator share one port.
+ * The all-in-one server passes its own instance so BOS API and simulator share one port; it must do
+ * so before that instance is ready or listening (fastify accepts no routes afterwards) — or register
+ * `simPlugin(room)` itself wherever it assembles its plugins.
  */
 export function buildSimApp(room: MachineRoom, app?: FastifyInstance): FastifyInstance {
   const target = app ?? Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024 });
-  void target.register(simPlugin(room));
+  try {
+    void target.register(simPlugin(room));
+  } catch (e) {
+    throw new Error(
+      'cannot mount the simulator: the fastify instance is already ready or listening. Call buildSimApp(room, app) ' +
+        `(or app.register(simPlugin(room))) before app.ready()/app.listen(). (${e instanceof Error ? e.message : String(e)})`,
+    );
+  }
   return target;
 }
