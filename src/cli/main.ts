@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { API_VERSION } from '../common/constants.js';
+import { register as registerUp } from './up.js';
 import { register as registerServe } from './serve.js';
 import { register as registerSim } from './sim.js';
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
 const program = buildProgram();
 const registrations: ((p: Command) => void)[] = [
   // sub-command modules register here
+  registerUp,
   registerSim,
   registerServe,
 ];

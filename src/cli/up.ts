@@ -1,0 +1,120 @@
+/**
+ * `bos up`: the whole system in one process on the embedded default (what `npm start` runs): the BOS
+ * v2 API on the in-memory store (or Redis with --redis), the simulated machine room, all ten
+ * operators and /metrics, on one port laid out like the system's API gateway.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { pino } from 'pino';
+import type { SimKnobs } from '../sim/knobs.js';
+import { INSTANT_KNOBS } from '../sim/knobs.js';
+import { bosLevel } from '../log.js';
+import { startSystem, type RunningSystem } from '../system.js';
+import { parsePort, readPasswordFile } from './serve.js';
+
+/**
+ * Machine delays of the demo room: long enough to watch each phase go by, short enough that a boot
+ * of 64 nodes completes in well under a minute.
+ */
+export const DEMO_KNOBS: Readonly<Partial<SimKnobs>> = Object.freeze({
+  powerOnDelayMs: 2_000,
+  powerOffDelayMs: 3_000,
+  forceOffDelayMs: 1_000,
+  bootDelayMs: 6_000,
+  cfsConfigureDelayMs: 4_000,
+});
+
+/** Operator tuning of the demo: poll every 2 s (changes through the API wake operators at once). */
+export const DEMO_OPTIONS = Object.freeze({
+  polling_frequency: 2,
+  discovery_frequency: 10,
+  max_power_on_wait_time: 30,
+  max_power_off_wait_time: 15,
+  max_boot_wait_time: 60,
+});
+
+export interface UpOptions {
+  nodes: number;
+  port: number;
+  host: string;
+  seed: number;
+  instant?: boolean;
+  redis?: string;
+  redisPasswordFile?: string;
+  redisTls?: boolean;
+  logLevel: string;
+}
+
+function positiveInt(what: string, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || n < 1 || n > max) {
+      throw new InvalidArgumentError(`"${value}" is not a valid ${what}: use a whole number from 1 to ${max}`);
+    }
+    return n;
+  };
+}
+
+export async function up(o: UpOptions): Promise<RunningSystem> {
+  const logger = pino({ level: o.logLevel });
+  const system = await startSystem({
+    nodes: o.nodes,
+    seed: o.seed,
+    port: o.port,
+    host: o.host,
+    knobs: o.instant ? INSTANT_KNOBS : DEMO_KNOBS,
+    // The logging_level option governs the operators' level; start it at the level asked for.
+    options: { ...DEMO_OPTIONS, logging_level: bosLevel(o.logLevel) },
+    redisUrl: o.redis,
+    redisPassword: o.redisPasswordFile ? readPasswordFile(o.redisPasswordFile) : undefined,
+    redisTls: o.redisTls,
+    logger,
+  });
+  const u = system.url;
+  process.stdout.write(
+    [
+      `BOS is up with ${o.nodes} simulated nodes on ${o.redis ? 'Redis' : 'the in-memory store'}${o.instant ? ' (instant hardware)' : ''}:`,
+      `  BOS v2 API   ${u}/apis/bos/v2   (also ${u}/v2)`,
+      `  metrics      ${u}/metrics`,
+      `  HSM          ${u}/apis/smd/hsm/v2/State/Components`,
+      `  IMS images   ${u}/apis/ims/v3/images`,
+      `  PCS, BSS, CFS, tenants and S3 under ${u}/apis/... and ${u}/boot-images/...`,
+      `Next: in another terminal, \`npm run demo -- --url ${u}/apis/bos\` boots every compute node and shows the progress;`,
+      `      \`bos components list --url ${u}/apis/bos\` lists the nodes. Ctrl-C stops.`,
+      '',
+    ].join('\n'),
+  );
+  return system;
+}
+
+export function register(program: Command): void {
+  program
+    .command('up')
+    .description('run the BOS v2 API, all operators and a simulated machine room in one process (the embedded default)')
+    .option('--nodes <n>', 'number of simulated nodes', positiveInt('node count', 200_000), 64)
+    .option('--port <port>', 'port of the API-gateway-shaped listener (0 = any free port)', parsePort, 8080)
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--seed <n>', 'seed of the simulation (same seed, same machine room and faults)', positiveInt('seed', 2 ** 31 - 1), 1)
+    .option('--instant', 'no simulated hardware delays: power, boot and configuration complete at once')
+    .option('--redis <url>', 'keep BOS data in Redis (survives a restart) instead of in memory')
+    .option('--redis-password-file <file>', 'file holding the Redis password')
+    .option('--redis-tls', 'connect to Redis over TLS')
+    .option('--log-level <level>', 'log level of the process (trace, debug, info, warn, error, silent)', 'warn')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  bos up                      # 64 nodes on http://127.0.0.1:8080\n  bos up --nodes 1000 --instant\n  bos up --redis redis://127.0.0.1:6379   # restart it and everything is still there\n',
+    )
+    .action(async (o: UpOptions) => {
+      const system = await up(o);
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) return;
+        stopping = true;
+        process.stdout.write('stopping: finishing the current operator passes...\n');
+        await system.close();
+        process.stdout.write('stopped\n');
+        process.exit(0);
+      };
+      process.on('SIGINT', () => void stop());
+      process.on('SIGTERM', () => void stop());
+    });
+}

@@ -1,0 +1,215 @@
+/**
+ * The whole system in one process: the BOS v2 API, the simulated machine room and all ten operators,
+ * on one port laid out like the system's API gateway (BOS at /apis/bos/v2 and /v2, the simulated
+ * services at their /apis/... paths, S3 path-style at /<bucket>/<key>), with /metrics beside them.
+ * `bos up` runs it; the end-to-end tests and benchmarks start it directly.
+ */
+import { createServer } from 'node:http';
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { systemClock, type Clock } from './common/clock.js';
+import { OPTION_DEFAULTS, type Options } from './common/options.js';
+import { createServices, gatewayUrls, storeBootArtifacts, type ClosableServices } from './clients/index.js';
+import type { ImsClient, S3Client, TenantClient } from './clients/types.js';
+import { LocalChangeBus, RedisChangeBus, type ChangeBus } from './events/bus.js';
+import { withChangeEvents } from './events/store.js';
+import { wakeOnChanges } from './events/wiring.js';
+import type { Logger } from './log.js';
+import { createMetrics, Registry } from './metrics.js';
+import { startOperators, type RunningOperators, type StartOperatorsOptions } from './operators/index.js';
+import { buildApp } from './server/app.js';
+import { MemoryStore } from './server/store/memory.js';
+import type { Store } from './server/store/store.js';
+import { buildSimApp, MachineRoom, type SimKnobs } from './sim/index.js';
+
+export interface SystemOptions {
+  nodes: number;
+  seed?: number;
+  port?: number;
+  host?: string;
+  clock?: Clock;
+  /** Run on Redis instead of in memory. */
+  redisUrl?: string;
+  redisPassword?: string;
+  redisTls?: boolean;
+  knobs?: Partial<SimKnobs>;
+  /** Options written at start-up (only keys given here; the rest keep their stored or default value). */
+  options?: Partial<Options>;
+  /** React to API changes within moments instead of waiting a polling period (default true). */
+  wakeOnChanges?: boolean;
+  /** Operators to run (default all); an empty list runs none. */
+  operators?: string[];
+  operatorOptions?: Pick<StartOperatorsOptions, 'minIntervalMs' | 'pollingOverride'>;
+  logger?: Logger;
+}
+
+export interface RunningSystem {
+  /** Base URL, e.g. http://127.0.0.1:8080. */
+  url: string;
+  /** The BOS API base the CLI and clients use (`<url>/apis/bos`). */
+  bosUrl: string;
+  app: FastifyInstance;
+  store: Store;
+  room: MachineRoom;
+  services: ClosableServices;
+  operators?: RunningOperators;
+  registry: Registry;
+  close(): Promise<void>;
+}
+
+/** Paths the BOS API answers on the shared port; everything else belongs to the simulator. */
+export function isApiPath(path: string): boolean {
+  return path === '/' || path === '/v2' || path.startsWith('/v2/') || path === '/apis/bos' || path.startsWith('/apis/bos/');
+}
+
+/** Start API + simulator + operators; resolves once everything listens. */
+export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
+  const clock = opts.clock ?? systemClock;
+  const logger = opts.logger ?? pino({ level: 'info' });
+  const registry = new Registry();
+  const metrics = createMetrics(registry);
+
+  let baseStore: Store;
+  let bus: ChangeBus;
+  if (opts.redisUrl) {
+    const { RedisStore } = await import('./server/store/redis.js');
+    baseStore = await RedisStore.connect({ url: opts.redisUrl, password: opts.redisPassword, tls: opts.redisTls });
+    bus = new RedisChangeBus(opts.redisUrl, { password: opts.redisPassword, ...(opts.redisTls ? { tls: {} } : {}) });
+  } else {
+    baseStore = new MemoryStore();
+    bus = new LocalChangeBus();
+  }
+  const store = withChangeEvents(baseStore, bus);
+
+  // Services are created once the port is known; the API reaches tenants, S3 and IMS through them.
+  let services: ClosableServices | undefined;
+  const need = () => {
+    if (!services) throw new Error('the system is still starting');
+    return services;
+  };
+  const tenants: TenantClient = { tenantXnames: (t) => need().tenants.tenantXnames(t) };
+  const s3: S3Client = {
+    getObject: (url, o) => need().s3.getObject(url, o),
+    headObject: (url) => need().s3.headObject(url),
+  };
+  const ims: ImsClient = {
+    getImage: (id) => need().ims.getImage(id),
+    listImages: () => need().ims.listImages(),
+    tagImage: (id, k, v, op) => need().ims.tagImage(id, k, v, op),
+  };
+
+  const app = await buildApp({
+    store,
+    tenants,
+    s3,
+    ims,
+    clock,
+    logger: logger.child({ part: 'api' }),
+    prefixes: ['', '/apis/bos'],
+  });
+  const room = new MachineRoom({ nodes: opts.nodes, seed: opts.seed, clock, knobs: opts.knobs });
+  const sim = buildSimApp(room);
+  await sim.ready();
+
+  // One port, two applications: the BOS API keeps its own body parsing and error answers, the
+  // simulator its own; /metrics is answered here.
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (path === '/metrics') {
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(`metrics unavailable: ${err instanceof Error ? err.message : String(err)}\n`);
+        },
+      );
+      return;
+    }
+    if (isApiPath(path)) app.routing(req, res);
+    else sim.routing(req, res);
+  });
+  server.keepAliveTimeout = 65_000;
+
+  const host = opts.host ?? '127.0.0.1';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port ?? 0, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (e) {
+    await room.close();
+    await app.close();
+    await sim.close();
+    await store.close();
+    await bus.close();
+    throw new Error(
+      `could not listen on ${host}:${opts.port ?? 0}: ${e instanceof Error ? e.message : String(e)} (choose another --port)`,
+    );
+  }
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+
+  if (opts.options && Object.keys(opts.options).length > 0) {
+    const stored = (await store.getOptions()) ?? {};
+    await store.putOptions({ ...OPTION_DEFAULTS, ...stored, ...opts.options });
+  }
+
+  let operators: RunningOperators | undefined;
+  let latest: Options = { ...OPTION_DEFAULTS };
+  services = createServices({
+    ...gatewayUrls(url),
+    bootArtifacts: storeBootArtifacts(store),
+    options: () => operators?.options() ?? latest,
+    onRequest: metrics.onRequest,
+  });
+
+  room.bosUrl = `${url}/apis/bos/v2`;
+  room.start();
+
+  let unsubscribe = () => {};
+  if (!opts.operators || opts.operators.length > 0) {
+    operators = startOperators({
+      services,
+      clock,
+      logger: logger.child({ part: 'operators' }),
+      metrics,
+      only: opts.operators,
+      ...opts.operatorOptions,
+    });
+    latest = operators.options();
+    if (opts.wakeOnChanges !== false) unsubscribe = wakeOnChanges(bus, operators.operators);
+  }
+
+  let closed = false;
+  return {
+    url,
+    bosUrl: `${url}/apis/bos`,
+    app,
+    store,
+    room,
+    services,
+    operators,
+    registry,
+    async close() {
+      if (closed) return;
+      closed = true;
+      unsubscribe();
+      await operators?.stop();
+      await room.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await app.close();
+      await sim.close();
+      await services?.close();
+      await bus.close();
+      await store.close();
+    },
+  };
+}
