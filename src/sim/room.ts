@@ -152,6 +152,7 @@ export class MachineRoom {
   private readonly failurePrng: Prng;
   private readonly tokenPrng: Prng;
   private readonly jitterPrng: Prng;
+  private readonly cfsPrng: Prng;
   private readonly inflight = new Set<Promise<void>>();
   private readonly queue: (() => Promise<void>)[] = [];
   private active = 0;
@@ -168,6 +169,7 @@ export class MachineRoom {
     this.failurePrng = stream(this.seed, 'failures');
     this.tokenPrng = stream(this.seed, 'tokens');
     this.jitterPrng = stream(this.seed, 'reporter');
+    this.cfsPrng = stream(this.seed, 'cfs');
     const layout = opts.layout ?? defaultLayout(opts.nodes);
     this.groups = layout.groups;
     this.partitions = layout.partitions;
@@ -764,9 +766,9 @@ export class MachineRoom {
         {
           cloneUrl: 'https://api-gw-service-nmn.local/vcs/cray/config-management.git',
           playbook: 'site.yml',
-          commit: this.tokenPrng.hex(40),
+          commit: this.cfsPrng.hex(40),
           status: 'applied',
-          sessionName: `batcher-${this.tokenPrng.uuid()}`,
+          sessionName: `batcher-${this.cfsPrng.uuid()}`,
           lastUpdated: formatTimestamp(at) + 'Z',
         },
       ];
