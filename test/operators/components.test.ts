@@ -1,0 +1,215 @@
+import { describe, expect, it } from 'vitest';
+import { Registry, createMetrics } from '../../src/metrics.js';
+import { actualStateCleanup } from '../../src/operators/actual-state-cleanup.js';
+import { configuration } from '../../src/operators/configuration.js';
+import { discovery } from '../../src/operators/discovery.js';
+import { Runner } from '../../src/operators/runner.js';
+import { status } from '../../src/operators/status.js';
+import type { OperatorDefinition } from '../../src/operators/types.js';
+import { ago, bootArtifacts, comp, world, type World } from './fakes.js';
+
+function run(w: World, op: OperatorDefinition, registry?: Registry) {
+  return new Runner(op, { services: w, clock: w.clock, metrics: registry ? createMetrics(registry) : undefined }).runOnce();
+}
+
+describe('configuration', () => {
+  it('hands CFS the desired configuration of configuring components it does not have yet', async () => {
+    const w = world();
+    const configuring = { status: { phase: 'configuring', status_override: '' } };
+    w.bos.put(comp('a', { ...configuring, session: 's1', desired_state: { configuration: 'cfg1' }, error: 'old' }));
+    w.bos.put(comp('b', { ...configuring, session: 's1', desired_state: { configuration: 'cfg1' } }));
+    w.bos.put(comp('c', { ...configuring, session: 's2', desired_state: { configuration: 'cfg2' } }));
+    w.bos.put(comp('done', { ...configuring, session: 's1', desired_state: { configuration: 'cfg1' } }));
+    w.bos.put(comp('stable', { session: 's1', desired_state: { configuration: 'cfg1' } }));
+    for (const id of ['a', 'b', 'c', 'stable']) w.cfs.components.set(id, { id, desired_config: 'older' });
+    w.cfs.components.set('done', { id: 'done', desired_config: 'cfg1' });
+    const r = await run(w, configuration);
+    expect(r.selected).toBe(3);
+    expect(w.rec.of('cfs', 'setDesiredConfig').map((c) => c.args)).toEqual([
+      [['a', 'b'], 'cfg1', { enabled: true, session: 's1' }],
+      [['c'], 'cfg2', { enabled: true, session: 's2' }],
+    ]);
+    // the base update writes only the error
+    expect(w.rec.of('bos', 'patchComponents')[0]!.args[0]).toEqual([
+      { id: 'a', error: '' },
+      { id: 'b', error: '' },
+      { id: 'c', error: '' },
+    ]);
+    expect(w.bos.get('a').last_action).toBeUndefined();
+  });
+
+  it('skips components CFS does not know instead of stalling the others', async () => {
+    const w = world();
+    w.bos.put(comp('a', { status: { phase: 'configuring' }, desired_state: { configuration: 'cfg1' } }));
+    w.bos.put(comp('ghost', { status: { phase: 'configuring' }, desired_state: { configuration: 'cfg1' } }));
+    w.cfs.components.set('a', { id: 'a' });
+    const r = await run(w, configuration);
+    expect(r.ok).toBe(true);
+    expect(w.rec.of('cfs', 'setDesiredConfig').map((c) => c.args[0])).toEqual([['a']]);
+  });
+
+  it('records a CFS failure on the batch', async () => {
+    const w = world();
+    w.bos.put(comp('a', { status: { phase: 'configuring' }, desired_state: { configuration: 'cfg1' } }));
+    w.cfs.components.set('a', { id: 'a' });
+    w.rec.fail('cfs', 'setDesiredConfig', 'Non-2XX response (503)');
+    await run(w, configuration);
+    expect(w.bos.get('a').error).toBe('cfs: Non-2XX response (503)');
+  });
+
+  it('fails the pass (not silently "no work") when CFS cannot be read', async () => {
+    const w = world();
+    w.bos.put(comp('a', { status: { phase: 'configuring' }, desired_state: { configuration: 'cfg1' } }));
+    w.rec.fail('cfs', 'getComponents', 'read timeout');
+    const r = await run(w, configuration);
+    expect(r.ok).toBe(false);
+    expect(r.error).toBe('filter DesiredConfigurationSetInCFS(negate) failed: cfs: read timeout');
+  });
+});
+
+describe('actual-state-cleanup', () => {
+  it('empties actual states older than component_actual_state_ttl', async () => {
+    const w = world();
+    const set = { boot_artifacts: bootArtifacts(), bss_token: 't' };
+    w.bos.put(comp('stale', { enabled: false, actual_state: { ...set, last_updated: ago(w, 4 * 3600 + 1) } }));
+    w.bos.put(comp('fresh', { actual_state: { ...set, last_updated: ago(w, 3600) } }));
+    w.bos.put(comp('never', { actual_state: { ...set } }));
+    w.bos.put(comp('empty', { actual_state: { boot_artifacts: { kernel: '', initrd: '', kernel_parameters: '', timestamp: 'x' }, last_updated: ago(w, 99999) } }));
+    const r = await run(w, actualStateCleanup);
+    expect(r.selected).toBe(2);
+    const patches = w.rec.of('bos', 'patchComponents').map((c) => c.args[0]);
+    expect(patches[0]).toEqual(['never', 'stale'].map((id) => ({ id, actual_state: { boot_artifacts: { kernel: '', kernel_parameters: '', initrd: '' }, bss_token: '' } })));
+    expect(patches[1]).toEqual(['never', 'stale'].map((id) => ({ id, error: '', last_action: { action: 'actual_state_cleanup', failed: false } })));
+    expect(w.bos.get('stale').actual_state?.boot_artifacts?.kernel).toBe('');
+    expect(w.bos.get('fresh').actual_state?.boot_artifacts?.kernel).not.toBe('');
+  });
+
+  it('follows the TTL option, in either case', async () => {
+    const w = world();
+    w.bos.options = { component_actual_state_ttl: '1H' };
+    w.bos.put(comp('a', { actual_state: { boot_artifacts: bootArtifacts(), last_updated: ago(w, 3601) } }));
+    const r = await run(w, actualStateCleanup);
+    expect(r.selected).toBe(1);
+  });
+});
+
+describe('discovery', () => {
+  it('adds HSM nodes BOS lacks, sorted, as disabled components with empty states', async () => {
+    const w = world();
+    w.hsm.addNodes(['x3', 'x1', 'x2']);
+    w.hsm.components.push({ ID: 'x0c0s0b0', Type: 'NodeBMC' });
+    w.bos.put(comp('x2'));
+    w.bos.put(comp('gone-from-hsm'));
+    w.bos.options = { max_component_batch_size: 1 };
+    const r = await run(w, discovery);
+    expect(r.acted).toBe(2);
+    const puts = w.rec.of('bos', 'putComponents').map((c) => c.args[0] as { id: string }[]);
+    expect(puts.map((p) => p.map((c) => c.id))).toEqual([['x1'], ['x3']]);
+    expect(puts[0]![0]).toEqual({
+      id: 'x1',
+      actual_state: { boot_artifacts: { kernel: '', kernel_parameters: '', initrd: '' }, bss_token: '' },
+      desired_state: { configuration: '', boot_artifacts: { kernel: '', kernel_parameters: '', initrd: '' }, bss_token: '' },
+      staged_state: {},
+      last_action: { action: 'newly_discovered', failed: false },
+      enabled: false,
+      error: '',
+      session: '',
+    });
+    expect(w.bos.components.has('gone-from-hsm')).toBe(true);
+    expect(w.bos.components.has('x0c0s0b0')).toBe(false);
+  });
+
+  it('sends nothing when BOS knows every node, and runs on discovery_frequency', async () => {
+    const w = world();
+    w.hsm.addNodes(['x1']);
+    w.bos.put(comp('x1'));
+    await run(w, discovery);
+    expect(w.rec.of('bos', 'putComponents')).toHaveLength(0);
+    expect(discovery.frequency).toBe('discovery_frequency');
+  });
+});
+
+describe('status operator', () => {
+  function statusWorld() {
+    const w = world();
+    const booted = { desired_state: { boot_artifacts: bootArtifacts(), configuration: 'cfg' }, actual_state: { boot_artifacts: bootArtifacts() } };
+    w.bos.put(comp('done', { ...booted, status: { phase: 'configuring', status_override: '' } }));
+    w.bos.put(comp('cfg-pending', { ...booted, status: { phase: 'configuring', status_override: '' } }));
+    w.bos.put(comp('needs-off', { status: { phase: '', status_override: 'on_hold' } }));
+    w.bos.put(comp('no-pcs', { ...booted }));
+    w.bos.put(comp('disabled', { enabled: false }));
+    w.pcs.power.set('done', 'on').set('cfg-pending', 'on').set('needs-off', 'on').set('disabled', 'on');
+    w.cfs.components.set('done', { id: 'done', desired_config: 'cfg', configuration_status: 'configured' });
+    w.cfs.components.set('cfg-pending', { id: 'cfg-pending', desired_config: 'cfg', configuration_status: 'pending' });
+    w.cfs.components.set('needs-off', { id: 'needs-off' });
+    w.cfs.components.set('no-pcs', { id: 'no-pcs' });
+    return w;
+  }
+
+  it('decides every enabled component and writes only the changes', async () => {
+    const w = statusWorld();
+    const registry = new Registry();
+    const r = await run(w, status, registry);
+    expect(r.ok).toBe(true);
+    expect(r.selected).toBe(4);
+    const patch = w.rec.of('bos', 'patchComponents')[0]!.args[0];
+    expect(patch).toEqual([
+      {
+        id: 'done',
+        status: { status_override: '', phase: '' },
+        event_stats: { power_on_attempts: 0, power_off_graceful_attempts: 0, power_off_forceful_attempts: 0 },
+        enabled: false,
+      },
+      { id: 'needs-off', status: { status_override: '', phase: 'powering_off' } },
+      {
+        id: 'no-pcs',
+        status: { status_override: 'on_hold' },
+        enabled: false,
+        error: 'Component information was not returned by pcs',
+      },
+    ]);
+    expect(w.bos.get('needs-off').status?.status).toBe('power_off_pending');
+    // PCS is asked about enabled components only; CFS is read without ids
+    expect(w.rec.of('pcs', 'powerStatus')[0]!.args[0]).toEqual(['cfg-pending', 'done', 'needs-off', 'no-pcs']);
+    expect(w.rec.of('cfs', 'getComponents')[0]!.args[0]).toBeUndefined();
+    const gauge = await registry.getSingleMetricAsString('bos_components');
+    expect(gauge).toContain('bos_components{status="stable",phase=""} 1');
+    expect(gauge).toContain('bos_components{status="configuring",phase="configuring"} 1');
+    expect(gauge).toContain('bos_components{status="power_off_pending",phase="powering_off"} 1');
+    expect(gauge).toContain('bos_components{status="on_hold",phase=""} 1');
+  });
+
+  it('asks PCS and reads CFS once per batch and stops early with no enabled components', async () => {
+    const w = statusWorld();
+    w.bos.options = { max_component_batch_size: 2 };
+    await run(w, status);
+    expect(w.rec.of('pcs', 'powerStatus')).toHaveLength(2);
+    expect(w.rec.of('cfs', 'getComponents')).toHaveLength(2);
+
+    const empty = world();
+    empty.bos.put(comp('x', { enabled: false }));
+    await run(empty, status);
+    expect(empty.rec.of('pcs', 'powerStatus')).toHaveLength(0);
+  });
+
+  it('marks a late power-on as failed once, so power-on tries again', async () => {
+    const w = world();
+    w.bos.put(comp('a', { status: { phase: 'powering_on' }, desired_state: { boot_artifacts: bootArtifacts() }, last_action: { action: 'powering_on', failed: false, last_updated: ago(w, 121) } }));
+    w.pcs.power.set('a', 'off');
+    w.cfs.components.set('a', { id: 'a' });
+    await run(w, status);
+    expect(w.bos.get('a').last_action?.failed).toBe(true);
+    expect(w.bos.get('a').status?.status).toBe('power_on_pending');
+    await run(w, status);
+    expect(w.rec.of('bos', 'patchComponents')).toHaveLength(1);
+  });
+
+  it('a PCS failure fails the pass and writes nothing', async () => {
+    const w = statusWorld();
+    w.rec.fail('pcs', 'powerStatus', 'connect ECONNREFUSED');
+    const r = await run(w, status);
+    expect(r.ok).toBe(false);
+    expect(r.error).toBe('pcs: connect ECONNREFUSED');
+    expect(w.rec.of('bos', 'patchComponents')).toHaveLength(0);
+  });
+});
