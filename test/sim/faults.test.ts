@@ -41,6 +41,24 @@ describe('fault knobs', () => {
     expect((await call(sim.url + '/apis/cfs/v3/components')).status).toBe(200);
   });
 
+  it('gives the same BSS tokens and transition ids for the same seed and requests', async () => {
+    const run = async (seed: number) => {
+      const sim = await startSimulator({ nodes: 4, seed, clock: new FakeClock() });
+      sims.push(sim);
+      const put = await call(sim.url + '/apis/bss/boot/v1/bootparameters', 'PUT', { hosts: ['x1000c0s0b0n0'], params: '', kernel: 'k', initrd: 'i' });
+      const t = await call<{ transitionID: string }>(sim.url + '/apis/power-control/v1/transitions', 'POST', {
+        location: [{ xname: 'x1000c0s0b0n0' }],
+        operation: 'On',
+      });
+      return [put.headers.get('bss-referral-token'), t.body.transitionID];
+    };
+    const a = await run(5);
+    expect(await run(5)).toEqual(a);
+    const c = await run(6);
+    expect(c[0]).not.toBe(a[0]);
+    expect(c[1]).not.toBe(a[1]);
+  });
+
   it('rejects failure rates outside [0, 1]', () => {
     expect(() => new MachineRoom({ nodes: 2, knobs: { failureRate: { bss: 1.5 } } })).toThrow(/between 0 and 1/);
   });
