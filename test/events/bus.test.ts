@@ -33,3 +33,29 @@ describe('LocalChangeBus', () => {
     expect(got).toHaveLength(2);
   });
 });
+
+describe('RedisChangeBus', () => {
+  it('carries coalesced events from one process to subscribers of another through a real redis-server', async () => {
+    const { RedisChangeBus } = await import('../../src/events/bus.js');
+    const { startRedis } = await import('../helpers/redis.js');
+    const redis = await startRedis();
+    const publisher = new RedisChangeBus(redis.url, {}, { windowMs: 5 });
+    const subscriber = new RedisChangeBus(redis.url, {}, { windowMs: 5 });
+    try {
+      const got: ChangeEvent[] = [];
+      subscriber.subscribe((e) => got.push(e));
+      await subscriber.ready();
+      for (let i = 0; i < 50; i++) publisher.publish({ kind: 'components', op: 'report' });
+      publisher.publish({ kind: 'sessions', op: 'put', name: 's1' });
+      const deadline = Date.now() + 5000;
+      while (got.length < 2 && Date.now() < deadline) await settle(20);
+      expect(got.find((e) => e.kind === 'components')?.count).toBe(50);
+      expect(got.find((e) => e.kind === 'sessions')?.name).toBe('s1');
+      expect(got).toHaveLength(2);
+    } finally {
+      await publisher.close();
+      await subscriber.close();
+      await redis.stop();
+    }
+  });
+});
