@@ -29,6 +29,7 @@ import {
   type ServiceName,
   type TenantClient,
 } from '../../src/clients/types.js';
+import { ImageNotFound } from '../../src/clients/ims.js';
 import { createMetrics, type OperatorMetrics } from '../../src/metrics.js';
 import { silentLogger } from '../../src/log.js';
 import { OPTION_DEFAULTS, type Options } from '../../src/common/options.js';
@@ -299,7 +300,7 @@ export class FakeIms implements ImsClient {
   }
   async tagImage(id: string, key: string, value?: string, operation?: 'set' | 'remove'): Promise<void> {
     this.rec.record('ims', 'tagImage', [id, key, value, operation]);
-    if (this.missing.has(id)) throw new ServiceError('ims', 'PATCH', `/images/${id}`, 404, `IMS image id '${id}' does not exist in IMS`);
+    if (this.missing.has(id)) throw new ImageNotFound(id, 'PATCH', `/images/${id}`);
   }
 }
 

@@ -118,14 +118,14 @@ describe('power-on', () => {
       },
       {
         id: 'c',
-        error: "ims: IMS image id 'img3' does not exist in IMS",
+        error: "ImageNotFound: IMS image id 'img3' does not exist in IMS",
         last_action: { action: 'powering_on', failed: false },
         event_stats: { power_on_attempts: 1 },
       },
     ]);
     expect(w.rec.of('pcs', 'transition')[0]!.args[1]).toEqual(['a', 'b', 'c']);
     expect(w.bos.get('a').error).toBe('');
-    expect(w.bos.get('c').error).toBe("ims: IMS image id 'img3' does not exist in IMS");
+    expect(w.bos.get('c').error).toBe("ImageNotFound: IMS image id 'img3' does not exist in IMS");
     expect(w.bos.get('c').event_stats?.power_on_attempts).toBe(1);
   });
 

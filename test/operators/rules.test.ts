@@ -275,14 +275,15 @@ describe('status decision tree', () => {
           expect(patch.id).toBe('x1');
           expect(patch.status?.status_override).toBe(d.override);
         }
-        // A component that stays enabled reaches a fixed point: deciding again changes nothing.
-        if (patch && !d.disable) {
+        // A component that stays enabled reaches a fixed point: deciding again changes nothing. (Leaving
+        // powering_off empties the actual state, a new input, so that case is excluded.)
+        if (patch && !d.disable && !patch.actual_state) {
           const after = mergeComponent(c, patch);
           const again = decideStatus({ component: after, powerState: power, cfs: cfs ? { id: 'x1', ...cfs } : undefined, nowMs: NOW, maxBootWaitTime: 1200, maxPowerOnWaitTime: 120 });
           expect(buildStatusPatch(after, again)).toBeNull();
         }
       }),
-      { numRuns: 2000 },
+      { numRuns: 3000 },
     );
   });
 });
