@@ -16,7 +16,7 @@ class MemoryComponents implements ComponentTable {
   private sorted: string[] | null = null;
 
   private sortedIds(): string[] {
-    if (!this.sorted) this.sorted = [...this.records.keys()].sort(compareIds);
+    if (!this.sorted) this.sorted = sortIds([...this.records.keys()]);
     return this.sorted;
   }
 
@@ -74,7 +74,7 @@ class MemoryTenantTable<T> implements TenantTable<T> {
     return this.records.delete(tenantKey(tenant, name));
   }
   async list() {
-    return [...this.records.keys()].sort(compareIds).map((k) => copyJson(this.records.get(k)!));
+    return sortIds([...this.records.keys()]).map((k) => copyJson(this.records.get(k)!));
   }
 }
 
@@ -98,6 +98,16 @@ export function compareIds(a: string, b: string): number {
   }
   return a.length < b.length ? -1 : 1;
 }
+
+/**
+ * Sort ids in place by code point. The default sort (UTF-16 order) is several times faster and gives
+ * the same order unless an id holds a character at or above U+D800, so it is used when none does.
+ */
+export function sortIds(ids: string[]): string[] {
+  for (const id of ids) if (HIGH_UNITS.test(id)) return ids.sort(compareIds);
+  return ids.sort();
+}
+const HIGH_UNITS = /[\uD800-\uFFFF]/;
 
 /** Index of the first element strictly greater than `key` in an array sorted by compareIds. */
 export function upperBound(sorted: readonly string[], key: string): number {

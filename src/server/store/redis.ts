@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTemplate } from '../../common/types.js';
 import { REDIS_DB, tenantKey } from './keys.js';
-import { compareIds, upperBound } from './memory.js';
+import { sortIds, upperBound } from './memory.js';
 import {
   StoreDataError,
   StoreUnavailableError,
@@ -224,7 +224,7 @@ async function scanKeys(conn: Connections, db: number): Promise<string[]> {
       for (const k of keys) seen.add(k);
       cursor = next;
     } while (cursor !== '0');
-    return [...seen].sort(compareIds);
+    return sortIds([...seen]);
   });
 }
 
