@@ -53,7 +53,7 @@ export function mergeComponent(record: Component, patch: Partial<Component>): Co
     if (isObj(v) && isObj(out[k])) {
       const target = out[k] as Obj;
       for (const [k2, v2] of Object.entries(v)) {
-        if (k2 === 'boot_artifacts' && isObj(v2) && isObj(target[k2])) target[k2] = { ...(target[k2] as Obj), ...copy(v2) };
+        if (k2 === 'boot_artifacts' && isObj(v2) && isObj(target[k2])) target[k2] = { ...(target[k2] as Obj), ...(copy(v2) as Obj) };
         else target[k2] = copy(v2);
       }
     } else out[k] = copy(v);
