@@ -2,6 +2,7 @@
  * What every route shares: the store and downstream clients, the clock, option refresh, tenant
  * look-ups, request parsing helpers and JSON answers.
  */
+import { Readable } from 'node:stream';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
 import { formatTimestamp, type Clock } from '../common/clock.js';
@@ -169,6 +170,25 @@ export function jsonBody<T>(req: FastifyRequest, schema: string | undefined, opt
 /** Send a JSON answer (serialised here: plain JSON.stringify is the fastest path for large arrays). */
 export function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
   return reply.code(status).type('application/json').send(JSON.stringify(body) + '\n');
+}
+
+const STREAM_BATCH = 1000;
+
+/**
+ * Send a JSON array. A large array is streamed in batches (one JSON.stringify per batch of records),
+ * so the client starts receiving while the rest is serialised and no single huge string is built.
+ */
+export function sendJsonArray(reply: FastifyReply, status: number, items: readonly unknown[]): FastifyReply {
+  if (items.length <= STREAM_BATCH * 2) return sendJson(reply, status, items);
+  function* chunks(): Generator<Buffer> {
+    for (let i = 0; i < items.length; i += STREAM_BATCH) {
+      const json = JSON.stringify(items.slice(i, i + STREAM_BATCH));
+      // drop the batch's own brackets and join batches with commas
+      yield Buffer.from((i === 0 ? '[' : ',') + json.slice(1, -1));
+    }
+    yield Buffer.from(']\n');
+  }
+  return reply.code(status).type('application/json').send(Readable.from(chunks(), { objectMode: false }));
 }
 
 export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {

@@ -299,6 +299,17 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       }
     });
 
+    it('streams a large list intact', async () => {
+      const many = Array.from({ length: 4321 }, (_, i) => ({ id: `n${String(i).padStart(5, '0')}`, error: i % 2 ? 'odd' : '' }));
+      expect((await putComponents(many)).body).toHaveLength(4321);
+      const all = await api.get('/v2/components');
+      expect(all.body.map((c: Component) => c.id)).toEqual(many.map((c) => c.id));
+      expect(all.body.every((c: Component) => c.status!.status === 'stable')).toBe(true);
+      const page = await api.get('/v2/components?page_size=2500&start_after_id=n01000');
+      expect(page.body[0].id).toBe('n01001');
+      expect(page.body).toHaveLength(2500);
+    });
+
     it('gets, puts (id from the path) and deletes single components', async () => {
       expect((await api.get('/v2/components/x1')).status).toBe(404);
       const put = await api.put('/v2/components/x1', { id: 'other', enabled: false, error: 'e' });

@@ -8,6 +8,7 @@ import {
   queryInt,
   queryParam,
   sendJson,
+  sendJsonArray,
   tenantOf,
   type ServerContext,
 } from '../context.js';
@@ -107,7 +108,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       out = await store.components.list({ startAfter: q.start_after_id, filter, limit });
     }
     for (const c of out) prepareForOutput(c);
-    return sendJson(reply, 200, out);
+    return sendJsonArray(reply, 200, out);
   });
 
   routes.add('PUT', '/v2/components', async (req, reply) => {
