@@ -39,6 +39,11 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 
+function refuseProtoKeys(key: string, value: unknown): unknown {
+  if (key === '__proto__') throw new SyntaxError('the key "__proto__" is not allowed');
+  return value;
+}
+
 /** Build the API (not listening). */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
@@ -64,7 +69,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const text = body as string;
     if (text.trim() === '') return done(null, EMPTY_BODY);
     try {
-      done(null, JSON.parse(text));
+      // Keys that could change an object's prototype when merged are refused, as fastify's own parser does.
+      const reviver = text.includes('__proto__') ? refuseProtoKeys : undefined;
+      done(null, JSON.parse(text, reviver));
     } catch (err) {
       done(badRequest(`Error parsing the data provided: ${(err as Error).message}`), undefined);
     }

@@ -93,7 +93,7 @@ export class ServerContext {
     for (const token of tokensToResolve(docs)) {
       const rec = await this.store.bootArtifacts.get(token);
       if (rec) out.set(token, rec);
-      else this.log.warn({ token: token.slice(0, 8) + '...' }, 'unknown BSS token: actual_state.boot_artifacts left as given');
+      else this.log.warn('a component reported a BSS token with no boot-artifacts record: actual_state.boot_artifacts left as given');
     }
     return out;
   }
