@@ -1,7 +1,7 @@
 /** Unit and property tests of the API's rule modules (no HTTP). */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Component } from '../../src/common/types.js';
+import type { Component, ComponentPatch } from '../../src/common/types.js';
 import { applyAutoFields, mergeComponent } from '../../src/server/rules/components.js';
 import { extendedStatus, round2, sessionFilter } from '../../src/server/rules/sessions.js';
 import { canonicalXname } from '../../src/server/rules/templates.js';
@@ -12,7 +12,7 @@ const NOW = '2026-01-01T00:00:00';
 
 describe('auto fields', () => {
   it('stamps states but not an actual_state holding only a bss_token', () => {
-    const d = applyAutoFields({ actual_state: { bss_token: 't' }, desired_state: {}, staged_state: {}, last_action: {} }, NOW, new Map());
+    const d: ComponentPatch = applyAutoFields<ComponentPatch>({ actual_state: { bss_token: 't' }, desired_state: {}, staged_state: {}, last_action: {} }, NOW, new Map());
     expect(d.actual_state).toEqual({ bss_token: 't' });
     expect(d.desired_state).toEqual({ last_updated: NOW });
     expect(d.staged_state).toEqual({ last_updated: NOW });
@@ -28,7 +28,7 @@ describe('auto fields', () => {
   });
 
   it('puts an enabled component on hold and keeps a named session', () => {
-    const d = applyAutoFields({ enabled: true, status: { phase: 'configuring' }, desired_state: { configuration: 'c' }, session: 's' }, NOW, undefined);
+    const d: ComponentPatch = applyAutoFields<ComponentPatch>({ enabled: true, status: { phase: 'configuring' }, desired_state: { configuration: 'c' }, session: 's' }, NOW, undefined);
     expect(d.status).toEqual({ phase: 'configuring', status_override: 'on_hold' });
     expect(d.session).toBe('s');
     expect(d.event_stats).toEqual({ power_on_attempts: 0, power_off_graceful_attempts: 0, power_off_forceful_attempts: 0 });
