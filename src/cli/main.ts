@@ -3,6 +3,7 @@ import { API_VERSION } from '../common/constants.js';
 import { register as registerUp } from './up.js';
 import { register as registerServe } from './serve.js';
 import { register as registerSim } from './sim.js';
+import { register as registerOperators } from './operators.js';
 
 /**
  * The `bos` command. Each sub-command lives in its own module and registers itself on the program;
@@ -24,6 +25,7 @@ const registrations: ((p: Command) => void)[] = [
   registerUp,
   registerSim,
   registerServe,
+  registerOperators,
 ];
 for (const register of registrations) register(program);
 

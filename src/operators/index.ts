@@ -14,14 +14,14 @@ import { discovery } from './discovery.js';
 import { powerOffForceful } from './power-off-forceful.js';
 import { powerOffGraceful } from './power-off-graceful.js';
 import { powerOn } from './power-on.js';
-import { Runner, type RunnerHealth } from './runner.js';
+import { Runner, type LeadershipGate, type RunnerHealth } from './runner.js';
 import { sessionCleanup } from './session-cleanup.js';
 import { sessionCompletion } from './session-completion.js';
 import { sessionSetup } from './session-setup.js';
 import { status } from './status.js';
 import { OPERATOR_NAMES, type OperatorDefinition, type OperatorName } from './types.js';
 
-export { Runner, patchComponents, type PassReport, type RunnerHealth, type RunnerOptions } from './runner.js';
+export { Runner, LostLeadership, patchComponents, type LeadershipGate, type PassReport, type RunnerHealth, type RunnerOptions } from './runner.js';
 export * from './types.js';
 export { OperatorError, errorText, errorService } from './errors.js';
 
@@ -58,6 +58,8 @@ export interface StartOperatorsOptions {
   minIntervalMs?: number;
   /** Start the loops now (default true). With false, drive passes with `runner.runOnce()`. */
   autoStart?: boolean;
+  /** Leader election: act only while this process leads (default: always). */
+  leadership?: LeadershipGate;
 }
 
 export interface RunningOperators {
@@ -104,6 +106,7 @@ export function startOperators(opts: StartOperatorsOptions): RunningOperators {
         metrics,
         frequencySeconds: override,
         minIntervalMs: opts.minIntervalMs,
+        leadership: opts.leadership,
         onOptions: (o) => {
           latest = o;
         },

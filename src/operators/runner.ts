@@ -35,6 +35,25 @@ export interface RunnerOptions {
   minIntervalMs?: number;
   /** Called with the options of every pass (the HTTP clients' read timeouts follow them). */
   onOptions?: (options: Options) => void;
+  /**
+   * Leader election: passes run only while this says the process leads (a standby waits). A leader
+   * that loses the lease stops its pass before the next batch.
+   */
+  leadership?: LeadershipGate;
+}
+
+/** Whether this process may act now (see src/leader/lease.ts). */
+export interface LeadershipGate {
+  isLeader(): boolean;
+  waitForLeadership(signal?: AbortSignal): Promise<void>;
+}
+
+/** A leader lost its lease during a pass. */
+export class LostLeadership extends Error {
+  constructor() {
+    super('lost leadership during the pass; the remaining batches are left to the new leader');
+    this.name = 'LostLeadership';
+  }
 }
 
 /** What one pass did. */
@@ -54,6 +73,8 @@ export interface RunnerHealth {
   /** The loop is running (started and not stopped). */
   running: boolean;
   inPass: boolean;
+  /** Waiting to become leader. */
+  standby: boolean;
   passes: number;
   failedPasses: number;
   /** Clock times (ms) of the last pass start/end; 0 before the first. */
@@ -73,6 +94,7 @@ export class Runner {
   private readonly frequencyOverride?: number;
   private readonly minIntervalMs: number;
   private readonly onOptions?: (options: Options) => void;
+  private readonly leadership?: LeadershipGate;
 
   private current: Options = { ...OPTION_DEFAULTS };
   private chain: Promise<unknown> = Promise.resolve();
@@ -81,6 +103,7 @@ export class Runner {
   private wakeRequested = false;
   private sleepAbort?: AbortController;
   private inPass = false;
+  private standby = false;
   private passes = 0;
   private failedPasses = 0;
   private lastStart = 0;
@@ -99,6 +122,7 @@ export class Runner {
     this.frequencyOverride = opts.frequencySeconds;
     this.minIntervalMs = opts.minIntervalMs ?? 500;
     this.onOptions = opts.onOptions;
+    this.leadership = opts.leadership;
   }
 
   /** The options of the most recent pass (defaults before the first). */
@@ -136,6 +160,7 @@ export class Runner {
       operator: this.name,
       running: this.loop !== undefined && !this.stopping,
       inPass: this.inPass,
+      standby: this.standby,
       passes: this.passes,
       failedPasses: this.failedPasses,
       lastPassStartedAt: this.lastStart,
@@ -152,6 +177,20 @@ export class Runner {
 
   private async runLoop(): Promise<void> {
     while (!this.stopping) {
+      if (this.leadership && !this.leadership.isLeader()) {
+        this.standby = true;
+        this.log.info('standing by until this process leads');
+        this.sleepAbort = new AbortController();
+        try {
+          await this.leadership.waitForLeadership(this.sleepAbort.signal);
+        } catch (err) {
+          this.log.error({ err: errorText(err) }, 'waiting for leadership failed');
+          await this.clock.sleep(this.minIntervalMs);
+        }
+        this.sleepAbort = undefined;
+        this.standby = false;
+        continue;
+      }
       this.wakeRequested = false;
       const started = this.clock.now();
       await this.runOnce();
@@ -280,6 +319,7 @@ export class Runner {
     const batches = splitBatches(selected, ctx.batchSize);
     ctx.log.info({ selected: selected.length, batches: batches.length }, `selected ${selected.length} component(s)`);
     for (const batch of batches) {
+      if (this.leadership && !this.leadership.isLeader()) throw new LostLeadership();
       const r = await this.processBatch(ctx, op, batch);
       counts.acted += r.acted;
       counts.failedAtLimit += r.failedAtLimit;
