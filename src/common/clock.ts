@@ -49,7 +49,7 @@ export class FakeClock implements Clock {
   /** Move time forward and wake every sleeper whose deadline has passed. */
   advance(ms: number): void {
     this.t += ms;
-    const due = this.sleepers.filter((s) => s.until <= this.t);
+    const due = this.sleepers.filter((s) => s.until <= this.t).sort((a, b) => a.until - b.until);
     this.sleepers = this.sleepers.filter((s) => s.until > this.t);
     for (const s of due) s.resolve();
   }
@@ -57,16 +57,19 @@ export class FakeClock implements Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     if (ms <= 0 || signal?.aborted) return Promise.resolve();
     return new Promise((resolve) => {
-      const entry = { until: this.t + ms, resolve };
-      this.sleepers.push(entry);
-      signal?.addEventListener(
-        'abort',
-        () => {
-          this.sleepers = this.sleepers.filter((s) => s !== entry);
+      const onAbort = () => {
+        this.sleepers = this.sleepers.filter((s) => s !== entry);
+        resolve();
+      };
+      const entry = {
+        until: this.t + ms,
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
           resolve();
         },
-        { once: true },
-      );
+      };
+      this.sleepers.push(entry);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -94,6 +97,12 @@ export function parseTimestamp(value: string | null | undefined): number {
   const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?)?/.exec(value.trim());
   if (!m) return NaN;
   const [, y, mo, d, h = '0', mi = '0', s = '0', frac = ''] = m;
+  const parts = [Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)] as const;
+  const date = new Date(Date.UTC(2000, parts[1], parts[2], parts[3], parts[4], parts[5]));
+  date.setUTCFullYear(parts[0]); // Date.UTC maps years 0-99 to 1900-1999
+  // Out-of-range fields (month 13, 30 February, 24:00) would roll over silently: not a timestamp.
+  const back = [date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate(), date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()];
+  if (back.some((v, i) => v !== parts[i])) return NaN;
   const ms = frac ? Number(frac.padEnd(6, '0')) / 1000 : 0;
-  return Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)) + ms;
+  return date.getTime() + ms;
 }
