@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import { loadConfig, s3Endpoint, SETTINGS, type Config, type ConfigFlags } from '../config.js';
 import type { Services } from '../clients/types.js';
 import { createLogger, type Logger } from '../log.js';
-import { createMetrics, Registry } from '../metrics.js';
+import { createMetrics, Registry, type OperatorMetrics } from '../metrics.js';
 import { startOperators, type RunningOperators } from '../operators/index.js';
 import { Heartbeat, liveness, readiness, startHealthServer, type HealthServer } from '../operators/health.js';
 import type { LeadershipGate } from '../operators/runner.js';
@@ -78,6 +78,7 @@ export interface OperatorsProcess {
   operators: RunningOperators;
   health: HealthServer;
   registry: Registry;
+  metrics: OperatorMetrics;
   /** Finish current passes, release the lease, close connections and the HTTP server. */
   close(): Promise<void>;
 }
@@ -179,6 +180,7 @@ export async function startOperatorsProcess(config: Config, deps: OperatorsProce
     operators,
     health,
     registry,
+    metrics,
     close() {
       closing ??= (async () => {
         for (const c of closers) {
