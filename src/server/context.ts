@@ -178,11 +178,12 @@ const STREAM_BATCH = 1000;
  * Send a JSON array. A large array is streamed in batches (one JSON.stringify per batch of records),
  * so the client starts receiving while the rest is serialised and no single huge string is built.
  */
-export function sendJsonArray(reply: FastifyReply, status: number, items: readonly unknown[]): FastifyReply {
-  if (items.length <= STREAM_BATCH * 2) return sendJson(reply, status, items);
+export function sendJsonArray<T>(reply: FastifyReply, status: number, items: readonly T[], view?: (item: T) => unknown): FastifyReply {
+  if (items.length <= STREAM_BATCH * 2) return sendJson(reply, status, view ? items.map(view) : items);
   function* chunks(): Generator<Buffer> {
     for (let i = 0; i < items.length; i += STREAM_BATCH) {
-      const json = JSON.stringify(items.slice(i, i + STREAM_BATCH));
+      const batch = items.slice(i, i + STREAM_BATCH);
+      const json = JSON.stringify(view ? batch.map(view) : batch);
       // drop the batch's own brackets and join batches with commas
       yield Buffer.from((i === 0 ? '[' : ',') + json.slice(1, -1));
     }

@@ -163,6 +163,10 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       const list = await api.get('/v2/components');
       expect(list.body[0].actual_state.boot_artifacts.timestamp).toBeUndefined();
       expect(list.body[0].status).toEqual({ phase: '', status_override: '', status: 'stable' });
+      // listing shows the record without changing what is stored
+      const after = (await stored('x1'))!;
+      expect(after.actual_state!.boot_artifacts!.timestamp).toBe(rec.timestamp);
+      expect(after.status).toBeUndefined();
     });
 
     it('merges a PATCH into the stored record without deleting anything', async () => {

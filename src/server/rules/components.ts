@@ -152,6 +152,23 @@ export function prepareForOutput(c: Component): Component {
 }
 
 /**
+ * The GET output form of a record without changing it (status attached, internal timestamp left
+ * out): shallow copies of only the parts that differ, so a stored record can be shown uncopied.
+ */
+export function outputView(c: Component): Component {
+  const o: Component = { ...c };
+  if (c.status && typeof c.status === 'object') o.status = { ...c.status };
+  else delete o.status;
+  attachStatus(o);
+  const a = c.actual_state;
+  if (a && typeof a === 'object' && a.boot_artifacts && typeof a.boot_artifacts === 'object' && 'timestamp' in a.boot_artifacts) {
+    const { timestamp: _internal, ...artifacts } = a.boot_artifacts;
+    o.actual_state = { ...a, boot_artifacts: artifacts };
+  }
+  return o;
+}
+
+/**
  * Key a list of documents by id, last duplicate winning but keeping the position of the first
  * occurrence (the order upstream's dict gives).
  */
