@@ -29,7 +29,7 @@ export class OperatorMetrics {
   readonly componentErrors: Counter<'operator' | 'service'>;
   readonly retryLimitFailed: Counter<'operator'>;
   readonly requestDuration: Histogram<'service' | 'method' | 'outcome'>;
-  readonly components: Gauge<'status' | 'phase'>;
+  readonly components: Gauge<'status' | 'phase' | 'enabled'>;
   readonly sessions: Gauge<'status'>;
   readonly sessionsCompleted: Counter<'outcome'>;
   readonly option: Gauge<'option'>;
@@ -101,8 +101,8 @@ export class OperatorMetrics {
     });
     this.components = new Gauge({
       name: 'bos_components',
-      help: 'Enabled components seen by the last status pass, by status and phase after that pass\'s updates',
-      labelNames: ['status', 'phase'],
+      help: 'BOS components by status, phase and enabled, as the status operator sees them: enabled ones every pass (after its updates), disabled ones from a full count at most a minute old',
+      labelNames: ['status', 'phase', 'enabled'],
       registers,
     });
     this.sessions = new Gauge({
@@ -143,19 +143,19 @@ export class OperatorMetrics {
     }
   }
 
-  /** Replace the per-status/phase component counts with those of one status pass. */
+  /** Replace the component counts (keys from `componentKey`). */
   setComponentCounts(counts: Map<string, number>): void {
     this.components.reset();
     for (const [key, n] of counts) {
-      const [status, phase] = key.split('\u0000') as [string, string];
-      this.components.set({ status, phase }, n);
+      const [status, phase, enabled] = key.split('\u0000') as [string, string, string];
+      this.components.set({ status, phase, enabled }, n);
     }
   }
 }
 
 /** Key for setComponentCounts. */
-export function statusPhaseKey(status: string, phase: string): string {
-  return `${status}\u0000${phase}`;
+export function componentKey(status: string, phase: string, enabled: boolean): string {
+  return `${status}\u0000${phase}\u0000${enabled ? 'true' : 'false'}`;
 }
 
 /** Metrics on a registry (a new one when none is given). Call once per registry. */

@@ -1,22 +1,47 @@
 /**
  * status: for every enabled component, decide its phase from PCS power state, CFS and its own record
- * (the decision tree is `decideStatus` in rules.ts) and write what changed (spec operators §5). Sets
- * the per-status/phase component gauge.
+ * (the decision tree is `decideStatus` in rules.ts) and write what changed (spec operators §5). It
+ * also keeps the `bos_components` gauge: enabled components every pass, disabled ones from a full
+ * listing at most once a minute (so a large idle system is not listed every pass).
  */
 import type { Component, ComponentPatch } from '../common/types.js';
 import { computeStatus } from '../common/status.js';
 import type { CfsComponent } from '../clients/types.js';
-import { statusPhaseKey } from '../metrics.js';
+import { componentKey, type OperatorMetrics } from '../metrics.js';
 import { applyStatusPatch, buildStatusPatch, decideStatus, splitBatches } from './rules.js';
 import { patchComponents } from './runner.js';
 import type { PassOperator } from './types.js';
+
+/** Least time between two full listings for the component counts. */
+export const CENSUS_INTERVAL_MS = 60_000;
+
+/** Disabled components from the last full listing, per metrics registry. */
+interface Census {
+  at: number;
+  disabled: Map<string, string>;
+}
+const censuses = new WeakMap<OperatorMetrics, Census>();
 
 export const status: PassOperator = {
   kind: 'pass',
   name: 'status',
   async pass(ctx) {
-    const components = await ctx.services.bos.listComponents({ enabled: true }, ctx.batchSize);
-    const counts = new Map<string, number>();
+    const startMs = ctx.clock.now();
+    const previous = censuses.get(ctx.metrics);
+    const full = !previous || startMs - previous.at >= CENSUS_INTERVAL_MS;
+    let components: Component[];
+    let census: Census;
+    if (full) {
+      const all = await ctx.services.bos.listComponents({}, ctx.batchSize);
+      components = all.filter((c) => c.enabled === true);
+      census = { at: startMs, disabled: new Map() };
+      for (const c of all) if (c.enabled !== true) census.disabled.set(c.id, componentKey(computeStatus(c), c.status?.phase ?? '', false));
+      censuses.set(ctx.metrics, census);
+    } else {
+      components = await ctx.services.bos.listComponents({ enabled: true }, ctx.batchSize);
+      census = previous;
+    }
+    const keys = new Map<string, string>(census.disabled);
     let updated = 0;
     let errored = 0;
     for (const batch of splitBatches(components, ctx.batchSize)) {
@@ -39,16 +64,21 @@ export const status: PassOperator = {
           patches.push(patch);
           if (patch.error) errored++;
           if (patch.error || patch.last_action?.failed) {
-            ctx.log.info({ id: c.id, error: patch.error, action_failed: patch.last_action?.failed === true }, `component ${c.id}: ${patch.error || 'last action failed'}`);
+            ctx.log.info(
+              { id: c.id, error: patch.error, action_failed: patch.last_action?.failed === true },
+              `component ${c.id}: ${patch.error || 'last action failed'}`,
+            );
           }
         }
-        const after: Component = applyStatusPatch(c, patch);
-        const key = statusPhaseKey(computeStatus(after), after.status?.phase ?? '');
-        counts.set(key, (counts.get(key) ?? 0) + 1);
+        const after = applyStatusPatch(c, patch);
+        keys.set(c.id, componentKey(computeStatus(after), after.status?.phase ?? '', after.enabled === true));
+        if (after.enabled !== true) census.disabled.set(c.id, keys.get(c.id)!);
       }
       await patchComponents(ctx.services, patches);
       updated += patches.length;
     }
+    const counts = new Map<string, number>();
+    for (const k of keys.values()) counts.set(k, (counts.get(k) ?? 0) + 1);
     ctx.metrics.setComponentCounts(counts);
     return { selected: components.length, acted: updated, errored };
   },

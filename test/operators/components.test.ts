@@ -173,10 +173,25 @@ describe('status operator', () => {
     expect(w.rec.of('pcs', 'powerStatus')[0]!.args[0]).toEqual(['cfg-pending', 'done', 'needs-off', 'no-pcs']);
     expect(w.rec.of('cfs', 'getComponents')[0]!.args[0]).toBeUndefined();
     const gauge = await registry.getSingleMetricAsString('bos_components');
-    expect(gauge).toContain('bos_components{status="stable",phase=""} 1');
-    expect(gauge).toContain('bos_components{status="configuring",phase="configuring"} 1');
-    expect(gauge).toContain('bos_components{status="power_off_pending",phase="powering_off"} 1');
-    expect(gauge).toContain('bos_components{status="on_hold",phase=""} 1');
+    expect(gauge).toContain('bos_components{status="stable",phase="",enabled="false"} 2'); // done (disabled now) and disabled
+    expect(gauge).toContain('bos_components{status="configuring",phase="configuring",enabled="true"} 1');
+    expect(gauge).toContain('bos_components{status="power_off_pending",phase="powering_off",enabled="true"} 1');
+    expect(gauge).toContain('bos_components{status="on_hold",phase="",enabled="false"} 1');
+  });
+
+  it('lists every component at most once a minute for the counts, else only enabled ones', async () => {
+    const w = statusWorld();
+    const metrics = createMetrics(new Registry());
+    const runner = new Runner(status, { services: w, clock: w.clock, metrics });
+    await runner.runOnce();
+    w.clock.advance(30_000);
+    await runner.runOnce();
+    w.clock.advance(30_000);
+    await runner.runOnce();
+    expect(w.rec.of('bos', 'listComponents').map((c) => c.args[0])).toEqual([{}, { enabled: true }, {}]);
+    // the second pass still counts the disabled components from the first
+    const text = await metrics.registry.getSingleMetricAsString('bos_components');
+    expect(text).toContain('bos_components{status="stable",phase="",enabled="false"} 2');
   });
 
   it('asks PCS and reads CFS once per batch and stops early with no enabled components', async () => {

@@ -125,7 +125,7 @@ describe('bos operators process', () => {
     expect(metrics.status).toBe(200);
     const text = await metrics.text();
     expect(text).toContain('bos_operator_passes_total{operator="status",outcome="ok"}');
-    expect(text).toContain('bos_components{status="power_off_pending",phase="powering_off"} 1');
+    expect(text).toContain('bos_components{status="power_off_pending",phase="powering_off",enabled="true"} 1');
     expect(text).toContain('bos_downstream_request_duration_seconds_count{service="hsm",method="POST",outcome="200"} 1');
 
     const healthz = await fetch(`${proc.health.url}/healthz`);
