@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { FakeClock } from '../../src/common/clock.js';
 import { LeaderElectionConfigError, LeaderElector } from '../../src/leader/lease.js';
+import type { LeadershipGate as RunnerGate } from '../../src/operators/runner.js';
 import { LeaseStore, memoryLeaseApi } from './fake-lease-server.js';
 
 const NS = 'services';
@@ -222,4 +223,45 @@ describe('LeaderElector with a driven clock', () => {
       { numRuns: 25 },
     );
   }, 120_000);
+});
+
+describe('startLeaderElection', () => {
+  it('is an always-open gate when leader election is off', async () => {
+    const { startLeaderElection } = await import('../../src/leader/index.js');
+    const { loadConfig } = await import('../../src/config.js');
+    const off = startLeaderElection(loadConfig({}));
+    expect(off.elector).toBeUndefined();
+    expect(off.gate.isLeader()).toBe(true);
+    await off.gate.waitForLeadership();
+    await off.stop();
+  });
+
+  it('builds an elector from the settings and its gate opens once it holds the Lease', async () => {
+    const { startLeaderElection } = await import('../../src/leader/index.js');
+    const { loadConfig } = await import('../../src/config.js');
+    const clock = new FakeClock(Date.UTC(2026, 0, 1));
+    const store = new LeaseStore();
+    const cfg = loadConfig({ KUBERNETES_SERVICE_HOST: '10.96.0.1', POD_NAME: 'ops-0', POD_NAMESPACE: 'services', BOS_LEASE_NAME: 'bos-ops' });
+    const on = startLeaderElection(cfg, { api: memoryLeaseApi(store, 'ops-0'), clock });
+    // The gate is what the operators' runner takes as `leadership`.
+    const runnerGate: RunnerGate = on.gate;
+    let opened = false;
+    void runnerGate.waitForLeadership().then(() => (opened = true));
+    for (let i = 0; i < 10; i++) {
+      clock.advance(STEP);
+      await flush();
+    }
+    expect(opened).toBe(true);
+    expect(on.gate.isLeader()).toBe(true);
+    expect(store.get('services', 'bos-ops')!.spec.holderIdentity).toBe('ops-0');
+    expect(on.elector!.leaseDurationMs).toBe(15_000);
+    const stopping = on.stop();
+    for (let i = 0; i < 10; i++) {
+      clock.advance(STEP);
+      await flush();
+    }
+    await stopping;
+    expect(on.gate.isLeader()).toBe(false);
+    expect(store.get('services', 'bos-ops')!.spec.holderIdentity).toBe('');
+  });
 });
