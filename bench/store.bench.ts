@@ -1,0 +1,391 @@
+/**
+ * Store and API benchmark: 100,000 components populated like booted nodes, in the memory store and
+ * in Redis, measured at the store and through the HTTP API:
+ *
+ *   - GET /v2/components (everything)
+ *   - GET /v2/components?enabled=true&status=stable (a realistic mix: most nodes match)
+ *   - PATCH /v2/components with 2,800 list items (what session setup sends for one batch)
+ *
+ * Prints a table and writes it into bench/RESULTS.md under `## Store and API` (other sections are
+ * left alone). Options:
+ *
+ *   --components N   (default 100000)   --patch N (default 2800)   --reps N (default 5)
+ *   --stores memory,redis               --no-write (print only)
+ *   BENCH_REDIS_URL=redis://...  use that Redis (it is FLUSHED) instead of a throw-away redis-server
+ */
+import { execSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import Table from 'cli-table3';
+import { Redis } from 'ioredis';
+import type { Component } from '../src/common/types.js';
+import { computeStatus } from '../src/common/status.js';
+import { startServer } from '../src/server/app.js';
+import { MemoryStore } from '../src/server/store/memory.js';
+import { RedisStore } from '../src/server/store/redis.js';
+import type { Store } from '../src/server/store/store.js';
+import { startRedis, type TestRedis } from '../test/helpers/redis.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+const N = Number(arg('components', '100000'));
+const PATCH_N = Number(arg('patch', '2800'));
+const REPS = Math.max(1, Number(arg('reps', '5')));
+const STORES = arg('stores', 'memory,redis').split(',');
+const WRITE = !process.argv.includes('--no-write');
+
+const TARGET_LIST_MS = 1500;
+const TARGET_PATCH_MS = 250;
+
+// ---------------------------------------------------------------------------------------------
+// Data: xnames of a large machine (x1000c0s0b0n0 ...), every field set the way a booted node has it.
+
+function xname(i: number): string {
+  const cab = 1000 + Math.floor(i / 256);
+  const r = i % 256;
+  return `x${cab}c${r >> 5}s${(r >> 2) & 7}b${(r >> 1) & 1}n${r & 1}`;
+}
+
+/** Deterministic pseudo-random in [0, 1) from an integer. */
+function rnd(i: number, salt: number): number {
+  let x = Math.imul(i ^ Math.imul(salt + 1, 0x9e3779b9), 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return (x >>> 0) / 2 ** 32;
+}
+
+const IMAGE = '8f3a9b2c-6d41-4e7f-9a0b-1c2d3e4f5a6b';
+const ETAG = 'b1946ac92492d2347c6235b4d2611184';
+const KERNEL = `s3://boot-images/${IMAGE}/kernel`;
+const INITRD = `s3://boot-images/${IMAGE}/initrd`;
+/** The kernel parameters a node boots with: console, network, the root filesystem and its data. */
+const PARAMS =
+  `console=ttyS0,115200 ip=dhcp quiet spire_join_token=\${SPIRE_JOIN_TOKEN} ` +
+  `root=sbps-s3:s3://boot-images/${IMAGE}/rootfs:${ETAG}-217:sbps:v1:iqn.2023-06.csm.iscsi:_sbps-hsn._tcp.example.com:300 ` +
+  `nmd_data=url=s3://boot-images/${IMAGE}/rootfs,etag=${ETAG}-217 bos_session_id=`;
+
+function component(i: number): Component {
+  const id = xname(i);
+  const session = `boot-compute-${(i % 4) + 1}`;
+  const token = (rnd(i, 1) * 2 ** 52).toString(16).padStart(13, '0') + (rnd(i, 2) * 2 ** 52).toString(16).padStart(13, '0');
+  const p = rnd(i, 3);
+  // The mix: mostly stable; some booting, some powering off, some configuring; a few failed or held.
+  const phase = p < 0.85 ? '' : p < 0.9 ? 'powering_on' : p < 0.93 ? 'powering_off' : 'configuring';
+  const o = rnd(i, 4);
+  const override = o < 0.02 ? 'failed' : o < 0.03 ? 'on_hold' : '';
+  const action = phase === 'powering_on' ? 'powering_on' : phase === 'powering_off' ? 'powering_off_gracefully' : 'actual_state_cleanup';
+  return {
+    id,
+    actual_state: {
+      boot_artifacts: { kernel: KERNEL, kernel_parameters: PARAMS + session, initrd: INITRD, timestamp: '2026-11-20T08:14:03' },
+      bss_token: token,
+      last_updated: '2026-11-20T08:21:47',
+    },
+    desired_state: {
+      boot_artifacts: { kernel: KERNEL, kernel_parameters: PARAMS + session, initrd: INITRD },
+      configuration: 'compute-25.3.0',
+      bss_token: token,
+      last_updated: '2026-11-20T08:12:09',
+    },
+    staged_state: { configuration: '', boot_artifacts: { kernel: '', kernel_parameters: '', initrd: '' }, session: '', last_updated: '2026-11-19T17:02:55' },
+    last_action: { action, failed: false, last_updated: '2026-11-20T08:14:03' },
+    event_stats: { power_on_attempts: 1, power_off_graceful_attempts: phase === 'powering_off' ? 1 : 0, power_off_forceful_attempts: 0 },
+    status: { phase, status_override: override },
+    enabled: rnd(i, 5) < 0.95,
+    error: override === 'failed' ? 'The retry limit has been hit for this component, but no services have reported specific errors' : '',
+    session,
+    retry_policy: 3,
+  };
+}
+
+/** A session-setup patch for one component: new desired state, enabled, owned by the session. */
+function setupPatch(id: string, n: number): Partial<Component> & { id: string } {
+  return {
+    id,
+    desired_state: {
+      boot_artifacts: { kernel: KERNEL, kernel_parameters: PARAMS + `bench-${n}`, initrd: INITRD },
+      configuration: 'compute-25.3.1',
+      bss_token: '',
+    },
+    staged_state: {},
+    last_action: { action: 'session_setup', failed: false },
+    enabled: true,
+    error: '',
+    session: `bench-${n}`,
+    status: { phase: 'powering_on', status_override: '' },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Row {
+  store: string;
+  what: string;
+  median: number;
+  min: number;
+  max: number;
+  detail: string;
+  target?: number;
+}
+
+async function timed<T>(reps: number, fn: (rep: number) => Promise<T>): Promise<{ times: number[]; last: T }> {
+  await fn(-1); // warm-up, not counted
+  const times: number[] = [];
+  let last!: T;
+  for (let r = 0; r < reps; r++) {
+    const t = performance.now();
+    last = await fn(r);
+    times.push(performance.now() - t);
+  }
+  return { times, last };
+}
+
+function stats(times: number[]): { median: number; min: number; max: number } {
+  const s = [...times].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)]!, min: s[0]!, max: s[s.length - 1]! };
+}
+
+/**
+ * The HTTP client runs in a worker thread, so that receiving the response does not share the
+ * server's JavaScript thread (a real client is another process, usually another machine). It
+ * reports the time to the last byte; counting the records happens after the clock stops.
+ */
+const CLIENT_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+parentPort.on('message', async ({ id, url, method, body }) => {
+  try {
+    const t = performance.now();
+    const res = await fetch(url, { method, body, headers: body ? { 'content-type': 'application/json' } : undefined });
+    const buf = Buffer.from(await res.arrayBuffer());
+    const ms = performance.now() - t;
+    let count = -1;
+    let text = '';
+    try { const v = JSON.parse(buf.toString()); count = Array.isArray(v) ? v.length : -1; } catch {}
+    if (res.status !== 200) text = buf.toString().slice(0, 300);
+    parentPort.postMessage({ id, status: res.status, bytes: buf.length, ms, count, text });
+  } catch (err) {
+    parentPort.postMessage({ id, status: 0, bytes: 0, ms: 0, count: -1, text: String(err && err.message || err) });
+  }
+});
+`;
+interface HttpResult {
+  status: number;
+  bytes: number;
+  ms: number;
+  count: number;
+  text: string;
+}
+const client = new Worker(CLIENT_SOURCE, { eval: true });
+client.unref();
+let nextRequest = 0;
+function http(url: string, method = 'GET', body?: string): Promise<HttpResult> {
+  const id = nextRequest++;
+  return new Promise((resolve) => {
+    const onMessage = (m: HttpResult & { id: number }) => {
+      if (m.id !== id) return;
+      client.off('message', onMessage);
+      resolve(m);
+    };
+    client.on('message', onMessage);
+    client.postMessage({ id, url, method, body });
+  });
+}
+
+/** Like timed(), with the time measured by the client (request sent → last byte received). */
+async function timedHttp(reps: number, fn: (rep: number) => Promise<HttpResult>): Promise<{ times: number[]; last: HttpResult }> {
+  await fn(-2);
+  await fn(-1); // two warm-ups: the first PATCH also compiles the schema paths
+  const times: number[] = [];
+  let last!: HttpResult;
+  for (let r = 0; r < reps; r++) {
+    last = await fn(r);
+    if (last.status !== 200) throw new Error(`HTTP ${last.status}: ${last.text}`);
+    times.push(last.ms);
+  }
+  return { times, last };
+}
+
+async function benchStore(name: string, store: Store, rows: Row[]): Promise<void> {
+  const t0 = performance.now();
+  for (let i = 0; i < N; i += 5_000) {
+    const chunk: Component[] = [];
+    for (let j = i; j < Math.min(N, i + 5_000); j++) chunk.push(component(j));
+    await store.components.putMany(chunk);
+  }
+  const fillMs = performance.now() - t0;
+  const count = await store.components.count();
+  if (count !== N) throw new Error(`${name}: expected ${N} components after filling, found ${count}`);
+  const recordBytes = JSON.stringify(component(0)).length;
+  console.log(`${name}: filled ${N} components (${recordBytes} bytes of JSON each) in ${fillMs.toFixed(0)} ms`);
+  const add = (what: string, times: number[], detail: string, target?: number) => {
+    rows.push({ store: name, what, ...stats(times), detail, target });
+    const s = stats(times);
+    console.log(`  ${what}: median ${s.median.toFixed(0)} ms (min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)}) ${detail}`);
+  };
+  const expectedStable = Array.from({ length: N }, (_, i) => component(i)).filter((c) => c.enabled === true && computeStatus(c) === 'stable').length;
+
+  // --- store level
+  {
+    const { times, last } = await timed(REPS, () => store.components.list());
+    if (last.length !== N) throw new Error(`${name}: list returned ${last.length}, expected ${N}`);
+    add('store list() all', times, `${N} records`);
+  }
+  {
+    const filter = (c: Component) => c.enabled === true && computeStatus(c) === 'stable';
+    const { times, last } = await timed(REPS, () => store.components.list({ filter }));
+    if (last.length !== expectedStable) throw new Error(`${name}: filtered list returned ${last.length}, expected ${expectedStable}`);
+    add('store list() enabled+stable', times, `${last.length} matches`);
+  }
+  {
+    const ids = Array.from({ length: PATCH_N }, (_, i) => xname(Math.floor((i * N) / PATCH_N)));
+    const { times } = await timed(REPS, () => store.components.getMany(ids));
+    add(`store getMany(${PATCH_N})`, times, '');
+    const recs = ids.map((id, i) => ({ ...component(Math.floor((i * N) / PATCH_N)), id }));
+    const w = await timed(REPS, () => store.components.putMany(recs));
+    add(`store putMany(${PATCH_N})`, w.times, 'one MSET');
+  }
+
+  // --- through the HTTP API
+  const server = await startServer({ store, port: 0, logger: false });
+  try {
+    {
+      const { times, last } = await timedHttp(REPS, () => http(`${server.url}/v2/components`));
+      if (last.count !== N) throw new Error(`${name}: GET /v2/components returned ${last.count} components, expected ${N}`);
+      add('GET /v2/components', times, `${last.count} components, ${(last.bytes / 1e6).toFixed(0)} MB`, TARGET_LIST_MS);
+    }
+    {
+      const { times, last } = await timedHttp(REPS, () => http(`${server.url}/v2/components?enabled=true&status=stable`));
+      if (last.count !== expectedStable) throw new Error(`${name}: filtered GET returned ${last.count}, expected ${expectedStable}`);
+      add('GET ?enabled=true&status=stable', times, `${last.count} of ${N} match, ${(last.bytes / 1e6).toFixed(0)} MB`);
+    }
+    {
+      // Spread over the whole machine, as a session over several cabinets would be.
+      const ids = Array.from({ length: PATCH_N }, (_, i) => xname(Math.floor((i * N) / PATCH_N) + 1));
+      const bodies = Array.from({ length: REPS + 2 }, (_, r) => JSON.stringify(ids.map((id) => setupPatch(id, r))));
+      const { times, last } = await timedHttp(REPS, (rep) => http(`${server.url}/v2/components`, 'PATCH', bodies[rep + 2]!));
+      if (last.count !== PATCH_N) throw new Error(`${name}: PATCH returned ${last.count} records, expected ${PATCH_N}`);
+      const stored = await store.components.get(ids[7]!);
+      if (stored?.session !== `bench-${REPS + 1}`) throw new Error(`${name}: PATCH did not reach the store`);
+      add(`PATCH /v2/components (${PATCH_N} items)`, times, `${(Buffer.byteLength(bodies[1]!) / 1e6).toFixed(1)} MB body`, TARGET_PATCH_MS);
+    }
+  } finally {
+    await server.close();
+  }
+}
+
+function machine(): string {
+  const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
+  return `${cpu}, ${os.availableParallelism()} cores (nproc), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()}`;
+}
+
+function commit(): string {
+  try {
+    const sha = execSync('git rev-parse --short HEAD', { cwd: root, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return sha || 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function verdict(r: Row): string {
+  if (!r.target) return '–';
+  return `< ${r.target} ms: ${r.median <= r.target ? 'met' : 'MISSED'}`;
+}
+
+function markdown(rows: Row[], notes: string[]): string {
+  const lines = [
+    '## Store and API',
+    '',
+    `${N.toLocaleString('en-US')} components populated like booted nodes (${JSON.stringify(component(0)).length} bytes of JSON each: boot artifacts with`,
+    'realistic kernel parameters, BSS token, desired/staged state, last action, event stats, status), in each store,',
+    'measured at the store and through the HTTP API on loopback (`npm run bench -- store`). The filtered',
+    'listing matches the realistic mix (about 80 % enabled and stable). The bulk PATCH is the list form',
+    `with ${PATCH_N.toLocaleString('en-US')} session-setup items spread over the machine. Times are the median of ${REPS} runs after one`,
+    'warm-up, client included (the HTTP times include receiving the whole body).',
+    '',
+    `- machine: ${machine()}`,
+    `- date: ${new Date().toISOString().slice(0, 10)}, commit ${commit()}`,
+    '',
+    '| store | operation | median ms | min ms | max ms | detail | target |',
+    '|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.store} | ${r.what} | ${r.median.toFixed(0)} | ${r.min.toFixed(0)} | ${r.max.toFixed(0)} | ${r.detail} | ${verdict(r)} |`),
+    '',
+    ...notes,
+  ];
+  return lines.join('\n').trimEnd() + '\n';
+}
+
+/** Replace (or append) the `## Store and API` section, leaving every other section as it is. */
+function writeSection(section: string): void {
+  const file = join(root, 'bench', 'RESULTS.md');
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
+  const start = text.search(/^## Store and API\s*$/m);
+  let out: string;
+  if (start < 0) {
+    out = text.trimEnd() + '\n\n' + section;
+  } else {
+    const rest = text.slice(start + 1);
+    const next = rest.search(/^## /m);
+    const end = next < 0 ? text.length : start + 1 + next;
+    out = text.slice(0, start) + section + (end < text.length ? '\n' + text.slice(end) : '');
+  }
+  writeFileSync(file, out);
+  console.log(`wrote the results into ${file}`);
+}
+
+async function flush(url: string): Promise<void> {
+  const r = new Redis(url, { lazyConnect: true });
+  await r.connect();
+  await r.flushall();
+  await r.quit();
+}
+
+async function main(): Promise<void> {
+  console.log(`machine: ${machine()}`);
+  const rows: Row[] = [];
+  for (const kind of STORES) {
+    if (kind === 'memory') {
+      const store = new MemoryStore();
+      await benchStore('memory', store, rows);
+      await store.close();
+    } else if (kind === 'redis') {
+      let redis: TestRedis | undefined;
+      const url = process.env.BENCH_REDIS_URL ?? (redis = await startRedis()).url;
+      try {
+        await flush(url);
+        const store = await RedisStore.connect({ url });
+        try {
+          await benchStore('redis', store, rows);
+        } finally {
+          await store.close();
+        }
+      } finally {
+        await redis?.stop();
+      }
+    } else {
+      throw new Error(`unknown store '${kind}': use --stores memory,redis`);
+    }
+    (globalThis as { gc?: () => void }).gc?.();
+  }
+  await client.terminate();
+
+  const table = new Table({ head: ['store', 'operation', 'median ms', 'min ms', 'max ms', 'detail', 'target'] });
+  for (const r of rows) table.push([r.store, r.what, r.median.toFixed(0), r.min.toFixed(0), r.max.toFixed(0), r.detail, verdict(r)]);
+  console.log(table.toString());
+
+  const missed = rows.filter((r) => r.target && r.median > r.target);
+  const notes = missed.length
+    ? [`Targets missed: ${missed.map((r) => `${r.store} ${r.what} (${r.median.toFixed(0)} ms)`).join(', ')}.`]
+    : ['All targets met.'];
+  if (WRITE) writeSection(markdown(rows, notes));
+}
+
+await main();
