@@ -230,7 +230,9 @@ export class Runner {
     }
     this.current = resolveOptions(stored);
     try {
-      applyLoggingLevel(this.log, this.current.logging_level);
+      // Only a level BOS actually holds changes the log level: with BOS unreachable the level set at
+      // start (BOS_OPERATOR_LOG_LEVEL) or by an earlier pass stays.
+      if (stored && typeof stored.logging_level === 'string') applyLoggingLevel(this.log, this.current.logging_level);
     } catch (err) {
       this.log.error({ err: errorText(err) }, 'could not apply logging_level');
     }
