@@ -178,8 +178,10 @@ export class Runner {
   private async runLoop(): Promise<void> {
     while (!this.stopping) {
       if (this.leadership && !this.leadership.isLeader()) {
-        this.standby = true;
-        this.log.info('standing by until this process leads');
+        if (!this.standby) {
+          this.standby = true;
+          this.log.info('standing by until this process leads');
+        }
         this.sleepAbort = new AbortController();
         try {
           await this.leadership.waitForLeadership(this.sleepAbort.signal);
@@ -188,8 +190,11 @@ export class Runner {
           await this.clock.sleep(this.minIntervalMs);
         }
         this.sleepAbort = undefined;
-        this.standby = false;
         continue;
+      }
+      if (this.standby) {
+        this.standby = false;
+        this.log.info('this process leads now; passes resume');
       }
       this.wakeRequested = false;
       const started = this.clock.now();
