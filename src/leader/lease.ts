@@ -413,7 +413,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
       spec: {
         holderIdentity: this.identity,
         leaseDurationSeconds: Math.ceil(this.leaseDurationMs / 1000),
-        acquireTime: ours && spec.acquireTime ? new V1MicroTime(timeMs(spec.acquireTime)) : at,
+        acquireTime: ours && Number.isFinite(timeMs(spec.acquireTime)) ? new V1MicroTime(timeMs(spec.acquireTime)) : at,
         renewTime: at,
         leaseTransitions: current ? (spec.leaseTransitions ?? 0) + (ours ? 0 : 1) : 0,
       },

@@ -11,6 +11,8 @@ import { startFakeLeaseServer, type FakeLeaseServer } from './fake-lease-server.
 const NS = 'services';
 const LEASE = 'cray-bos-operators';
 const DUR = { leaseDurationSeconds: 2, renewDeadlineSeconds: 1, retryPeriodSeconds: 0.2 };
+/** Roomier timings where the test is not about timing, so a busy machine cannot cause a handover. */
+const CALM = { leaseDurationSeconds: 6, renewDeadlineSeconds: 4, retryPeriodSeconds: 0.2 };
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -25,8 +27,8 @@ afterEach(async () => {
   server = undefined;
 });
 
-function elector(s: FakeLeaseServer, id: string): LeaderElector {
-  const e = new LeaderElector({ namespace: NS, leaseName: LEASE, identity: id, ...DUR, kubeConfig: s.kubeConfig(id) });
+function elector(s: FakeLeaseServer, id: string, timings = DUR): LeaderElector {
+  const e = new LeaderElector({ namespace: NS, leaseName: LEASE, identity: id, ...timings, kubeConfig: s.kubeConfig(id) });
   electors.push(e);
   return e;
 }
@@ -45,7 +47,7 @@ async function watch(es: LeaderElector[], ms: number, until?: () => boolean): Pr
 describe('LeaderElector over HTTP (client-node against a fake Lease API)', () => {
   it('exactly one of two candidates leads, and the Lease says so', async () => {
     const s = (server = await startFakeLeaseServer());
-    const [a, b] = [elector(s, 'bos-operators-a'), elector(s, 'bos-operators-b')];
+    const [a, b] = [elector(s, 'bos-operators-a', CALM), elector(s, 'bos-operators-b', CALM)];
     a.start();
     b.start();
     await watch([a, b], 10_000, () => a.isLeader() || b.isLeader());
@@ -54,7 +56,7 @@ describe('LeaderElector over HTTP (client-node against a fake Lease API)', () =>
     expect(leaders).toHaveLength(1);
     const lease = s.store.get(NS, LEASE)!;
     expect(lease.spec.holderIdentity).toBe(leaders[0]!.identity);
-    expect(lease.spec.leaseDurationSeconds).toBe(2);
+    expect(lease.spec.leaseDurationSeconds).toBe(6);
     expect(lease.spec.renewTime).toMatch(/\.\d{6}Z$/);
     // Both tried; the loser of the create race or of a resourceVersion race never wrote.
     expect(new Set(s.store.writes.map((w) => w.instance))).toEqual(new Set([leaders[0]!.identity]));
@@ -83,7 +85,7 @@ describe('LeaderElector over HTTP (client-node against a fake Lease API)', () =>
 
   it('stop() releases the lease so the standby takes over without waiting for expiry', async () => {
     const s = (server = await startFakeLeaseServer());
-    const [a, b] = [elector(s, 'a'), elector(s, 'b')];
+    const [a, b] = [elector(s, 'a', CALM), elector(s, 'b', CALM)];
     a.start();
     await watch([a], 10_000, () => a.isLeader());
     b.start();
@@ -93,8 +95,9 @@ describe('LeaderElector over HTTP (client-node against a fake Lease API)', () =>
     expect(released).toMatchObject({ instance: 'a', holder: '' });
     await watch([a, b], 10_000, () => b.isLeader());
     const firstByB = s.store.writes.find((w) => w.holder === 'b')!;
-    // Taken from a released lease: well inside the 2 s the lease would otherwise have lasted.
-    expect(Date.parse(firstByB.renewTime) - Date.parse(released.renewTime)).toBeLessThan(2000);
+    // Taken from a released lease: well inside the 6 s the lease would otherwise have lasted.
+    expect(Date.parse(firstByB.renewTime) - Date.parse(released.renewTime)).toBeLessThan(6000);
+    expect(s.store.get(NS, LEASE)!.spec.leaseTransitions).toBe(1);
   });
 
   it('never two leaders at one instant over random kill/partition schedules', async () => {
