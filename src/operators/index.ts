@@ -24,6 +24,8 @@ import { OPERATOR_NAMES, type OperatorDefinition, type OperatorName } from './ty
 export { Runner, LostLeadership, patchComponents, type LeadershipGate, type PassReport, type RunnerHealth, type RunnerOptions } from './runner.js';
 export * from './types.js';
 export { OperatorError, errorText, errorService } from './errors.js';
+export { Heartbeat, liveness, readiness, startHealthServer, type HealthServer, type Liveness } from './health.js';
+export { decideStatus, buildStatusPatch, applyLimit, assembleKernelParameters } from './rules.js';
 
 /** Every operator by name. */
 export const OPERATORS: Readonly<Record<OperatorName, OperatorDefinition>> = Object.freeze({
