@@ -83,6 +83,35 @@ describe('LeaderElector over HTTP (client-node against a fake Lease API)', () =>
     expect(lease.spec.leaseTransitions).toBe(1);
   });
 
+  it.each(['hang', 'fail'] as const)('a leader cut off from the API (requests %s) stops acting before the standby takes over', async (mode) => {
+    const s = (server = await startFakeLeaseServer());
+    const [a, b] = [elector(s, 'a'), elector(s, 'b')];
+    const stoppedAt: number[] = [];
+    const startedAt: number[] = [];
+    a.on('stoppedLeading', () => stoppedAt.push(Date.now()));
+    b.on('startedLeading', () => startedAt.push(Date.now()));
+    a.start();
+    await watch([a], 10_000, () => a.isLeader());
+    b.start();
+    await watch([a, b], 600);
+    s.store.partition('a', mode);
+    await watch([a, b], 15_000, () => b.isLeader());
+    expect(b.isLeader()).toBe(true);
+    expect(a.isLeader()).toBe(false);
+    expect(stoppedAt).toHaveLength(1);
+    expect(startedAt).toHaveLength(1);
+    expect(stoppedAt[0]!).toBeLessThan(startedAt[0]!);
+    // The cut-off leader stopped before its lease expired: before the standby's first write.
+    const firstByB = s.store.writes.find((w) => w.holder === 'b')!;
+    expect(stoppedAt[0]!).toBeLessThan(Date.parse(firstByB.renewTime));
+    // Healed, the old leader's held requests arrive late and are refused (409): it stays a follower.
+    s.store.heal('a');
+    await watch([a, b], 800);
+    expect(a.isLeader()).toBe(false);
+    expect(b.isLeader()).toBe(true);
+    expect(s.store.get(NS, LEASE)!.spec.holderIdentity).toBe('b');
+  });
+
   it('stop() releases the lease so the standby takes over without waiting for expiry', async () => {
     const s = (server = await startFakeLeaseServer());
     const [a, b] = [elector(s, 'a', CALM), elector(s, 'b', CALM)];
