@@ -182,7 +182,9 @@ describe.each(DIRS)('%s', (dir) => {
       const where = `${workload.metadata.name}/${c.name} (bos ${command})`;
       const listens = command === 'operators' ? config.metricsPort : config.port;
       expect(['serve', 'operators', 'up'], where).toContain(command);
-      if (command !== 'operators') expect(config.host, `${where} must bind all addresses`).toBe('0.0.0.0');
+      // The API and the operators' metrics/probe server both bind BOS_HOST: the kubelet and
+      // Prometheus reach them on the pod address, not on loopback.
+      expect(config.host, `${where} must bind all addresses`).toBe('0.0.0.0');
       for (const probe of [c.livenessProbe!, c.readinessProbe!]) {
         expect(probe.httpGet, `${where}: HTTP probes`).toBeDefined();
         const { path, port } = probe.httpGet!;
