@@ -56,7 +56,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const logger = pino(
     {
       level: known ?? 'info',
-      base: { service: 'bos', ...opts.base },
+      base: { app: 'bos', ...opts.base },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
@@ -92,7 +92,12 @@ export function applyLoggingLevel(logger: Logger, level: string | undefined | nu
   }
   if (logger.level === target) return false;
   const previous = logger.level;
+  const note = () =>
+    logger.info({ from: bosLevel(previous), to: bosLevel(target) }, `log level changed from ${bosLevel(previous)} to ${bosLevel(target)}`);
+  // Say so at whichever of the two levels is the more verbose, so the line is written either way.
+  const quieter = logger.levels.values[target]! > logger.levels.values[previous]!;
+  if (quieter) note();
   logger.level = target;
-  logger.info({ from: bosLevel(previous), to: bosLevel(target) }, `log level changed from ${bosLevel(previous)} to ${bosLevel(target)}`);
+  if (!quieter) note();
   return true;
 }
