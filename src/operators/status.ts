@@ -8,7 +8,7 @@ import type { Component, ComponentPatch } from '../common/types.js';
 import { computeStatus } from '../common/status.js';
 import type { CfsComponent } from '../clients/types.js';
 import { componentKey, type OperatorMetrics } from '../metrics.js';
-import { applyStatusPatch, buildStatusPatch, decideStatus, splitBatches } from './rules.js';
+import { applyStatusPatch, buildStatusPatch, decideStatus, PCS_MISSING_ERROR, splitBatches } from './rules.js';
 import { patchComponents } from './runner.js';
 import type { PassOperator } from './types.js';
 
@@ -62,7 +62,10 @@ export const status: PassOperator = {
         const patch = buildStatusPatch(c, decision);
         if (patch) {
           patches.push(patch);
-          if (patch.error) errored++;
+          if (patch.error) {
+            errored++;
+            ctx.metrics.componentErrors.inc({ operator: ctx.name, service: patch.error === PCS_MISSING_ERROR ? 'pcs' : 'cfs' });
+          }
           if (patch.error || patch.last_action?.failed) {
             ctx.log.info(
               { id: c.id, error: patch.error, action_failed: patch.last_action?.failed === true },

@@ -172,6 +172,7 @@ describe('status operator', () => {
     // PCS is asked about enabled components only; CFS is read without ids
     expect(w.rec.of('pcs', 'powerStatus')[0]!.args[0]).toEqual(['cfg-pending', 'done', 'needs-off', 'no-pcs']);
     expect(w.rec.of('cfs', 'getComponents')[0]!.args[0]).toBeUndefined();
+    expect(await registry.getSingleMetricAsString('bos_operator_component_errors_total')).toContain('{operator="status",service="pcs"} 1');
     const gauge = await registry.getSingleMetricAsString('bos_components');
     expect(gauge).toContain('bos_components{status="stable",phase="",enabled="false"} 2'); // done (disabled now) and disabled
     expect(gauge).toContain('bos_components{status="configuring",phase="configuring",enabled="true"} 1');
