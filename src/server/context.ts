@@ -192,6 +192,25 @@ export function sendJsonArray<T>(reply: FastifyReply, status: number, items: rea
   return reply.code(status).type('application/json').send(Readable.from(chunks(), { objectMode: false }));
 }
 
+/**
+ * Send a JSON array whose items are already serialised (`toJson` gives each item's JSON text),
+ * streamed in batches when large.
+ */
+export function sendJsonItems<T>(reply: FastifyReply, status: number, items: readonly T[], toJson: (item: T) => string): FastifyReply {
+  reply.code(status).type('application/json');
+  if (items.length <= STREAM_BATCH * 2) return reply.send('[' + items.map(toJson).join(',') + ']\n');
+  function* chunks(): Generator<Buffer> {
+    for (let i = 0; i < items.length; i += STREAM_BATCH) {
+      const end = Math.min(items.length, i + STREAM_BATCH);
+      const parts: string[] = new Array(end - i);
+      for (let j = i; j < end; j++) parts[j - i] = toJson(items[j]!);
+      yield Buffer.from((i === 0 ? '[' : ',') + parts.join(','));
+    }
+    yield Buffer.from(']\n');
+  }
+  return reply.send(Readable.from(chunks(), { objectMode: false }));
+}
+
 export function sendProblem(reply: FastifyReply, p: Problem): FastifyReply {
   for (const [k, v] of Object.entries(p.headers)) reply.header(k, v);
   return reply.code(p.status).type('application/problem+json').send(JSON.stringify(p.body()) + '\n');

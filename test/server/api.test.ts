@@ -303,6 +303,15 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       }
     });
 
+    it('lists what was last written (no stale output after a change)', async () => {
+      await putComponents([{ id: 'x1', error: 'one' }, { id: 'x2', error: 'two' }]);
+      expect((await api.get('/v2/components')).body.map((c: Component) => c.error)).toEqual(['one', 'two']);
+      await api.patch('/v2/components/x1', { error: 'changed', status: { phase: 'configuring' } });
+      await api.delete('/v2/components/x2');
+      const after = (await api.get('/v2/components')).body as Component[];
+      expect(after.map((c) => [c.id, c.error, c.status!.status])).toEqual([['x1', 'changed', 'configuring']]);
+    });
+
     it('streams a large list intact', async () => {
       const many = Array.from({ length: 4321 }, (_, i) => ({ id: `n${String(i).padStart(5, '0')}`, error: i % 2 ? 'odd' : '' }));
       expect((await putComponents(many)).body).toHaveLength(4321);

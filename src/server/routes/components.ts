@@ -9,6 +9,7 @@ import {
   queryParam,
   sendJson,
   sendJsonArray,
+  sendJsonItems,
   tenantOf,
   type ServerContext,
 } from '../context.js';
@@ -78,6 +79,22 @@ function listQuery(req: Parameters<typeof queryParam>[0]): ComponentListQuery {
   return q;
 }
 
+/**
+ * Output JSON of the memory store's records, by record object. Sound because that store never changes
+ * a record in place: every write replaces the object, so a changed record is a new key here (and the
+ * old entry is collected with the old object). Repeated full listings (operators poll them) then
+ * cost little more than joining strings.
+ */
+const outputJsonCache = new WeakMap<Component, string>();
+function cachedOutputJson(c: Component): string {
+  let json = outputJsonCache.get(c);
+  if (json === undefined) {
+    json = JSON.stringify(outputView(c));
+    outputJsonCache.set(c, json);
+  }
+  return json;
+}
+
 export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
   const { store } = ctx;
 
@@ -116,7 +133,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
           return false;
         },
       });
-      return sendJsonArray(reply, 200, seen, outputView);
+      return store.kind === 'memory' ? sendJsonItems(reply, 200, seen, cachedOutputJson) : sendJsonArray(reply, 200, seen, outputView);
     } else {
       out = await store.components.list({ startAfter: q.start_after_id, filter, limit });
     }
