@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTemplate } from '../../src/common/types.js';
 import { MemoryStore } from '../../src/server/store/memory.js';
-import { RedisStore } from '../../src/server/store/redis.js';
+import { RedisStore, parseRedisUrl } from '../../src/server/store/redis.js';
 import { StoreDataError, StoreUnavailableError, type Store, type TenantTable } from '../../src/server/store/store.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -508,5 +508,27 @@ describe('RedisStore only', () => {
     } finally {
       await probe.quit();
     }
+  });
+});
+
+describe('parseRedisUrl', () => {
+  it('reads redis:// and rediss:// URLs and shows them without the password', () => {
+    const a = parseRedisUrl('redis://:s3cr%40t@cray-bos-db:6380/3');
+    expect(a).toMatchObject({ host: 'cray-bos-db', port: 6380, password: 's3cr@t', tls: false, shown: 'redis://cray-bos-db:6380' });
+    const b = parseRedisUrl('rediss://bos:pw@db.example.com');
+    expect(b).toMatchObject({ host: 'db.example.com', port: 6379, username: 'bos', password: 'pw', tls: true, shown: 'rediss://bos@db.example.com:6379' });
+    expect(b.shown).not.toContain('pw');
+    expect(parseRedisUrl('127.0.0.1:7000')).toMatchObject({ host: '127.0.0.1', port: 7000, tls: false, password: undefined });
+    expect(parseRedisUrl('redis://[::1]:7000').shown).toBe('redis://[::1]:7000');
+  });
+
+  it('lets options override the URL: password, and TLS for a redis:// URL', () => {
+    expect(parseRedisUrl('redis://:old@h:1', 'new').password).toBe('new');
+    expect(parseRedisUrl('redis://h:1', undefined, true)).toMatchObject({ tls: true, shown: 'rediss://h:1' });
+  });
+
+  it('rejects other schemes and unreadable URLs with a message saying what is expected', () => {
+    expect(() => parseRedisUrl('http://h:1')).toThrow(/expected redis:\/\/ or rediss:\/\//);
+    expect(() => parseRedisUrl('redis://h:notaport')).toThrow(/invalid Redis URL/);
   });
 });
