@@ -49,6 +49,12 @@ export const OPERATOR_SETTING_KEYS: readonly (keyof Config)[] = [
 ];
 
 const BOOLEAN_KEYS = new Set<keyof Config>(['redisTls', 'leaderElection']);
+
+/** Where a setting means something more specific for this process than for the API. */
+const HELP_FOR_OPERATORS: Partial<Record<keyof Config, string>> = {
+  host: 'address the metrics port binds (`0.0.0.0` in a pod)',
+  redisUrl: 'Redis of the BOS database: boot-artifact records (DB 4) and change events that wake the operators; default for the records `redis://cray-bos-db:6379`',
+};
 const DEFAULT_BOOT_ARTIFACTS_REDIS = 'redis://cray-bos-db:6379';
 
 function camel(flag: string): string {
@@ -213,7 +219,7 @@ export function register(program: Command): void {
     .description('run the BOS reconciliation operators with /metrics, /healthz and /readyz on the metrics port');
   for (const s of SETTINGS) {
     if (!OPERATOR_SETTING_KEYS.includes(s.key)) continue;
-    const help = `${s.description} (env ${s.env})`;
+    const help = `${HELP_FOR_OPERATORS[s.key] ?? s.description} (env ${s.env})`;
     if (BOOLEAN_KEYS.has(s.key)) cmd.option(`${s.flag} [value]`, `${help}; true or false`);
     else cmd.option(`${s.flag} <value>`, help);
   }
