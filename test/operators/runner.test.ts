@@ -240,6 +240,29 @@ describe('runner: filter/act pass', () => {
     expect(text).toContain('bos_option{option="component_actual_state_ttl_seconds"} 14400');
   });
 
+  it('a leader that loses the lease stops before the next batch', async () => {
+    const w = world();
+    seed(w, 4);
+    w.bos.options = { max_component_batch_size: 2, default_retry_policy: -1 };
+    let leader = true;
+    const acted: string[][] = [];
+    const op: FilterOperator = {
+      ...recordingOperator().op,
+      async act(_ctx, batch) {
+        acted.push(batch.map((c) => c.id));
+        leader = false;
+      },
+    };
+    const gate = { isLeader: () => leader, waitForLeadership: async () => undefined };
+    const r = await new Runner(op, { services: w, clock: w.clock, leadership: gate }).runOnce();
+    expect(acted).toEqual([['x0000', 'x0001']]);
+    expect(r.ok).toBe(false);
+    expect(r.error).toMatch(/^LostLeadership: lost leadership during the pass/);
+    // the batch that was acted on still got its base update
+    expect(w.bos.get('x0001').event_stats?.power_on_attempts).toBe(1);
+    expect(w.bos.get('x0002').event_stats?.power_on_attempts).toBeUndefined();
+  });
+
   it('refuses to write desired_state without a session', async () => {
     const w = world();
     w.bos.put(comp('a'));
