@@ -131,20 +131,10 @@ export async function startOperatorsProcess(config: Config, deps: OperatorsProce
 
   let leadership = deps.leadership;
   if (!leadership && config.leaderElection) {
-    const { LeaderElector } = await import('../leader/lease.js');
-    const elector = new LeaderElector({
-      namespace: config.leaseNamespace,
-      leaseName: config.leaseName,
-      identity: config.leaseIdentity,
-      leaseDurationSeconds: config.leaseDurationSeconds,
-      renewDeadlineSeconds: config.renewDeadlineSeconds,
-      retryPeriodSeconds: config.retryPeriodSeconds,
-      logger: logger.child({ part: 'leader' }),
-      onStartedLeading: () => operators?.wakeAll(),
-    });
-    elector.start();
-    leadership = elector.gate();
-    stopElector = () => elector.stop();
+    const { startLeaderElection } = await import('../leader/index.js');
+    const election = startLeaderElection(config, { logger: logger.child({ part: 'leader' }) });
+    leadership = election.gate;
+    stopElector = () => election.stop();
   }
 
   operators = startOperators({ services, logger, metrics, only: config.only, leadership });
