@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -11,9 +12,12 @@ import { join } from 'node:path';
  * (if running) and starts again on the same port and dir.
  */
 export interface TestRedis {
+  /** `redis://127.0.0.1:<port>`, or `rediss://localhost:<port>` with `tls`. */
   url: string;
   port: number;
   dir: string;
+  /** With `tls`: the PEM file of the self-signed CA/certificate the server presents. */
+  caFile?: string;
   stop(): Promise<void>;
   kill(): Promise<void>;
   restart(): Promise<void>;
@@ -49,9 +53,9 @@ function freePort(): Promise<number> {
 }
 
 /** True when something on the port answers a Redis PING (PONG, or NOAUTH when a password is set). */
-function answers(port: number): Promise<boolean> {
+function answers(port: number, tls: boolean): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = createConnection({ host: '127.0.0.1', port });
+    const sock = tls ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }) : createConnection({ host: '127.0.0.1', port });
     let buf = '';
     const done = (ok: boolean) => {
       sock.destroy();
@@ -59,7 +63,7 @@ function answers(port: number): Promise<boolean> {
     };
     sock.setTimeout(500, () => done(false));
     sock.on('error', () => done(false));
-    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on(tls ? 'secureConnect' : 'connect', () => sock.write('PING\r\n'));
     sock.on('data', (d) => {
       buf += d.toString();
       if (buf.includes('\r\n')) done(buf.startsWith('+PONG') || buf.startsWith('-NOAUTH'));
@@ -72,19 +76,36 @@ function waitExit(p: ChildProcess): Promise<void> {
   return new Promise((resolve) => p.once('exit', () => resolve()));
 }
 
-export async function startRedis(opts: { appendonly?: boolean; password?: string } = {}): Promise<TestRedis> {
+export async function startRedis(opts: { appendonly?: boolean; password?: string; tls?: boolean } = {}): Promise<TestRedis> {
   if (!redisServerAvailable()) {
     throw new Error('redis-server is not on PATH: the Redis store tests need it. Run `bash scripts/setup.sh` (installs it), then run the tests again.');
   }
   installExitHook();
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bos-redis-'));
+  let caFile: string | undefined;
+  if (opts.tls) {
+    caFile = join(dir, 'cert.pem');
+    const r = spawnSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', caFile, '-days', '1', '-subj', '/CN=localhost',
+        '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    if (r.error || r.status !== 0) {
+      rmSync(dir, { recursive: true, force: true });
+      throw new Error(`cannot make a test TLS certificate with openssl (is it installed?): ${r.error?.message ?? r.stderr.toString().trim()}`);
+    }
+  }
   let proc: ChildProcess | undefined;
   let removed = false;
 
   const launch = async () => {
+    const listen = opts.tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', caFile!, '--tls-key-file', join(dir, 'key.pem'), '--tls-auth-clients', 'no']
+      : ['--port', String(port)];
     const args = [
-      '--port', String(port),
+      ...listen,
       '--bind', '127.0.0.1',
       '--save', '',
       '--appendonly', opts.appendonly ? 'yes' : 'no',
@@ -106,7 +127,7 @@ export async function startRedis(opts: { appendonly?: boolean; password?: string
       if (p.exitCode !== null || p.signalCode !== null) {
         throw new Error(`redis-server on port ${port} exited at start-up: ${output.trim().slice(-500)}`);
       }
-      if (await answers(port)) return;
+      if (await answers(port, !!opts.tls)) return;
       if (Date.now() > deadline) {
         p.kill('SIGKILL');
         throw new Error(`redis-server on port ${port} did not answer within 10 s: ${output.trim().slice(-500)}`);
@@ -132,9 +153,10 @@ export async function startRedis(opts: { appendonly?: boolean; password?: string
   }
 
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: opts.tls ? `rediss://localhost:${port}` : `redis://127.0.0.1:${port}`,
     port,
     dir,
+    caFile,
     async stop() {
       await halt('SIGTERM');
       if (!removed) {

@@ -489,6 +489,35 @@ describe('RedisStore only', () => {
     }
   });
 
+  it('speaks TLS with rediss:// (trusting the given CA) and says what to check when the certificate is not trusted', async () => {
+    const secure = await startRedis({ tls: true, password: 'tls-pw' });
+    try {
+      const s = await RedisStore.connect({ url: secure.url, password: 'tls-pw', tlsCaFile: secure.caFile });
+      opened.push(s);
+      await s.components.putMany([{ id: 'x1', enabled: true }]);
+      expect(await s.components.get('x1')).toEqual({ id: 'x1', enabled: true });
+      expect(await s.ping()).toBe(true);
+
+      const untrusted = await RedisStore.connect({ url: secure.url, password: 'tls-pw' }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(untrusted).toBeInstanceOf(StoreUnavailableError);
+      expect((untrusted as Error).message).toMatch(/certificate/);
+      expect((untrusted as Error).message).toMatch(/tlsCaFile/);
+
+      const plain = await RedisStore.connect({ url: secure.url.replace('rediss://', 'redis://'), password: 'tls-pw', connectTimeoutSeconds: 2 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(plain).toBeInstanceOf(StoreUnavailableError);
+      expect((plain as Error).message).toMatch(/rediss:\/\//);
+      expect((plain as Error).message).not.toContain('tls-pw');
+    } finally {
+      await secure.stop();
+    }
+  });
+
   it('close() quits every connection it opened', async () => {
     await flushRedis(redis.url);
     const probe = await raw(redis.url, 0);

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTemplate } from '../../common/types.js';
 import { REDIS_DB, tenantKey } from './keys.js';
@@ -35,6 +36,8 @@ export interface RedisStoreOptions {
   password?: string;
   /** Use TLS even for a `redis://` URL. */
   tls?: boolean;
+  /** PEM file of the CA that signed the Redis server's certificate (default: the system's CAs). */
+  tlsCaFile?: string;
   /** Not supported: upstream keys carry no prefix, and sharing a Redis with it needs the same keys. */
   keyPrefix?: never;
   /** Seconds to wait for a TCP/TLS connection before giving up (default 5). */
@@ -47,6 +50,8 @@ interface Target {
   username?: string;
   password?: string;
   tls: boolean;
+  /** PEM text of the CA to trust for TLS, when not the system's. */
+  ca?: string;
   /** The address as shown in messages: scheme, user, host and port; never the password. */
   shown: string;
 }
@@ -109,7 +114,11 @@ class Connections {
     const hints = [`that redis-server is running and reachable at ${this.target.host}:${this.target.port}`];
     if (/NOAUTH|WRONGPASS|password/i.test(text)) hints.unshift('the Redis password');
     else hints.push(this.target.password ? 'that the password is right' : 'whether it needs a password');
-    hints.push(this.target.tls ? 'that it serves TLS (rediss://)' : 'whether it needs TLS (use rediss://)');
+    if (this.target.tls && /certificate|self.signed|SSL|TLS|altnames/i.test(text)) {
+      hints.unshift("that the server's TLS certificate is for this host name and signed by a CA you trust (give the CA file as tlsCaFile)");
+    } else {
+      hints.push(this.target.tls ? 'that it serves TLS (rediss://)' : 'whether it needs TLS (use rediss://)');
+    }
     return new StoreUnavailableError(`Redis at ${this.target.shown} (DB ${db}) is unavailable: ${text}. Check ${hints.join(', ')}.`, {
       cause,
     });
@@ -123,7 +132,7 @@ class Connections {
       username: t.username,
       password: t.password,
       db,
-      tls: t.tls ? { servername: /^[\d.:]+$/.test(t.host) ? undefined : t.host } : undefined,
+      tls: t.tls ? { servername: /^[\d.:]+$/.test(t.host) ? undefined : t.host, ...(t.ca ? { ca: t.ca } : {}) } : undefined,
       lazyConnect: true,
       connectTimeout: this.connectTimeoutMs,
       // A request waiting while the connection is down fails after one reconnect attempt, so the API
@@ -406,6 +415,13 @@ export class RedisStore implements Store {
    */
   static async connect(opts: RedisStoreOptions): Promise<RedisStore> {
     const target = parseRedisUrl(opts.url, opts.password, opts.tls);
+    if (opts.tlsCaFile) {
+      try {
+        target.ca = await readFile(opts.tlsCaFile, 'utf8');
+      } catch (e) {
+        throw new Error(`cannot read the Redis TLS CA file ${opts.tlsCaFile}: ${errorText(e)}`);
+      }
+    }
     const conn = new Connections(target, (opts.connectTimeoutSeconds ?? 5) * 1000);
     const store = new RedisStore(conn);
     try {
