@@ -4,32 +4,22 @@
  *   bos serve --port 8080                                   # memory store, 127.0.0.1:8080
  *   bos serve --port 8080 --host 0.0.0.0 --redis redis://cray-bos-db:6379 --redis-password-file /run/secrets/redis
  *
- * Every flag has an environment variable (flags win): BOS_PORT, BOS_HOST, BOS_REDIS_URL,
- * BOS_REDIS_PASSWORD_FILE, BOS_REDIS_TLS, BOS_PREFIXES, BOS_TAPMS_URL, BOS_IMS_URL, BOS_LOG_LEVEL.
- * S3 (boot-artifact checks) is used when S3_GATEWAY is set (with S3_PROTOCOL, S3_ACCESS_KEY,
- * S3_SECRET_KEY).
+ * Settings come from the project's settings table (src/config.ts: BOS_PORT, BOS_HOST, BOS_REDIS_URL,
+ * BOS_REDIS_PASSWORD_FILE, BOS_REDIS_TLS, BOS_TAPMS_URL, BOS_IMS_URL, BOS_LOG_LEVEL, S3_*; a flag wins
+ * over its variable), plus BOS_PREFIXES / --prefix for the URL prefixes served.
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
+import { loadConfig, s3Endpoint, type Config, type ConfigFlags } from '../config.js';
 import { startServer } from '../server/app.js';
 import { MemoryStore } from '../server/store/memory.js';
 import type { Store } from '../server/store/store.js';
 
-export interface ServeOptions {
-  port: number;
-  host: string;
-  redis?: string;
-  redisPasswordFile?: string;
-  redisTls?: boolean;
-  prefix: string[];
-  tapmsUrl?: string;
-  imsUrl?: string;
-  logLevel: string;
-}
+export type ServeOptions = Config & { prefix: string[] };
 
-/** A TCP port 0–65535 (0 = any free port). */
+/** A TCP port 0–65535 (0 = any free port), for commander flags. */
 export function parsePort(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < 0 || n > 65535) {
@@ -43,22 +33,7 @@ function parsePrefix(value: string, previous: string[] | undefined): string[] {
   if (p !== '' && !/^\/[A-Za-z0-9._~\-/]*$/.test(p)) {
     throw new InvalidArgumentError(`"${value}" is not a URL path prefix: use e.g. /apis/bos (or "" for the root)`);
   }
-  const list = previous ?? [];
-  return [...list, p];
-}
-
-const DEFAULT_PREFIXES = [''];
-const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-
-function parseLevel(value: string): string {
-  const l = value.toLowerCase();
-  if (!LEVELS.includes(l)) throw new InvalidArgumentError(`"${value}" is not a log level: use one of ${LEVELS.join(', ')}`);
-  return l;
-}
-
-function envBool(v: string | undefined): boolean | undefined {
-  if (v === undefined || v === '') return undefined;
-  return /^(1|true|yes|on)$/i.test(v);
+  return [...(previous ?? []), p];
 }
 
 /** Read the Redis password file (first line, trimmed); one clear line on failure, never its content. */
@@ -72,25 +47,23 @@ export function readPasswordFile(path: string): string {
 }
 
 async function openStore(o: ServeOptions): Promise<Store> {
-  if (!o.redis) return new MemoryStore();
+  if (!o.redisUrl) return new MemoryStore();
   const password = o.redisPasswordFile ? readPasswordFile(o.redisPasswordFile) : undefined;
   const { RedisStore } = await import('../server/store/redis.js');
-  return RedisStore.connect({ url: o.redis, password, tls: o.redisTls });
+  return RedisStore.connect({ url: o.redisUrl, password, tls: o.redisTls });
 }
 
 async function openClients(o: ServeOptions): Promise<{ tenants?: TenantClient; ims?: ImsClient; s3?: S3Client }> {
-  const out: { tenants?: TenantClient; ims?: ImsClient; s3?: S3Client } = {};
-  if (o.tapmsUrl) {
-    const { HttpTenantClient } = await import('../clients/tenants.js');
-    out.tenants = new HttpTenantClient(o.tapmsUrl);
-  }
-  if (o.imsUrl) {
-    const { HttpImsClient } = await import('../clients/ims.js');
-    out.ims = new HttpImsClient(o.imsUrl);
-  }
-  if (process.env.S3_GATEWAY) {
+  const { HttpTenantClient } = await import('../clients/tenants.js');
+  const { HttpImsClient } = await import('../clients/ims.js');
+  const out: { tenants?: TenantClient; ims?: ImsClient; s3?: S3Client } = {
+    tenants: new HttpTenantClient(o.tapmsUrl),
+    ims: new HttpImsClient(o.imsUrl),
+  };
+  const endpoint = s3Endpoint(o);
+  if (endpoint) {
     const { AwsS3ObjectClient } = await import('../clients/s3.js');
-    out.s3 = new AwsS3ObjectClient({});
+    out.s3 = new AwsS3ObjectClient({ endpoint, accessKey: o.s3AccessKey, secretKey: o.s3SecretKey });
   }
   return out;
 }
@@ -101,72 +74,51 @@ export async function serve(o: ServeOptions): Promise<void> {
   const store = await openStore(o);
   const clients = await openClients(o);
   const srv = await startServer({ store, ...clients, logger, port: o.port, host: o.host, prefixes: o.prefix });
-  logger.info(`BOS API listening on ${srv.url} (store: ${store.kind}${o.prefix.some((p) => p) ? `, prefixes: ${o.prefix.map((p) => p || '/').join(' ')}` : ''})`);
+  const prefixes = o.prefix.some((p) => p) ? `, prefixes: ${o.prefix.map((p) => p || '/').join(' ')}` : '';
+  logger.info(`BOS API listening on ${srv.url} (store: ${store.kind}${prefixes}${clients.s3 ? '' : ', no S3: boot/reboot validation reports the manifest error'})`);
   await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
   });
   logger.info('shutting down');
   await srv.close();
   await store.close();
 }
 
-/** Parse an environment variable with a flag's parser, naming the variable on failure. */
-function fromEnv<T>(name: string, parse: (v: string) => T): T | undefined {
-  const v = process.env[name];
-  if (v === undefined || v === '') return undefined;
-  try {
-    return parse(v);
-  } catch (err) {
-    throw new Error(`${name}: ${err instanceof Error ? err.message : String(err)}`);
-  }
-}
-
-interface ServeFlags {
-  port?: number;
-  host?: string;
+interface ServeFlags extends ConfigFlags {
   redis?: string;
-  redisPasswordFile?: string;
-  redisTls?: boolean;
   prefix?: string[];
-  tapmsUrl?: string;
-  imsUrl?: string;
-  logLevel?: string;
 }
 
 /** Flags over environment variables over defaults. Throws one clear line on a bad value. */
-export function resolveServeOptions(f: ServeFlags): ServeOptions {
-  const env = process.env;
-  const o: ServeOptions = {
-    port: f.port ?? fromEnv('BOS_PORT', parsePort) ?? 8080,
-    host: f.host ?? (env.BOS_HOST || '127.0.0.1'),
-    redis: f.redis ?? (env.BOS_REDIS_URL || undefined),
-    redisPasswordFile: f.redisPasswordFile ?? (env.BOS_REDIS_PASSWORD_FILE || undefined),
-    redisTls: f.redisTls ?? envBool(env.BOS_REDIS_TLS) ?? false,
-    prefix: f.prefix ?? fromEnv('BOS_PREFIXES', (v) => v.split(',').reduce<string[]>((acc, p) => parsePrefix(p, acc), [])) ?? DEFAULT_PREFIXES,
-    tapmsUrl: f.tapmsUrl ?? (env.BOS_TAPMS_URL || undefined),
-    imsUrl: f.imsUrl ?? (env.BOS_IMS_URL || undefined),
-    logLevel: f.logLevel ?? fromEnv('BOS_LOG_LEVEL', parseLevel) ?? 'info',
-  };
-  if (o.redisPasswordFile && !o.redis) throw new Error('--redis-password-file (BOS_REDIS_PASSWORD_FILE) needs --redis <url> (BOS_REDIS_URL)');
-  if (o.redisTls && !o.redis) throw new Error('--redis-tls (BOS_REDIS_TLS) needs --redis <url> (BOS_REDIS_URL)');
-  return o;
+export function resolveServeOptions(flags: ServeFlags, env: NodeJS.ProcessEnv = process.env): ServeOptions {
+  const { redis, prefix, ...rest } = flags;
+  const config = loadConfig(env, { ...rest, redisUrl: redis });
+  let prefixes = prefix;
+  if (!prefixes && env.BOS_PREFIXES !== undefined) {
+    try {
+      prefixes = env.BOS_PREFIXES.split(',').reduce<string[]>((acc, p) => parsePrefix(p, acc), []);
+    } catch (err) {
+      throw new Error(`BOS_PREFIXES=${JSON.stringify(env.BOS_PREFIXES)} is not valid: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (config.redisTls && !config.redisUrl) throw new Error('--redis-tls (BOS_REDIS_TLS) needs --redis <url> (BOS_REDIS_URL)');
+  return { ...config, prefix: prefixes ?? [''] };
 }
 
 export function register(program: Command): void {
   program
     .command('serve')
     .description('run the BOS v2 API alone (in-memory store, or Redis with --redis)')
-    .option('--port <port>', 'TCP port to listen on, 0 = any free port (env BOS_PORT; default 8080)', parsePort)
+    .option('--port <port>', 'TCP port to listen on, 0 = any free port (env BOS_PORT; default 8080)')
     .option('--host <host>', 'address to bind (env BOS_HOST; default 127.0.0.1)')
     .option('--redis <url>', 'Redis URL, e.g. redis://cray-bos-db:6379 (env BOS_REDIS_URL); default: in-memory store')
     .option('--redis-password-file <file>', 'file holding the Redis password (env BOS_REDIS_PASSWORD_FILE)')
     .option('--redis-tls', 'connect to Redis over TLS (env BOS_REDIS_TLS=true)')
     .option('--prefix <path>', 'URL prefix to serve the API under, repeatable, e.g. --prefix "" --prefix /apis/bos (env BOS_PREFIXES, comma list; default: the root)', parsePrefix)
-    .option('--tapms-url <url>', 'tenant service base URL, e.g. http://cray-tapms/v1alpha3 (env BOS_TAPMS_URL); default: no tenants')
-    .option('--ims-url <url>', 'image service base URL, e.g. http://cray-ims/v3 (env BOS_IMS_URL)')
-    .option('--log-level <level>', `log level: ${LEVELS.join(', ')} (env BOS_LOG_LEVEL; default info)`, parseLevel)
+    .option('--tapms-url <url>', 'tenant service base URL (env BOS_TAPMS_URL; default http://cray-tapms/v1alpha3)')
+    .option('--ims-url <url>', 'image service base URL (env BOS_IMS_URL; default http://cray-ims/v3)')
+    .option('--log-level <level>', 'log level (env BOS_LOG_LEVEL; default info)')
     .action(async (flags: ServeFlags) => {
       await serve(resolveServeOptions(flags));
     });
