@@ -227,6 +227,7 @@ export function simpleTemplate(select: { node_list?: string[]; node_groups?: str
         ...select,
         arch: opts.arch ?? 'X86',
         kernel_parameters: 'console=ttyS0',
+        rootfs_provider: 'sbps',
       },
     },
   };
