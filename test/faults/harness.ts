@@ -43,7 +43,8 @@ export async function startFaultSystem(opts: Partial<SystemOptions> & { nodes?: 
     logger: opts.logger ?? pino({ level: 'silent' }),
     ...opts,
     knobs: { ...INSTANT_KNOBS, ...opts.knobs },
-    options: { ...FAST_OPTIONS, ...opts.options },
+    // The logging_level option sets the level of the given logger at run time: keep a quiet run quiet.
+    options: { ...FAST_OPTIONS, ...(opts.logger ? {} : { logging_level: 'CRITICAL' }), ...opts.options },
     operatorOptions: { minIntervalMs: 100, ...opts.operatorOptions },
   });
 }
