@@ -57,6 +57,11 @@ export interface E2eSystem {
   waitComplete(name: string, timeoutMs?: number): Promise<Obj>;
   /** Wait (bounded, real time) until `cond` returns a truthy value; returns it. */
   waitFor<T>(what: string, cond: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs?: number): Promise<T>;
+  /**
+   * Wait until each named operator has run `count` more complete passes that started after this
+   * call, so "nothing happened" can be asserted after the operators really had their chance.
+   */
+  waitPasses(operators: string[], count?: number, timeoutMs?: number): Promise<void>;
   components(query?: Record<string, string>): Promise<Obj[]>;
   component(id: string): Promise<Obj>;
   node(id: string): SimNode;
@@ -161,6 +166,16 @@ export async function startE2e(opts: E2eOptions): Promise<E2eSystem> {
       }
     },
     waitFor,
+    async waitPasses(operators, count = 2, timeoutMs = 15_000) {
+      const runners = operators.map((name) => {
+        const r = sys.operators?.operators.get(name as never);
+        if (!r) throw new Error(`operator ${name} is not running`);
+        return r;
+      });
+      // One pass may be under way already: it does not count.
+      const targets = runners.map((r) => r.health().passes + count + 1);
+      await waitFor(`${count} more passes of ${operators.join(', ')}`, () => runners.every((r, i) => r.health().passes >= targets[i]!), timeoutMs);
+    },
     components,
     component: (id) => ok('GET', `/components/${encodeURIComponent(id)}`),
     node,
