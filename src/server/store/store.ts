@@ -35,7 +35,8 @@ export interface ComponentTable {
   ids(): Promise<string[]>;
   /**
    * Records in ascending id order, optionally only ids strictly greater than `startAfter`, and
-   * only those accepted by `filter`; stops after `limit` matches when limit > 0.
+   * only those accepted by `filter`; stops after `limit` matches when limit > 0. `filter` may be
+   * handed the store's own record (the memory store does): it must only read it, never change it.
    */
   list(opts?: { startAfter?: string; filter?: (c: Component) => boolean; limit?: number }): Promise<Component[]>;
   /** Write whole records (create or replace), all at once. */
