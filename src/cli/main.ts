@@ -4,6 +4,7 @@ import { register as registerUp } from './up.js';
 import { register as registerServe } from './serve.js';
 import { register as registerSim } from './sim.js';
 import { register as registerOperators } from './operators.js';
+import { register as registerAdmin } from './admin/index.js';
 
 /**
  * The `bos` command. Each sub-command lives in its own module and registers itself on the program;
@@ -26,6 +27,7 @@ const registrations: ((p: Command) => void)[] = [
   registerSim,
   registerServe,
   registerOperators,
+  registerAdmin,
 ];
 for (const register of registrations) register(program);
 
