@@ -1,4 +1,5 @@
 /** Component endpoints and applystaged (api.md §2). */
+import { attachStatus } from '../../common/status.js';
 import type { Component, ComponentPatch, Session } from '../../common/types.js';
 import {
   checkParam,
@@ -25,12 +26,9 @@ import {
   prepareForOutput,
   type ComponentListQuery,
 } from '../rules/components.js';
-import { attachStatus } from '../../common/status.js';
-import { pyRepr, check } from '../schema.js';
-import { compareIds } from '../store/memory.js';
+import { check, pyRepr } from '../schema.js';
+import { compareIds, copyJson } from '../store/memory.js';
 import type { RouteTable } from './table.js';
-
-type Obj = Record<string, unknown>;
 
 /**
  * Load the records a bulk PATCH names (api.md §2.3): without skip_bad_ids, the first id outside the
@@ -269,7 +267,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
         if (!sessions.has(staged)) sessions.set(staged, await store.sessions.get(tenant, staged));
         session = sessions.get(staged);
       }
-      const work = rec ? (JSON.parse(JSON.stringify(rec)) as Component) : undefined;
+      const work = rec ? copyJson(rec) : undefined;
       const { outcome, record } = applyStaged(work, session, { tenant, clearStage: options.clear_stage, now, artifacts });
       result[outcome].push(id);
       if (record) {
@@ -282,4 +280,3 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
   });
 }
 
-export type { Obj };
