@@ -5,6 +5,7 @@ import { register as registerServe } from './serve.js';
 import { register as registerSim } from './sim.js';
 import { register as registerOperators } from './operators.js';
 import { register as registerAdmin } from './admin/index.js';
+import { register as registerDemo } from './demo.js';
 
 /**
  * The `bos` command. Each sub-command lives in its own module and registers itself on the program;
@@ -28,6 +29,7 @@ const registrations: ((p: Command) => void)[] = [
   registerServe,
   registerOperators,
   registerAdmin,
+  registerDemo,
 ];
 for (const register of registrations) register(program);
 
