@@ -37,7 +37,7 @@ export interface AppOptions {
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 
-const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
+const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;.*)?$/i;
 
 function refuseProtoKeys(key: string, value: unknown): unknown {
   if (key === '__proto__') throw new SyntaxError('the key "__proto__" is not allowed');

@@ -834,6 +834,12 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       }
       expect(await stored('x1')).toEqual(before);
       expect(await store.components.count()).toBe(1);
+      for (const contentType of ['application/json; charset=utf-8', 'application/merge-patch+json']) {
+        const ok = await api.request('PATCH', '/v2/components/x1', { raw: '{"retry_policy": 1}', contentType });
+        expect(ok.status, contentType).toBe(200);
+      }
+      const proto = await api.request('PATCH', '/v2/components/x1', { raw: '{"__proto__": {"enabled": true}}' });
+      expect(proto.status).toBe(400);
       const ro = await api.patch('/v2/components/x1', { status: { status: 'stable' } });
       expect(ro.body.detail).toBe("Property is read-only - 'status.status'");
       const ro2 = await api.put('/v2/components', [{ id: 'x1' }, { id: 'x2', last_action: { last_updated: 'x' } }]);
