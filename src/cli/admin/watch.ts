@@ -121,7 +121,7 @@ export function viewLines(p: Progress, maxErrors = 5): string[] {
 export function plainLine(p: Progress): string {
   const phases = Object.entries(p.phases).map(([k, v]) => ` ${k}=${v}`).join('');
   return (
-    `session=${p.session} status=${p.sessionStatus} elapsed=${p.elapsed} nodes=${p.nodes} done=${p.done} ` +
+    `session=${p.session} status=${p.sessionStatus} elapsed=${p.elapsed.replace(/ days?, /, 'd')} nodes=${p.nodes} done=${p.done} ` +
     `failed=${p.failed} in_progress=${p.inProgress}${p.staged ? ` staged=${p.staged}` : ''}${phases}`
   );
 }
