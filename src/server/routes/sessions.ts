@@ -41,7 +41,7 @@ export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
     return { id, tenant, session };
   }
 
-  async function computeStatus(id: string, tenant: string, session: Session) {
+  async function extendedStatusOf(id: string, tenant: string, session: Session) {
     const tenantSet = await ctx.tenantSetLenient(tenant);
     const related = await store.components.list({
       filter: (c) => (c.session === id || c.staged_state?.session === id) && (!tenantSet || tenantSet.has(c.id)),
@@ -111,12 +111,12 @@ export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
       const saved = await store.sessionStatus.get(tenant, id);
       if (saved) return sendJson(reply, 200, saved);
     }
-    return sendJson(reply, 200, await computeStatus(id, tenant, session));
+    return sendJson(reply, 200, await extendedStatusOf(id, tenant, session));
   });
 
   routes.add('POST', '/v2/sessions/:session_id/status', async (req, reply) => {
     const { id, tenant, session } = await load(req);
-    const status = await computeStatus(id, tenant, session);
+    const status = await extendedStatusOf(id, tenant, session);
     await store.sessionStatus.put(tenant, id, status);
     return sendJson(reply, 200, status);
   });
