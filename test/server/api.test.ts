@@ -110,6 +110,24 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       expect((await api.get('/v2/healthz')).body).toEqual({ dbStatus: 'ok', apiStatus: 'ok' });
     });
 
+    it('prefixes version links with PROXY_PATH behind a proxy, and answers OPTIONS with the methods allowed', async () => {
+      process.env.PROXY_PATH = '/apis/bos';
+      try {
+        const direct = await api.get('/v2');
+        expect(direct.body.links[0].href).toBe(`${srv.url}/`);
+        const proxied = await api.get('/v2', { headers: { 'X-Forwarded-For': '10.0.0.1' } });
+        expect(proxied.body.links).toEqual([
+          { href: `${srv.url}/apis/bos/`, rel: 'self' },
+          { href: `${srv.url}/apis/bos/v2`, rel: 'versions' },
+        ]);
+      } finally {
+        delete process.env.PROXY_PATH;
+      }
+      const res = await fetch(`${srv.url}/v2/components/x1`, { method: 'OPTIONS' });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('allow')).toBe('GET, PUT, PATCH, DELETE, HEAD, OPTIONS');
+    });
+
     it('serves the same API under every prefix', async () => {
       const s = await startServer({ store, clock, logger: false, prefixes: ['', '/apis/bos'] });
       extra.push(s);
