@@ -74,6 +74,9 @@ export interface E2eSystem {
   close(): Promise<void>;
 }
 
+const PINO_LEVELS: Record<string, string> = { DEBUG: 'debug', INFO: 'info', WARNING: 'warn', ERROR: 'error', CRITICAL: 'fatal' };
+const logLevel = process.env.E2E_LOG_LEVEL?.toUpperCase();
+
 /** Real milliseconds to sleep between polls of a condition. */
 const POLL_MS = 100;
 
@@ -84,10 +87,12 @@ export async function startE2e(opts: E2eOptions): Promise<E2eSystem> {
     seed: opts.seed ?? 1,
     clock,
     knobs: { ...E2E_KNOBS, ...opts.knobs },
-    options: { ...E2E_OPTIONS, ...opts.options },
+    // BOS's logging_level option governs the level of the API and the operators once BOS holds
+    // one; quiet unless E2E_LOG_LEVEL (DEBUG, INFO, WARNING, ERROR) asks for more.
+    options: { ...E2E_OPTIONS, logging_level: logLevel ?? 'CRITICAL', ...opts.options },
     redisUrl: opts.redisUrl,
     operators: opts.operators,
-    logger: pino({ level: process.env.E2E_LOG_LEVEL ?? 'silent' }),
+    logger: pino({ level: logLevel ? PINO_LEVELS[logLevel] ?? 'info' : 'silent' }),
   };
   let sys: RunningSystem;
   try {
