@@ -13,6 +13,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
 import { loadConfig, s3Endpoint, type Config, type ConfigFlags } from '../config.js';
+import { RedisChangeBus, type ChangeBus } from '../events/bus.js';
+import { withChangeEvents } from '../events/store.js';
 import { startServer } from '../server/app.js';
 import { MemoryStore } from '../server/store/memory.js';
 import type { Store } from '../server/store/store.js';
@@ -46,11 +48,17 @@ export function readPasswordFile(path: string): string {
   }
 }
 
-async function openStore(o: ServeOptions): Promise<Store> {
-  if (!o.redisUrl) return new MemoryStore();
+/**
+ * The store the API runs on. On Redis, every write also publishes a change event on Redis pub/sub,
+ * so `bos operators` processes subscribed to the same Redis react at once instead of at their next poll.
+ */
+async function openStore(o: ServeOptions): Promise<{ store: Store; bus?: ChangeBus }> {
+  if (!o.redisUrl) return { store: new MemoryStore() };
   const password = o.redisPasswordFile ? readPasswordFile(o.redisPasswordFile) : undefined;
   const { RedisStore } = await import('../server/store/redis.js');
-  return RedisStore.connect({ url: o.redisUrl, password, tls: o.redisTls });
+  const store = await RedisStore.connect({ url: o.redisUrl, password, tls: o.redisTls });
+  const bus = new RedisChangeBus(o.redisUrl, { ...(password ? { password } : {}), ...(o.redisTls ? { tls: {} } : {}) });
+  return { store: withChangeEvents(store, bus), bus };
 }
 
 async function openClients(o: ServeOptions): Promise<{ tenants?: TenantClient; ims?: ImsClient; s3?: S3Client }> {
@@ -71,7 +79,7 @@ async function openClients(o: ServeOptions): Promise<{ tenants?: TenantClient; i
 /** Run the API until SIGINT/SIGTERM. */
 export async function serve(o: ServeOptions): Promise<void> {
   const logger = pino({ level: o.logLevel });
-  const store = await openStore(o);
+  const { store, bus } = await openStore(o);
   const clients = await openClients(o);
   const srv = await startServer({ store, ...clients, logger, port: o.port, host: o.host, prefixes: o.prefix });
   const prefixes = o.prefix.some((p) => p) ? `, prefixes: ${o.prefix.map((p) => p || '/').join(' ')}` : '';
@@ -82,6 +90,7 @@ export async function serve(o: ServeOptions): Promise<void> {
   });
   logger.info('shutting down');
   await srv.close();
+  await bus?.close();
   await store.close();
 }
 
