@@ -11,8 +11,11 @@ import type { PassContext, PassOperator } from './types.js';
 
 async function isComplete(ctx: PassContext, session: Session): Promise<boolean> {
   const bos = ctx.services.bos;
-  const active = await bos.listComponents({ session: session.name, enabled: true }, ctx.batchSize);
+  // Staged components first: applystaged moves a component from staged to enabled-in-the-session
+  // (never back), so reading the enabled ones afterwards cannot miss a component applied between
+  // the two reads (read the other way round, both could come back empty mid-apply).
   const staged = await bos.listComponents({ staged_session: session.name }, ctx.batchSize);
+  const active = await bos.listComponents({ session: session.name, enabled: true }, ctx.batchSize);
   const ids = new Set([...active, ...staged].map((c) => c.id));
   if (ids.size === 0) return true;
   if (!session.tenant) return false;

@@ -380,6 +380,22 @@ describe('session-completion', () => {
     expect(v.bos.sessions.get('s')!.status.status).toBe('running');
   });
 
+  it('a component applied from the stage between its two reads still holds the session open', async () => {
+    const w = world();
+    w.bos.sessions.set('s', running('s'));
+    w.bos.put(comp('n', { enabled: false, staged_state: { session: 's' } }));
+    // applystaged (clear_stage) lands right after the operator's first read.
+    const list = w.bos.listComponents.bind(w.bos);
+    let reads = 0;
+    w.bos.listComponents = async (query, pageSize) => {
+      const out = await list(query, pageSize);
+      if (++reads === 1) w.bos.put(comp('n', { session: 's', enabled: true, staged_state: {} }));
+      return out;
+    };
+    await run(w, sessionCompletion);
+    expect(w.bos.sessions.get('s')!.status.status).toBe('running');
+  });
+
   it('a tenant lookup failure fails the pass but does not hold back other sessions', async () => {
     const w = world();
     w.bos.sessions.set('a', running('a', { tenant: 'ten' }));
