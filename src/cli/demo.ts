@@ -14,10 +14,11 @@ import { pino } from 'pino';
 import type { ImsImage } from '../clients/types.js';
 import type { Component, Session, SessionTemplate } from '../common/types.js';
 import { INSTANT_KNOBS } from '../sim/knobs.js';
+import { defaultLayout } from '../sim/layout.js';
 import { startSystem, type RunningSystem } from '../system.js';
 import { processIo, type Io } from './admin/common.js';
 import { listComponents } from './admin/components.js';
-import { BosApi, CliError, DEFAULT_URL, seg } from './admin/http.js';
+import { apiBase, BosApi, CliError, DEFAULT_URL, seg } from './admin/http.js';
 import { watchSession } from './admin/watch.js';
 import { DEMO_KNOBS, DEMO_OPTIONS } from './up.js';
 
@@ -34,6 +35,14 @@ export interface DemoOptions {
   instant?: boolean;
   /** Seconds to wait for BOS to discover the nodes. */
   discoveryTimeout: number;
+  /** Make a few compute nodes fail their configuration (only when the demo starts the system itself). */
+  faults?: boolean;
+}
+
+/** Compute nodes whose CFS configuration fails with --faults: the 3rd and the 11th (when there are that many). */
+export function faultyNodes(nodes: number): string[] {
+  const compute = defaultLayout(nodes).nodes.filter((n) => n.role === 'Compute' && n.arch === 'X86');
+  return [compute[2], compute[10]].filter((n) => n !== undefined).map((n) => n.id);
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -124,6 +133,11 @@ async function waitForComponents(api: BosApi, io: Io, expect: number | undefined
   }
 }
 
+/** ` --url <base>` for commands suggested to the user, unless the base is the default one. */
+function urlFlag(api: BosApi): string {
+  return api.base === apiBase(process.env.BOS_URL ?? DEFAULT_URL) ? '' : ` --url ${api.base.replace(/\/v2$/, '')}`;
+}
+
 /** Run the demo; answers the exit code. */
 export async function runDemo(o: DemoOptions, io: Io = processIo): Promise<number> {
   const say = (s: string) => io.out.write(s + '\n');
@@ -140,13 +154,15 @@ export async function runDemo(o: DemoOptions, io: Io = processIo): Promise<numbe
   };
   try {
     if (await bosAnswers(api)) {
-      say(`Using the BOS v2 API at ${api.base}`);
+      say(`BOS v2 API   ${api.base} (already running)`);
     } else {
       const at = localPort(new URL(api.base));
-      say(`Nothing answers at ${api.base}: starting BOS with ${o.nodes} simulated nodes in this process${o.instant ? ' (instant hardware)' : ''}...`);
+      say(`No BOS API answers at ${api.base}: starting one in this process`);
+      say(`             ${o.nodes} simulated nodes, ${o.instant ? 'instant hardware' : 'demo machine delays'}`);
+      if (o.faults) say(`             configuration will fail on ${faultyNodes(o.nodes).join(', ') || 'no node (too few compute nodes)'}`);
       const common = {
         nodes: o.nodes,
-        knobs: o.instant ? INSTANT_KNOBS : DEMO_KNOBS,
+        knobs: { ...(o.instant ? INSTANT_KNOBS : DEMO_KNOBS), ...(o.faults ? { cfsFailNodes: faultyNodes(o.nodes) } : {}) },
         options: { ...DEMO_OPTIONS, logging_level: 'ERROR' as const },
         // Operator and API logs would tear the live view: only errors, on stderr.
         logger: pino({ level: 'error' }, pino.destination(2)),
@@ -159,26 +175,25 @@ export async function runDemo(o: DemoOptions, io: Io = processIo): Promise<numbe
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       api = new BosApi({ url: system.bosUrl });
-      say(`BOS v2 API at ${api.base} (other terminals: bos components list --url ${system.bosUrl})`);
+      say(`BOS v2 API   ${api.base}`);
+      say(`             (in another terminal: bos components list${urlFlag(api)})`);
     }
 
-    say('Waiting for BOS to discover the nodes...');
     const components = await waitForComponents(api, io, system ? o.nodes : undefined, o.discoveryTimeout);
-    say(`  ${components.length} components`);
+    say(`Discovery    ${components.length} components`);
 
     const { x86, arm } = pickImages(await readImages(api));
     if (!x86) throw new CliError(`the image list has no x86_64 image with a manifest: nothing to boot the compute nodes with`);
-    say(`Images: X86 ${x86.name ?? '?'} (${x86.id})${arm ? `, ARM ${arm.name ?? '?'} (${arm.id})` : ', no ARM image (ARM nodes left out)'}`);
+    say(`Images       X86 ${x86.name ?? x86.id}${arm ? `, ARM ${arm.name ?? arm.id}` : '; no ARM image (ARM nodes left out)'}`);
 
     const template = demoTemplate(x86, arm);
     await api.put(`/sessiontemplates/${seg(DEMO_TEMPLATE)}`, template);
-    say(
-      `Session template ${DEMO_TEMPLATE}: boot sets ${Object.keys((template as { boot_sets: object }).boot_sets).join(', ')} ` +
-        `on role Compute, CFS configuration ${DEMO_CONFIGURATION}`,
-    );
+    const sets = Object.entries((template as unknown as { boot_sets: Record<string, { arch: string }> }).boot_sets);
+    say(`Template     ${DEMO_TEMPLATE}: ${sets.map(([n, b]) => `${n} (${b.arch})`).join(', ')} on role Compute; CFS ${DEMO_CONFIGURATION}`);
 
     const session = await api.post<Session>('/sessions', { template_name: DEMO_TEMPLATE, operation: o.operation });
-    say(`Session ${session.name}: ${o.operation} (follow it elsewhere: bos sessions status ${session.name} --watch --url ${api.base})`);
+    say(`Session      ${session.name} (${o.operation})`);
+    say(`             (in another terminal: bos sessions status ${session.name} --watch${urlFlag(api)})`);
     say('');
     return await watchSession(api, session.name, io, { intervalMs: o.interval * 1000 });
   } finally {
@@ -214,6 +229,7 @@ export function register(program: Command): void {
     .addOption(new Option('--operation <op>', 'boot or reboot').choices(['boot', 'reboot']).default('boot'))
     .option('--interval <seconds>', 'seconds between polls of the progress view', seconds, 1)
     .option('--instant', 'no simulated hardware delays (when the demo starts BOS itself)')
+    .option('--faults', 'make two compute nodes fail their CFS configuration (when the demo starts BOS itself)')
     .option('--discovery-timeout <seconds>', 'how long to wait for BOS to discover the nodes', seconds, 60)
     .addHelpText(
       'after',

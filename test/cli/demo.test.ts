@@ -12,7 +12,7 @@ import type { Component, Session, SessionTemplate } from '../../src/common/types
 import { INSTANT_KNOBS } from '../../src/sim/knobs.js';
 import { manifestPath, SIM_IMAGES } from '../../src/sim/images.js';
 import { startSystem, type RunningSystem } from '../../src/system.js';
-import { DEMO_CONFIGURATION, DEMO_TEMPLATE, demoTemplate, pickImages } from '../../src/cli/demo.js';
+import { DEMO_CONFIGURATION, DEMO_TEMPLATE, demoTemplate, faultyNodes, pickImages } from '../../src/cli/demo.js';
 
 const BOS_BIN = fileURLToPath(new URL('../../bin/bos.js', import.meta.url));
 
@@ -91,20 +91,25 @@ describe('demo template', () => {
 });
 
 describe('bos demo (spawned)', () => {
-  it('starts BOS in-process when nothing answers, boots every compute node, prints the summary and stops', async () => {
+  it('starts BOS in-process when nothing answers, boots every compute node, prints the summary with the failed node, exit 2', async () => {
     const port = await freePort();
-    const res = await bos(['demo', '--url', `http://127.0.0.1:${port}/apis/bos`, '--nodes', '10', '--instant', '--interval', '0.2']);
+    const res = await bos(['demo', '--url', `http://127.0.0.1:${port}/apis/bos`, '--nodes', '10', '--instant', '--faults', '--interval', '0.2']);
     expect(res.stderr).toBe('');
     const out = res.stdout;
-    expect(out).toContain(`Nothing answers at http://127.0.0.1:${port}/apis/bos/v2: starting BOS with 10 simulated nodes in this process`);
-    expect(out).toContain('  10 components\n');
-    expect(out).toContain(`Session template ${DEMO_TEMPLATE}: boot sets compute-x86, compute-arm on role Compute, CFS configuration ${DEMO_CONFIGURATION}`);
+    expect(out).toContain(`No BOS API answers at http://127.0.0.1:${port}/apis/bos/v2: starting one in this process\n             10 simulated nodes, instant hardware\n`);
+    expect(out).toContain('Discovery    10 components\n');
+    expect(out).toContain(`Template     ${DEMO_TEMPLATE}: compute-x86 (X86), compute-arm (ARM) on role Compute; CFS ${DEMO_CONFIGURATION}\n`);
     // Not a terminal: one plain line per change, then the summary.
     expect(out).toMatch(/^\S+Z session=\S+ status=\w+ elapsed=\S+ nodes=\d+ done=\d+ failed=\d+ in_progress=\d+/m);
-    expect(out).toMatch(/^Session \S+ complete in \d+:\d\d:\d\d: (\d+) nodes, \1 succeeded, 0 failed$/m);
+    const [faulty] = faultyNodes(10);
+    expect(out).toContain(`             configuration will fail on ${faulty}\n`);
+    const summary = /^Session \S+ complete in \d+:\d\d:\d\d: (\d+) nodes, (\d+) succeeded, 1 failed$/m.exec(out);
+    expect(summary).not.toBeNull();
+    expect(Number(summary![2])).toBe(Number(summary![1]) - 1);
+    expect(out).toMatch(new RegExp(`^ +1  cfs configuration failed  \\(${faulty}\\)$`, 'm'));
     expect(out).not.toContain('\x1b[');
     expect(out.trimEnd().split('\n').at(-1)).toBe('Stopping the demo system...');
-    expect(res.code).toBe(0);
+    expect(res.code).toBe(2);
   });
 
   describe('against a running system', () => {
@@ -124,8 +129,8 @@ describe('bos demo (spawned)', () => {
     it('uses it: writes the template from the IMS images, boots the compute nodes and exits 0', async () => {
       const res = await bos(['demo', '--url', `${sys.bosUrl}/v2`, '--interval', '0.2']);
       expect(res.stderr).toBe('');
-      expect(res.stdout).toContain(`Using the BOS v2 API at ${sys.bosUrl}/v2`);
-      expect(res.stdout).not.toContain('starting BOS');
+      expect(res.stdout).toContain(`BOS v2 API   ${sys.bosUrl}/v2 (already running)\n`);
+      expect(res.stdout).not.toContain('starting one');
       expect(res.code).toBe(0);
 
       const t = await api<SessionTemplate>(sys, 'GET', `/sessiontemplates/${DEMO_TEMPLATE}`);
