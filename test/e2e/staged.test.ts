@@ -3,7 +3,7 @@
  * /v2/applystaged` (what the workload manager calls when a node is idle) then boots those nodes.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { simpleTemplate, startE2e, type E2eSystem } from '../helpers/system.js';
+import { computeTemplate, simpleTemplate, startE2e, type E2eSystem } from '../helpers/system.js';
 import { expectBooted } from './checks.js';
 
 let e2e: E2eSystem | undefined;
@@ -71,5 +71,36 @@ describe('staged sessions end to end', () => {
     const done = await e2e.waitComplete('staged');
     expect(done.status.error).toBeNull();
     await expectBooted(e2e, ids, { session: 'staged', configuration: 'next-config' });
+  });
+  it('rolling upgrade: a staged reboot onto a new image is applied node by node; the others keep running the old one', async () => {
+    e2e = await startE2e({ nodes: 24 });
+    const ids = e2e.computeNodes().map((n) => n.id);
+    await e2e.putTemplate('v1', computeTemplate('config-v1', { kernel_parameters: 'console=ttyS0 v1' }));
+    await e2e.createSession({ name: 'boot-v1', template_name: 'v1', operation: 'boot' });
+    await e2e.waitComplete('boot-v1');
+    await e2e.putTemplate('v2', computeTemplate('config-v2', { kernel_parameters: 'console=ttyS0 v2' }));
+    await e2e.createSession({ name: 'upgrade', template_name: 'v2', operation: 'reboot', stage: true });
+    await e2e.waitFor('the staged reboot to be set up', async () => (await e2e!.getSession('upgrade')).status.status === 'running');
+
+    const upgraded = ids.slice(0, 3);
+    for (const id of upgraded) {
+      // What the workload manager's reboot program does once the node is idle.
+      const r = await e2e.ok('POST', '/applystaged', { xnames: [id] });
+      expect(r).toEqual({ succeeded: [id], failed: [], ignored: [] });
+      await e2e.waitFor(`${id} to reboot onto v2`, async () => {
+        const c = await e2e!.component(id);
+        return c.status.status === 'stable' && e2e!.node(id).boots === 2 ? c : undefined;
+      });
+    }
+    await expectBooted(e2e, upgraded, { session: 'upgrade', configuration: 'config-v2' });
+    for (const id of upgraded) expect(e2e.node(id).boot!.params, id).toContain(' v2 ');
+    for (const id of ids.slice(3)) {
+      const c = await e2e.component(id);
+      expect(c.session, id).toBe('boot-v1');
+      expect(c.staged_state.session, id).toBe('upgrade');
+      expect(e2e.node(id).boots, id).toBe(1);
+      expect(e2e.node(id).boot!.params, id).toContain(' v1 ');
+    }
+    await expectBooted(e2e, ids.slice(3), { session: 'boot-v1', configuration: 'config-v1' });
   });
 });
