@@ -378,3 +378,74 @@ describe('tenant and token', () => {
     expect(seen).toHaveLength(0);
   });
 });
+
+describe('filters the API does not apply on their own', () => {
+  it('--enabled false and --phase none select locally', async () => {
+    for (const id of await api.store.components.ids()) await api.store.components.delete(id);
+    await api.store.components.putMany([
+      { id: 'x1', enabled: true, status: { phase: 'powering_on', status_override: '' } },
+      { id: 'x2', enabled: false, status: { phase: '', status_override: '' } },
+      { id: 'x3', enabled: true, status: { phase: '', status_override: '' } },
+    ]);
+    const ids = async (...args: string[]) =>
+      (JSON.parse((await runAdmin(['components', 'list', '--format', 'json', '--url', url, ...args])).stdout) as Component[]).map((c) => c.id);
+    expect(await ids('--enabled', 'false')).toEqual(['x2']);
+    expect(await ids('--phase', 'none')).toEqual(['x2', 'x3']);
+    expect(await ids('--phase', 'none', '--enabled', 'true')).toEqual(['x3']);
+    expect(await ids('--phase', 'powering_on')).toEqual(['x1']);
+  });
+});
+
+describe('session templates and bulk component updates in-process', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'bos-tpl-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('updates (PATCH, read-only fields of a saved record dropped), validates, prints the example and deletes', async () => {
+    await api.store.templates.put('', 'tp', {
+      name: 'tp',
+      tenant: null,
+      description: 'old',
+      boot_sets: { b: { name: 'b', type: 's3', path: 's3://boot-images/i/manifest.json', node_list: ['x3000c0s1b0n0'], arch: 'X86' } },
+    });
+    const file = join(dir, 'patch.json');
+    writeFileSync(file, JSON.stringify({ name: 'tp', tenant: null, description: 'new', boot_sets: { b: { type: 's3', path: 's3://boot-images/i/manifest.json', node_list: ['x3000c0s2b0n0'] } } }));
+    const up = await runAdmin(['sessiontemplates', 'update', 'tp', '--file', file, '--format', 'json', '--url', url]);
+    expect(up.stderr).toBe('');
+    expect(JSON.parse(up.stdout)).toMatchObject({ description: 'new', boot_sets: { b: { node_list: ['x3000c0s2b0n0'], path: 's3://boot-images/i/manifest.json' } } });
+
+    const val = await runAdmin(['sessiontemplates', 'validate', 'tp', '--url', url]);
+    expect(val.code).toBe(0);
+    expect(val.stdout).toMatch(/^Session template: 'tp' boot set: 'b': .+\n$/);
+
+    const ex = await runAdmin(['sessiontemplates', 'template', '--url', url]);
+    expect(JSON.parse(ex.stdout)).toHaveProperty('boot_sets.name_your_boot_set.type', 's3');
+
+    expect((await runAdmin(['sessiontemplates', 'delete', 'tp', '--url', url])).stdout).toBe('deleted session template tp\n');
+    expect(await api.store.templates.get('', 'tp')).toBeUndefined();
+  });
+
+  it('reads YAML from a file and refuses a file that is not an object', async () => {
+    const bad = join(dir, 'list.yaml');
+    writeFileSync(bad, '- a\n- b\n');
+    const r = await runAdmin(['sessiontemplates', 'create', 'x', '--file', bad, '--url', url]);
+    expect(r).toMatchObject({ code: 1, stderr: `bos: ${bad} must hold one object (the session template)\n` });
+  });
+
+  it('updates several components with one bulk PATCH', async () => {
+    await api.store.components.putMany([
+      { id: 'x6000c0s1b0n0', enabled: true, error: 'e' },
+      { id: 'x6000c0s2b0n0', enabled: true, error: 'e' },
+    ]);
+    const r = await runAdmin(['components', 'update', 'x6000c0s1b0n0,x6000c0s2b0n0', '--enabled', 'false', '--clear-error', '--url', url, '-v']);
+    expect(r.stdout).toBe('updated 2 components: x6000c0s1b0n0,x6000c0s2b0n0\n');
+    expect(r.stderr).toMatch(/^bos: PATCH http:\/\/127\.0\.0\.1:\d+\/v2\/components -> 200/);
+    for (const id of ['x6000c0s1b0n0', 'x6000c0s2b0n0']) expect(await api.store.components.get(id)).toMatchObject({ enabled: false, error: '' });
+
+    const none = await runAdmin(['components', 'update', 'x6000c0s1b0n0', '--url', url]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/^bos: nothing to change/);
+  });
+});

@@ -107,16 +107,21 @@ export function registerComponents(program: Command, io: Io): void {
     .option('--enabled <bool>', 'only enabled (true) or disabled (false) components', boolArg)
     .option('--session <name>', 'only components of this session')
     .option('--staged-session <name>', 'only components staged by this session')
-    .option('--phase <phase>', 'only this phase: powering_on, powering_off, configuring', phaseArg)
+    .option('--phase <phase>', 'only this phase: powering_on, powering_off, configuring, or none', phaseArg)
     .option('--status <list>', 'only these statuses (comma-separated, e.g. failed,on_hold)')
     .option('--page-size <n>', 'records per request; 0 = everything in one request', intArg(0, 1048576), DEFAULT_PAGE_SIZE)
     .action(
       act<ListOpts>(io, async (ctx, _args, o) => {
-        const list = await listComponents(
+        let list = await listComponents(
           ctx.api,
           { ids: o.ids, enabled: o.enabled, session: o.session, staged_session: o.stagedSession, phase: o.phase, status: o.status },
           o.pageSize,
         );
+        // The API filters only when some filter is truthy (api.md §2.1): `--enabled false` or
+        // `--phase none` alone would list everything, so those two are (also) applied here.
+        if (o.enabled === false || o.phase === '') {
+          list = list.filter((c) => (o.enabled === undefined || c.enabled === o.enabled) && (o.phase === undefined || (c.status?.phase ?? '') === o.phase));
+        }
         ctx.io.out.write(ctx.format === 'json' ? json(list) : table(COMPONENT_COLUMNS, list));
       }),
     );
