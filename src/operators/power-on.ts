@@ -80,11 +80,11 @@ async function tagImages(ctx: PassContext, groups: BootArtifactGroup[], update: 
 }
 
 /**
- * BSS boot parameters per group; the referral token's boot-artifact record is stored (retried) and
- * the token written to each component's desired state. A group BSS refuses keeps its nodes going
- * (they are still powered on) with the BSS error recorded on each of them.
+ * BSS boot parameters per group; the referral token's boot-artifact record is stored (retried).
+ * Returns the token patches for the components' desired states. A group BSS refuses keeps its nodes
+ * going (they are still powered on) with the BSS error recorded on each of them.
  */
-async function setBss(ctx: PassContext, groups: BootArtifactGroup[]): Promise<void> {
+async function setBss(ctx: PassContext, groups: BootArtifactGroup[]): Promise<ComponentPatch[]> {
   const tokenPatches: ComponentPatch[] = [];
   for (const g of groups) {
     const ids = g.components.map((c) => c.id);
@@ -113,7 +113,35 @@ async function setBss(ctx: PassContext, groups: BootArtifactGroup[]): Promise<vo
     if (!stored) throw wrapError('Error encountered setting BSS information: ', lastErr);
     for (const c of g.components) tokenPatches.push({ id: c.id, session: c.session ?? '', desired_state: { bss_token: token } });
   }
-  await patchComponents(ctx.services, tokenPatches);
+  return tokenPatches;
+}
+
+function artifactsKey(c: Component): string {
+  const ba = c.desired_state?.boot_artifacts ?? {};
+  return JSON.stringify([ba.kernel ?? '', ba.kernel_parameters ?? '', ba.initrd ?? '']);
+}
+
+/**
+ * Ids of batch components that changed hands while IMS and BSS were being set up: another session
+ * took them over (session or desired boot artifacts differ from what this pass read), or they were
+ * disabled or deleted. Writing this pass's token and session over them would hand them back to the
+ * old session, and powering them on would boot the old image. If BOS cannot be read, none.
+ */
+async function changedSinceRead(ctx: PassContext, batch: readonly Component[]): Promise<Set<string>> {
+  let fresh: Component[];
+  try {
+    fresh = await ctx.services.bos.listComponents({ ids: batch.map((c) => c.id).join(',') }, ctx.batchSize);
+  } catch (err) {
+    ctx.log.warn({ err: errorText(err) }, 'could not re-read the components before powering them on; going ahead');
+    return new Set();
+  }
+  const byId = new Map(fresh.map((c) => [c.id, c]));
+  const changed = new Set<string>();
+  for (const c of batch) {
+    const now = byId.get(c.id);
+    if (!now || now.enabled !== true || (now.session ?? '') !== (c.session ?? '') || artifactsKey(now) !== artifactsKey(c)) changed.add(c.id);
+  }
+  return changed;
 }
 
 export const powerOn: FilterOperator = {
@@ -126,7 +154,15 @@ export const powerOn: FilterOperator = {
   async act(ctx, batch, update) {
     const groups = groupByBootArtifacts(batch);
     await tagImages(ctx, groups, update);
-    await setBss(ctx, groups);
+    const tokenPatches = await setBss(ctx, groups);
+    const changed = await changedSinceRead(ctx, batch);
+    if (changed.size > 0) {
+      ctx.log.info({ count: changed.size, ids: [...changed].slice(0, 20) }, `${changed.size} component(s) changed hands during power-on; left to their new owner`);
+      // Removed in place: the base update covers the batch as it is after the action.
+      for (let i = batch.length - 1; i >= 0; i--) if (changed.has(batch[i]!.id)) batch.splice(i, 1);
+    }
+    await patchComponents(ctx.services, tokenPatches.filter((p) => !changed.has(p.id!)));
+    if (batch.length === 0) return;
     try {
       await setCfsDesiredConfig(ctx, batch, { enabled: false, clearState: true });
     } catch (err) {

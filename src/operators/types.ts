@@ -75,6 +75,7 @@ export interface FilterOperator extends OperatorBase {
    * Act on one batch. Set `error` on a component to record a problem specific to it. Throwing records
    * the error on every component of the batch. `update` writes the base update (error, last_action,
    * attempts) for some components immediately, as power-on does for image-tagging failures.
+   * Components the action removes from `batch` (in place) get no base update.
    */
   act(ctx: PassContext, batch: Component[], update: (components: Component[]) => Promise<void>): Promise<void>;
 }

@@ -98,6 +98,31 @@ describe('power-on', () => {
     expect(w.bos.get('a').status?.status).toBe('power_on_called');
   });
 
+  it('leaves a component another session takes over during the BSS work to that session', async () => {
+    const w = setup();
+    const takenOver = pending('b', {
+      session: 's9',
+      status: { phase: '', status_override: 'on_hold' },
+      desired_state: { boot_artifacts: bootArtifacts('s3://boot-images/img9/kernel', 'quiet'), configuration: 'cfg9' },
+    });
+    const setBoot = w.bss.setBootParameters.bind(w.bss);
+    w.bss.setBootParameters = async (...args) => {
+      const token = await setBoot(...args);
+      w.bos.put(takenOver); // the new session's setup lands while BSS answers
+      return token;
+    };
+    const r = await run(w);
+    expect(r.ok).toBe(true);
+    expect(w.rec.of('pcs', 'transition')[0]!.args).toEqual(['On', ['a', 'c', 'd']]);
+    const written = w.rec.of('bos', 'patchComponents').slice(1).flatMap((c) => (c.args[0] as { id: string }[]).map((p) => p.id));
+    expect(written).not.toContain('b');
+    const b = w.bos.get('b');
+    expect(b.session).toBe('s9');
+    expect(b.last_action?.action).toBe('session_setup');
+    expect(b.desired_state?.bss_token ?? '').toBe('');
+    expect(w.rec.of('cfs', 'setDesiredConfig').flatMap((c) => c.args[0] as string[])).not.toContain('b');
+  });
+
   it('records IMS tagging problems on the affected components at once and still powers them on', async () => {
     const w = world();
     w.hsm.addNodes(['a', 'b', 'c']);
