@@ -195,12 +195,12 @@ describe('status operator', () => {
     expect(text).toContain('bos_components{status="stable",phase="",enabled="false"} 2');
   });
 
-  it('asks PCS and reads CFS once per batch and stops early with no enabled components', async () => {
+  it('asks PCS once per batch, reads CFS once per pass and stops early with no enabled components', async () => {
     const w = statusWorld();
     w.bos.options = { max_component_batch_size: 2 };
     await run(w, status);
     expect(w.rec.of('pcs', 'powerStatus')).toHaveLength(2);
-    expect(w.rec.of('cfs', 'getComponents')).toHaveLength(2);
+    expect(w.rec.of('cfs', 'getComponents')).toHaveLength(1);
 
     const empty = world();
     empty.bos.put(comp('x', { enabled: false }));
