@@ -43,20 +43,23 @@ export class HttpBosClient implements BosClient {
     return body as Record<string, unknown>;
   }
 
-  async listComponents(query: ComponentQuery, pageSize: number): Promise<Component[]> {
+  async listComponents(query: ComponentQuery, pageSize: number, opts: { limit?: number } = {}): Promise<Component[]> {
+    const limit = Math.max(0, Math.floor(opts.limit ?? 0));
     const ids = query.ids === undefined ? undefined : query.ids.split(',').filter((s) => s.length > 0);
     if (ids && ids.length > BOS_IDS_PER_QUERY) {
       const seen = new Map<string, Component>();
       for (const part of chunk(ids, BOS_IDS_PER_QUERY)) {
-        for (const c of await this.listPaged({ ...query, ids: part.join(',') }, pageSize)) seen.set(c.id, c);
+        for (const c of await this.listPaged({ ...query, ids: part.join(',') }, pageSize, 0)) seen.set(c.id, c);
       }
-      return [...seen.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      const all = [...seen.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      return limit > 0 ? all.slice(0, limit) : all;
     }
-    return this.listPaged(query, pageSize);
+    return this.listPaged(query, pageSize, limit);
   }
 
-  private async listPaged(query: ComponentQuery, pageSize: number): Promise<Component[]> {
-    const size = Math.max(0, Math.floor(pageSize));
+  private async listPaged(query: ComponentQuery, pageSize: number, limit: number): Promise<Component[]> {
+    let size = Math.max(0, Math.floor(pageSize));
+    if (limit > 0 && (size === 0 || size > limit)) size = limit;
     const base: Query = { ...query, page_size: size };
     const out: Component[] = [];
     let startAfter: string | undefined;
@@ -64,6 +67,7 @@ export class HttpBosClient implements BosClient {
       const q: Query = startAfter === undefined ? base : { ...base, start_after_id: startAfter };
       const page = expectArray<Component>(await this.http.get('/components', { query: q }), 'bos', 'GET', '/components');
       out.push(...page);
+      if (limit > 0 && out.length >= limit) return out.slice(0, limit);
       if (size === 0 || page.length !== size) return out;
       const last = page[page.length - 1]!.id;
       if (typeof last !== 'string' || last === startAfter) {

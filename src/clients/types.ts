@@ -35,8 +35,12 @@ export interface ComponentQuery {
 
 export interface BosClient {
   getOptions(): Promise<Record<string, unknown>>;
-  /** Paged with page_size = pageSize (0 → one unpaged request) and start_after_id. */
-  listComponents(query: ComponentQuery, pageSize: number): Promise<Component[]>;
+  /**
+   * Paged with page_size = pageSize (0 → one unpaged request) and start_after_id. With `limit` > 0,
+   * at most that many components (the first in id order): pages of at most `limit`, no further
+   * page once `limit` are read — an existence check costs one small request.
+   */
+  listComponents(query: ComponentQuery, pageSize: number, opts?: { limit?: number }): Promise<Component[]>;
   /** Bulk PATCH, list form; `skipBadIds` adds skip_bad_ids=true. Chunked by `chunkSize` (0 → one). */
   patchComponents(patches: Partial<Component>[], opts?: { skipBadIds?: boolean; chunkSize?: number }): Promise<Component[]>;
   /** Bulk PATCH, filter form. */

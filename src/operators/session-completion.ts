@@ -14,8 +14,12 @@ async function isComplete(ctx: PassContext, session: Session): Promise<boolean> 
   // Staged components first: applystaged moves a component from staged to enabled-in-the-session
   // (never back), so reading the enabled ones afterwards cannot miss a component applied between
   // the two reads (read the other way round, both could come back empty mid-apply).
-  const staged = await bos.listComponents({ staged_session: session.name }, ctx.batchSize);
-  const active = await bos.listComponents({ session: session.name, enabled: true }, ctx.batchSize);
+  // Without a tenant any one component decides (limit 1: one small request, however many nodes the
+  // session holds); a tenant session needs the ids to count only the tenant's components.
+  const limit = session.tenant ? 0 : 1;
+  const staged = await bos.listComponents({ staged_session: session.name }, ctx.batchSize, { limit });
+  if (limit && staged.length > 0) return false;
+  const active = await bos.listComponents({ session: session.name, enabled: true }, ctx.batchSize, { limit });
   const ids = new Set([...active, ...staged].map((c) => c.id));
   if (ids.size === 0) return true;
   if (!session.tenant) return false;
