@@ -185,7 +185,7 @@ describe('watch pieces', () => {
     const frames = out.split('\x1b[J');
     // First frame: no cursor movement; second frame moves up over the first frame's lines.
     expect(frames[0]).not.toMatch(/\x1b\[\d+F/);
-    expect(frames[0]).toContain('Session tty1: running');
+    expect(frames[0]).toContain('Session tty1 (boot of template t): running');
     expect(frames[0]).toContain('3 nodes: 0 done, 0 failed, 3 in progress');
     expect(frames[0]).toMatch(/1 {2}CFS: configuration failed once/);
     const firstFrameLines = frames[0]!.split('\n').length - 1;

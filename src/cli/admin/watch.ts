@@ -6,7 +6,7 @@
  * most common errors. Elsewhere (a pipe, a log file) it writes one plain line whenever the counts
  * change. Either way it ends with a summary; the exit code is 0 when no node failed, 2 otherwise.
  */
-import type { Component, ExtendedStatus } from '../../common/types.js';
+import type { Component, ExtendedStatus, Session } from '../../common/types.js';
 import { CliError, seg, type BosApi } from './http.js';
 import type { Io } from './common.js';
 import { listComponents } from './components.js';
@@ -15,6 +15,8 @@ export const EXIT_NODES_FAILED = 2;
 
 export interface Progress {
   session: string;
+  /** `reboot of template compute` when the session record was read. */
+  about?: string;
   sessionStatus: string;
   /** managed_components_count of the extended status (session nodes + staged nodes). */
   managed: number;
@@ -101,7 +103,7 @@ function counts(rec: Record<string, number>): string {
 export function viewLines(p: Progress, maxErrors = 5): string[] {
   const settled = p.done + p.failed;
   const lines = [
-    `Session ${p.session}: ${p.sessionStatus}   elapsed ${p.elapsed}`,
+    `Session ${p.session}${p.about ? ` (${p.about})` : ''}: ${p.sessionStatus}   elapsed ${p.elapsed}`,
     `${bar(p)} ${pct(settled, p.nodes)}  ${p.nodes} nodes: ${p.done} done, ${p.failed} failed, ${p.inProgress} in progress` +
       (p.staged ? `, ${p.staged} staged` : ''),
     `Phases:   ${counts(p.phases)}`,
@@ -167,10 +169,15 @@ export async function watchSession(api: BosApi, session: string, io: Io, opts: W
   let lastPlain = '';
   let lastPlainAt = 0;
   let failures = 0;
+  let about: string | undefined;
   for (;;) {
     let ext: ExtendedStatus;
     let components: Component[] = [];
     try {
+      if (about === undefined && tty) {
+        const s = await api.get<Session>(`/sessions/${seg(session)}`);
+        about = `${s.operation}${s.stage ? ' (staged)' : ''} of template ${s.template_name}${s.limit ? `, limit ${s.limit}` : ''}`;
+      }
       ext = await api.get<ExtendedStatus>(`/sessions/${seg(session)}/status`);
       if (ext.status !== 'complete') components = await listComponents(api, { session });
       failures = 0;
@@ -187,9 +194,9 @@ export async function watchSession(api: BosApi, session: string, io: Io, opts: W
       io.out.write(lines.join('\n') + '\n');
       return failed > 0 ? EXIT_NODES_FAILED : 0;
     }
-    const p = progressOf(session, ext, components, formatSeconds((now() - started) / 1000));
+    const p = { ...progressOf(session, ext, components, formatSeconds((now() - started) / 1000)), about };
     if (tty) {
-      const width = Math.max(20, (io.out.columns ?? 120) - 1);
+      const width = Math.max(20, (io.out.columns || 120) - 1);
       const lines = viewLines(p).map((l) => (l.length > width ? l.slice(0, width - 1) + '…' : l));
       let s = drawn ? `\x1b[${drawn}F` : '';
       for (const l of lines) s += `${l}\x1b[K\n`;
