@@ -449,3 +449,24 @@ describe('session templates and bulk component updates in-process', () => {
     expect(none.stderr).toMatch(/^bos: nothing to change/);
   });
 });
+
+describe('watch through a flaky connection', () => {
+  it('retries a failed poll a few times with a line each, then gives up with the connection error', async () => {
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+    const port = (probe.address() as { port: number }).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    let err = '';
+    let sleeps = 0;
+    const watching = watchSession(
+      new BosApi({ url: `http://127.0.0.1:${port}` }),
+      's',
+      { out: { write: () => true }, err: { write: (s: string) => (err += s) } },
+      { intervalMs: 1, maxPollFailures: 2, sleep: async () => void sleeps++ },
+    );
+    await expect(watching).rejects.toThrow(`cannot reach BOS at http://127.0.0.1:${port}/v2 (ECONNREFUSED)`);
+    expect(sleeps).toBe(2);
+    expect(err.trimEnd().split('\n')).toHaveLength(2);
+    expect(err).toMatch(/\(retrying, 1 of 2\)\n.*\(retrying, 2 of 2\)\n$/);
+  });
+});

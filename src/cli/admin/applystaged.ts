@@ -25,6 +25,21 @@ async function recordedError(api: BosApi, id: string): Promise<string> {
   }
 }
 
+/** The API takes at most this many xnames per request. */
+export const APPLYSTAGED_BATCH = 32768;
+
+/** POST /v2/applystaged, in batches of APPLYSTAGED_BATCH xnames; the answers merged. */
+export async function applyStaged(api: BosApi, xnames: readonly string[]): Promise<ApplyStagedResult> {
+  const all: ApplyStagedResult = { succeeded: [], failed: [], ignored: [] };
+  for (let i = 0; i < xnames.length; i += APPLYSTAGED_BATCH) {
+    const r = await api.post<ApplyStagedResult>('/applystaged', { xnames: xnames.slice(i, i + APPLYSTAGED_BATCH) });
+    all.succeeded.push(...(r.succeeded ?? []));
+    all.failed.push(...(r.failed ?? []));
+    all.ignored.push(...(r.ignored ?? []));
+  }
+  return all;
+}
+
 function ids(list: string[]): string {
   return list.length > 8 ? `${list.slice(0, 8).join(',')},... (${list.length} nodes)` : list.join(',');
 }
@@ -40,9 +55,9 @@ export function registerApplystaged(program: Command, io: Io): void {
       act<{ allowIgnored?: boolean; quiet?: boolean; format?: string }>(io, async (ctx, args, o) => {
         const xnames = args.flatMap((a) => a.split(',')).map((s) => s.trim()).filter(Boolean);
         if (xnames.length === 0) throw new CliError('no xnames given');
-        const r = await ctx.api.post<ApplyStagedResult>('/applystaged', { xnames });
-        const failed = r.failed ?? [];
-        const ignored = o.allowIgnored ? [] : (r.ignored ?? []);
+        const r = await applyStaged(ctx.api, xnames);
+        const failed = r.failed;
+        const ignored = o.allowIgnored ? [] : r.ignored;
         if (o.format === 'json') ctx.io.out.write(json(r));
         if (failed.length === 0 && ignored.length === 0) return 0;
         if (o.quiet) return 1;
