@@ -23,7 +23,7 @@ import { watchSession } from './admin/watch.js';
 import { DEMO_KNOBS, DEMO_OPTIONS } from './up.js';
 
 export const DEMO_TEMPLATE = 'demo-compute';
-export const DEMO_CONFIGURATION = 'demo-compute-config';
+export const DEMO_CONFIGURATION = 'demo-config';
 
 export interface DemoOptions {
   url?: string;
@@ -37,6 +37,8 @@ export interface DemoOptions {
   discoveryTimeout: number;
   /** Make a few compute nodes fail their configuration (only when the demo starts the system itself). */
   faults?: boolean;
+  /** Keep the system the demo started running after the session, until Ctrl-C. */
+  keep?: boolean;
 }
 
 /** Compute nodes whose CFS configuration fails with --faults: the 3rd and the 11th (when there are that many). */
@@ -189,13 +191,25 @@ export async function runDemo(o: DemoOptions, io: Io = processIo): Promise<numbe
     const template = demoTemplate(x86, arm);
     await api.put(`/sessiontemplates/${seg(DEMO_TEMPLATE)}`, template);
     const sets = Object.entries((template as unknown as { boot_sets: Record<string, { arch: string }> }).boot_sets);
-    say(`Template     ${DEMO_TEMPLATE}: ${sets.map(([n, b]) => `${n} (${b.arch})`).join(', ')} on role Compute; CFS ${DEMO_CONFIGURATION}`);
+    say(`Template     ${DEMO_TEMPLATE}: boot sets ${sets.map(([n, b]) => `${n} (${b.arch})`).join(' and ')} of role Compute`);
+    say(`             CFS configuration ${DEMO_CONFIGURATION}`);
 
     const session = await api.post<Session>('/sessions', { template_name: DEMO_TEMPLATE, operation: o.operation });
     say(`Session      ${session.name} (${o.operation})`);
     say(`             (in another terminal: bos sessions status ${session.name} --watch${urlFlag(api)})`);
     say('');
-    return await watchSession(api, session.name, io, { intervalMs: o.interval * 1000 });
+    const code = await watchSession(api, session.name, io, { intervalMs: o.interval * 1000 });
+    if (system && o.keep) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      say('');
+      say(`BOS keeps running; look around with \`bos components list${urlFlag(api)}\`. Ctrl-C stops it.`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+    }
+    return code;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -230,6 +244,7 @@ export function register(program: Command): void {
     .option('--interval <seconds>', 'seconds between polls of the progress view', seconds, 1)
     .option('--instant', 'no simulated hardware delays (when the demo starts BOS itself)')
     .option('--faults', 'make two compute nodes fail their CFS configuration (when the demo starts BOS itself)')
+    .option('--keep', 'keep the BOS the demo started running after the session, to look around (Ctrl-C stops it)')
     .option('--discovery-timeout <seconds>', 'how long to wait for BOS to discover the nodes', seconds, 60)
     .addHelpText(
       'after',
