@@ -134,9 +134,10 @@ export async function waitComplete(call: Call, name: string, ms = 60_000, header
 }
 
 /** Power transitions per node and operation, as the room recorded them (only accepted PCS calls). */
-export function transitionsPerNode(room: MachineRoom, ops: PowerTransitionOperation[] = ['On']): Map<string, number> {
+export function transitionsPerNode(room: MachineRoom, ops: PowerTransitionOperation[] = ['On'], since?: ReadonlySet<string>): Map<string, number> {
   const per = new Map<string, number>();
-  for (const rec of room.transitions.values()) {
+  for (const [id, rec] of room.transitions) {
+    if (since?.has(id)) continue;
     if (!ops.includes(rec.operation)) continue;
     for (const t of rec.tasks) per.set(t.xname, (per.get(t.xname) ?? 0) + 1);
   }
@@ -153,6 +154,8 @@ export interface OutcomeExpectations {
   /** Templates that must still exist. */
   templates?: string[];
   headers?: Record<string, string>;
+  /** Count only transitions not in this set (ids of the room's transitions before the session). */
+  since?: ReadonlySet<string>;
 }
 
 /**
@@ -189,10 +192,10 @@ export async function checkOutcome(sys: RunningSystem, call: Call, session: stri
   for (const c of all.body) if (!exp.nodes.includes(c.id)) expect(c.session ?? '').not.toBe(session);
 
   const limit = exp.retryLimit ?? 3;
-  for (const [xname, n] of transitionsPerNode(sys.room, ['On'])) {
+  for (const [xname, n] of transitionsPerNode(sys.room, ['On'], exp.since)) {
     expect(n, `power-on transitions of ${xname}`).toBeLessThanOrEqual(limit);
   }
-  for (const [xname, n] of transitionsPerNode(sys.room, ['Soft-Off', 'Off', 'Force-Off'])) {
+  for (const [xname, n] of transitionsPerNode(sys.room, ['Soft-Off', 'Off', 'Force-Off'], exp.since)) {
     expect(n, `power-off transitions of ${xname}`).toBeLessThanOrEqual(2 * limit);
   }
   return { stable, failed };
