@@ -10,7 +10,8 @@ import type { CfsComponent } from '../clients/types.js';
 import { componentKey, type OperatorMetrics } from '../metrics.js';
 import { applyStatusPatch, buildStatusPatch, decideStatus, PCS_MISSING_ERROR, splitBatches } from './rules.js';
 import { patchComponents } from './runner.js';
-import type { PassOperator } from './types.js';
+import { errorText } from './errors.js';
+import type { PassContext, PassOperator } from './types.js';
 
 /** Least time between two full listings for the component counts. */
 export const CENSUS_INTERVAL_MS = 60_000;
@@ -21,6 +22,45 @@ interface Census {
   disabled: Map<string, string>;
 }
 const censuses = new WeakMap<OperatorMetrics, Census>();
+
+/** What a component's status decision was made from (besides PCS and CFS). */
+function decisionInputs(c: Component): string {
+  return JSON.stringify([
+    c.enabled === true,
+    c.session ?? '',
+    c.desired_state ?? null,
+    c.actual_state ?? null,
+    c.last_action ?? null,
+    c.status?.status_override ?? '',
+    c.status?.phase ?? '',
+  ]);
+}
+
+/**
+ * The patches whose component is still as this pass read it. A session that sets a component up
+ * while PCS and CFS are being asked would otherwise have its fresh desired state silently
+ * disabled (or its phase overwritten) by a decision made from the old record; a changed component
+ * is decided again next pass. If BOS cannot be read, all patches.
+ */
+async function stillCurrent(ctx: PassContext, batch: readonly Component[], patches: ComponentPatch[]): Promise<ComponentPatch[]> {
+  if (patches.length === 0) return patches;
+  let fresh: Component[];
+  try {
+    fresh = await ctx.services.bos.listComponents({ ids: patches.map((p) => p.id).join(',') }, ctx.batchSize);
+  } catch (err) {
+    ctx.log.warn({ err: errorText(err) }, 'could not re-read the components before writing their status; writing anyway');
+    return patches;
+  }
+  const read = new Map(batch.map((c) => [c.id, decisionInputs(c)]));
+  const now = new Map(fresh.map((c) => [c.id, decisionInputs(c)]));
+  const kept = patches.filter((p) => now.get(p.id!) === read.get(p.id!));
+  if (kept.length < patches.length) {
+    const keptIds = new Set(kept.map((p) => p.id));
+    const skipped = patches.filter((p) => !keptIds.has(p.id)).map((p) => p.id);
+    ctx.log.info({ count: skipped.length, ids: skipped.slice(0, 20) }, `${skipped.length} component(s) changed during the pass; decided again next pass`);
+  }
+  return kept;
+}
 
 export const status: PassOperator = {
   kind: 'pass',
@@ -83,8 +123,9 @@ export const status: PassOperator = {
         keys.set(c.id, componentKey(computeStatus(after), after.status?.phase ?? '', after.enabled === true));
         if (after.enabled !== true) census.disabled.set(c.id, keys.get(c.id)!);
       }
-      await patchComponents(ctx.services, patches);
-      updated += patches.length;
+      const current = await stillCurrent(ctx, batch, patches);
+      await patchComponents(ctx.services, current);
+      updated += current.length;
     }
     const counts = new Map<string, number>();
     for (const k of keys.values()) counts.set(k, (counts.get(k) ?? 0) + 1);

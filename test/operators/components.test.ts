@@ -180,6 +180,29 @@ describe('status operator', () => {
     expect(gauge).toContain('bos_components{status="on_hold",phase="",enabled="false"} 1');
   });
 
+  it('writes nothing over a component a new session set up while PCS and CFS were asked', async () => {
+    const w = statusWorld();
+    const getComponents = w.cfs.getComponents.bind(w.cfs);
+    w.cfs.getComponents = async (...args) => {
+      const out = await getComponents(...args);
+      // A new session's setup lands now: new desired state, enabled, on hold.
+      w.bos.put(comp('done', {
+        session: 's2',
+        desired_state: { boot_artifacts: bootArtifacts('s3://boot-images/img2/kernel'), configuration: 'cfg2' },
+        actual_state: { boot_artifacts: bootArtifacts() },
+        last_action: { action: 'session_setup', failed: false },
+        status: { phase: 'configuring', status_override: 'on_hold' },
+      }));
+      return out;
+    };
+    const r = await run(w, status);
+    expect(r.ok).toBe(true);
+    const written = w.rec.of('bos', 'patchComponents').flatMap((c) => (c.args[0] as { id: string }[]).map((p) => p.id));
+    expect(written).not.toContain('done');
+    expect(written).toContain('needs-off');
+    expect(w.bos.get('done')).toMatchObject({ enabled: true, session: 's2', status: { status_override: 'on_hold' } });
+  });
+
   it('lists every component at most once a minute for the counts, else only enabled ones', async () => {
     const w = statusWorld();
     const metrics = createMetrics(new Registry());
@@ -189,7 +212,8 @@ describe('status operator', () => {
     await runner.runOnce();
     w.clock.advance(30_000);
     await runner.runOnce();
-    expect(w.rec.of('bos', 'listComponents').map((c) => c.args[0])).toEqual([{}, { enabled: true }, {}]);
+    // (listings by id are the re-reads before writing decisions)
+    expect(w.rec.of('bos', 'listComponents').map((c) => c.args[0]).filter((q) => !('ids' in (q as object)))).toEqual([{}, { enabled: true }, {}]);
     // the second pass still counts the disabled components from the first
     const text = await metrics.registry.getSingleMetricAsString('bos_components');
     expect(text).toContain('bos_components{status="stable",phase="",enabled="false"} 2');
