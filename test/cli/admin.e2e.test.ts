@@ -73,6 +73,13 @@ describe('bos sessiontemplates (spawned)', () => {
     const described = await runBos(['sessiontemplates', 'describe', 'compute', '--format', 'json'], { env });
     expect(JSON.parse(described.stdout)).toMatchObject({ name: 'compute', cfs: { configuration: 'compute-config' } });
 
+    const fromStdin = await runBos(['sessiontemplates', 'create', 'piped', '--file', '-', '--format', 'json'], {
+      env,
+      stdin: JSON.stringify({ boot_sets: { b: { type: 's3', path: 's3://boot-images/i/manifest.json', node_list: ['x3000c0s1b0n0'] } } }),
+    });
+    expect(fromStdin.stderr).toBe('');
+    expect(JSON.parse(fromStdin.stdout)).toMatchObject({ name: 'piped', boot_sets: { b: { arch: 'X86', node_list: ['x3000c0s1b0n0'] } } });
+
     const missing = await runBos(['sessiontemplates', 'describe', 'nope'], { env });
     expect(missing.code).toBe(1);
     expect(missing.stdout).toBe('');

@@ -470,3 +470,52 @@ describe('watch through a flaky connection', () => {
     expect(err).toMatch(/\(retrying, 1 of 2\)\n.*\(retrying, 2 of 2\)\n$/);
   });
 });
+
+describe('progress counts', () => {
+  it('every listed node is done, failed or in progress; phases count only nodes with a phase', () => {
+    const statuses = ['stable', 'failed', 'power_on_pending', 'power_on_called', 'configuring', 'on_hold', 'power_off_pending'];
+    const phases = ['', 'powering_on', 'powering_off', 'configuring'];
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom(...statuses), fc.constantFrom(...phases)), { maxLength: 60 }), (nodes) => {
+        const comps: Component[] = nodes.map(([status, phase], i) => ({ id: `x${i}`, status: { status, phase } }));
+        const ext = {
+          managed_components_count: comps.length,
+          phases: { percent_complete: 0, percent_powering_on: 0, percent_powering_off: 0, percent_configuring: 0 },
+          percent_staged: 0,
+          percent_successful: 0,
+          percent_failed: 0,
+          error_summary: {},
+          timing: { start_time: null, end_time: null, duration: '0:00:00' },
+          status: 'running',
+        };
+        const p = progressOf('s', ext, comps, '0:00:09');
+        expect(p.done + p.failed + p.inProgress).toBe(comps.length);
+        expect(p.done).toBe(nodes.filter(([s]) => s === 'stable').length);
+        expect(p.failed).toBe(nodes.filter(([s]) => s === 'failed').length);
+        expect(Object.values(p.statuses).reduce((a, b) => a + b, 0)).toBe(comps.length);
+        expect(Object.values(p.phases).reduce((a, b) => a + b, 0)).toBe(nodes.filter(([, ph]) => ph !== '').length);
+        expect(p.elapsed).toBe('0:00:09'); // no start time yet: the watch's own clock
+      }),
+    );
+  });
+});
+
+describe('output format default', () => {
+  it('is table unless BOS_FORMAT or --format says json', async () => {
+    const before = process.env.BOS_FORMAT;
+    try {
+      delete process.env.BOS_FORMAT;
+      expect((await runAdmin(['options', 'list', '--url', url])).stdout).toMatch(/^OPTION\s+VALUE\n/);
+      process.env.BOS_FORMAT = 'json';
+      expect(JSON.parse((await runAdmin(['options', 'list', '--url', url])).stdout)).toHaveProperty('polling_frequency');
+      expect((await runAdmin(['options', 'list', '--url', url, '--format', 'table'])).stdout).toMatch(/^OPTION\s+VALUE\n/);
+      process.env.BOS_FORMAT = 'yaml';
+      const bad = await runAdmin(['options', 'list', '--url', url]);
+      expect(bad).toMatchObject({ code: 1, stdout: '' });
+      expect(bad.stderr).toContain('--format must be json or table');
+    } finally {
+      if (before === undefined) delete process.env.BOS_FORMAT;
+      else process.env.BOS_FORMAT = before;
+    }
+  });
+});
