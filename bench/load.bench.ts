@@ -1,0 +1,236 @@
+/**
+ * The API under sustained concurrent load on loopback (`npm run bench -- load [seconds] [--redis]`):
+ * 10,000 booted-node components, then autocannon drives, each for a bounded time,
+ *   1. bulk component PATCHes as the operators send them (list form, 1,000 entries of error,
+ *      last_action, event_stats and status each, rotating over the machine),
+ *   2. node state reports (single-component PATCH with `actual_state.bss_token`) rotating over all
+ *      10,000 nodes, many connections as a boot storm would open,
+ *   3. both at once.
+ * The API runs in a child process (this file with `--serve`) so the load generator does not share
+ * its event loop. Any error, timeout or non-2xx answer fails the run. Writes the table into
+ * bench/RESULTS.md under `## Load` (other sections are left alone).
+ */
+import { spawn, execSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const NODES = 10_000;
+const BATCH = 1_000;
+
+function xname(i: number): string {
+  const cab = 1000 + Math.floor(i / 256);
+  const r = i % 256;
+  return `x${cab}c${Math.floor(r / 32)}s${Math.floor((r % 32) / 4)}b${Math.floor((r % 4) / 2)}n${r % 2}`;
+}
+const token = (i: number) => `5c1e0a52-0000-4000-8000-${String(i).padStart(12, '0')}`;
+const KERNEL = 's3://boot-images/e06530f1-fde2-4ca5-9148-7e84f4857d17/kernel';
+const INITRD = 's3://boot-images/e06530f1-fde2-4ca5-9148-7e84f4857d17/initrd';
+const PARAMS =
+  'console=ttyS0,115200 bad_page=panic crashkernel=512M hugepagelist=2m-2g intel_iommu=off intel_pstate=disable iommu.passthrough=on ' +
+  'numa_interleave_omit=headless oops=panic pageblock_order=14 rd.neednet=1 rd.retry=10 rd.shell ip=nmn0:dhcp quiet ' +
+  'root=sbps-s3:s3://boot-images/e06530f1-fde2-4ca5-9148-7e84f4857d17/rootfs:154dcf30f691ae4c3af9f2a15dc2dc4f:sbps:v1:iqn.2023-06.csm.iscsi:_sbps-hsn._tcp.sys:300';
+
+// ---------------------------------------------------------------- the server (child process)
+
+async function serve(redisUrl?: string): Promise<void> {
+  const { pino } = await import('pino');
+  const { buildApp } = await import('../src/server/app.js');
+  const { MemoryStore } = await import('../src/server/store/memory.js');
+  const store = redisUrl ? await (await import('../src/server/store/redis.js')).RedisStore.connect({ url: redisUrl }) : new MemoryStore();
+  const { OPTION_DEFAULTS } = await import('../src/common/options.js');
+  await store.putOptions({ ...OPTION_DEFAULTS, logging_level: 'ERROR' });
+  const ts = '2026-11-23T00:00:00';
+  const artifacts = { kernel: KERNEL, kernel_parameters: PARAMS, initrd: INITRD };
+  const records = [];
+  for (let i = 0; i < NODES; i++) {
+    await store.bootArtifacts.put(token(i), { ...artifacts, timestamp: ts } as never);
+    records.push({
+      id: xname(i),
+      actual_state: { boot_artifacts: artifacts, bss_token: token(i), last_updated: ts },
+      desired_state: { boot_artifacts: artifacts, configuration: 'compute-config', bss_token: token(i), last_updated: ts },
+      staged_state: { boot_artifacts: { kernel: '', kernel_parameters: '', initrd: '' }, configuration: '', session: '', last_updated: ts },
+      last_action: { action: 'powering_on', failed: false, last_updated: ts },
+      event_stats: { power_on_attempts: 0, power_off_graceful_attempts: 0, power_off_forceful_attempts: 0 },
+      status: { phase: '', status_override: '' },
+      enabled: true,
+      error: '',
+      session: 'load-session',
+      retry_policy: 3,
+    });
+  }
+  for (let i = 0; i < records.length; i += 2000) await store.components.putMany(records.slice(i, i + 2000) as never);
+  const app = await buildApp({ store, logger: pino({ level: 'error' }) });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address();
+  process.stdout.write(`LISTENING http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}\n`);
+  process.on('SIGTERM', () => void app.close().then(() => store.close()).then(() => process.exit(0)));
+}
+
+// ---------------------------------------------------------------- the load (parent)
+
+interface Row {
+  scenario: string;
+  connections: number;
+  seconds: number;
+  requests: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  max: number;
+  errors: number;
+  non2xx: number;
+}
+
+function bulkBodies(): string[] {
+  const bodies: string[] = [];
+  for (let start = 0; start < NODES; start += BATCH) {
+    const items = [];
+    for (let i = start; i < Math.min(NODES, start + BATCH); i++) {
+      items.push({
+        id: xname(i),
+        error: '',
+        last_action: { action: 'powering_on', failed: false },
+        event_stats: { power_on_attempts: 1 },
+        status: { status_override: '' },
+      });
+    }
+    bodies.push(JSON.stringify(items));
+  }
+  return bodies;
+}
+
+function run(url: string, scenario: string, opts: { connections: number; seconds: number; kind: 'bulk' | 'report' }): Promise<Row> {
+  const bodies = opts.kind === 'bulk' ? bulkBodies() : [];
+  let next = 0;
+  return new Promise((resolveRun, reject) => {
+    const instance = autocannon(
+      {
+        url,
+        connections: opts.connections,
+        duration: opts.seconds,
+        timeout: 10,
+        requests: [
+          {
+            method: 'PATCH',
+            headers: { 'content-type': 'application/json' },
+            setupRequest: (req) => {
+              const i = next++;
+              if (opts.kind === 'bulk') return { ...req, path: '/v2/components', body: bodies[i % bodies.length]! };
+              const n = i % NODES;
+              return { ...req, path: `/v2/components/${xname(n)}`, body: JSON.stringify({ actual_state: { bss_token: token(n) } }) };
+            },
+          },
+        ],
+      },
+      (err, r) => {
+        if (err) return reject(err);
+        resolveRun({
+          scenario,
+          connections: opts.connections,
+          seconds: opts.seconds,
+          requests: r.requests.total,
+          rps: r.requests.average,
+          p50: r.latency.p50,
+          p99: r.latency.p99,
+          max: r.latency.max,
+          errors: r.errors + r.timeouts,
+          non2xx: r.non2xx,
+        });
+      },
+    );
+    void instance;
+  });
+}
+
+function writeSection(section: string): void {
+  const file = join(root, 'bench', 'RESULTS.md');
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
+  const start = text.search(/^## Load\s*$/m);
+  let out: string;
+  if (start < 0) out = text.trimEnd() + '\n\n' + section;
+  else {
+    const rest = text.slice(start + 1);
+    const next = rest.search(/^## /m);
+    const end = next < 0 ? text.length : start + 1 + next;
+    out = text.slice(0, start) + section + (end < text.length ? '\n' + text.slice(end) : '');
+  }
+  writeFileSync(file, out);
+  console.log(`wrote the results into ${file}`);
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const redisArg = args.find((a) => a.startsWith('--redis='));
+  if (args.includes('--serve')) return serve(redisArg?.slice('--redis='.length));
+  const seconds = Number(args.find((a) => /^\d+$/.test(a)) ?? 20);
+
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', ...(redisArg ? [redisArg] : [])], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += String(d);
+      const m = /LISTENING (\S+)/.exec(out);
+      if (m) resolveUrl(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`the API process exited (${code}) before listening`)));
+  });
+  console.log(`API with ${NODES} components at ${url}${redisArg ? ' (Redis store)' : ' (memory store)'}; ${seconds} s per scenario`);
+  const rows: Row[] = [];
+  try {
+    // Warm-up: a short burst of each kind.
+    await run(url, 'warm-up', { connections: 4, seconds: 2, kind: 'report' });
+    await run(url, 'warm-up', { connections: 2, seconds: 2, kind: 'bulk' });
+    rows.push(await run(url, `bulk PATCH, ${BATCH} components per request (operators)`, { connections: 4, seconds, kind: 'bulk' }));
+    rows.push(await run(url, 'state report PATCH, one component per request (nodes)', { connections: 64, seconds, kind: 'report' }));
+    const [bulk, reports] = await Promise.all([
+      run(url, `mixed: bulk PATCH (${BATCH} per request)`, { connections: 2, seconds, kind: 'bulk' }),
+      run(url, 'mixed: state report PATCH', { connections: 32, seconds, kind: 'report' }),
+    ]);
+    rows.push(bulk, reports);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  for (const r of rows) console.log(JSON.stringify(r));
+  const failed = rows.filter((r) => r.errors > 0 || r.non2xx > 0);
+
+  let commit = 'unknown';
+  try {
+    commit = execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
+  } catch {
+    // not a git checkout
+  }
+  const cpu = cpus()[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
+  const section = [
+    '## Load',
+    '',
+    `The API alone (${redisArg ? 'Redis' : 'memory'} store, one Node process) under sustained concurrent load on loopback,`,
+    'driven by autocannon from another process (`npm run bench -- load [seconds]`): 10,000 components',
+    'populated like booted nodes; the bulk PATCH is the list form the operators send (1,000 entries of',
+    'error, last_action, event_stats and status, rotating over the machine); the state report is the',
+    "node reporter's single-component PATCH with `actual_state.bss_token` (resolved to boot artifacts",
+    'through the boot-artifact records), rotating over all 10,000 nodes. Throughput is requests per',
+    'second (for the bulk PATCH, ×1,000 components); latencies are those autocannon measured. Any error,',
+    'timeout or non-2xx answer fails the run. The 2-core machine was shared with other work.',
+    '',
+    `- machine: ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`,
+    `- date: ${new Date().toISOString().slice(0, 10)}, commit ${commit}, ${seconds} s per scenario after a warm-up`,
+    '',
+    '| scenario | connections | requests | req/s | p50 ms | p99 ms | max ms | errors | non-2xx |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.scenario} | ${r.connections} | ${r.requests} | ${r.rps.toFixed(1)} | ${r.p50} | ${r.p99} | ${r.max} | ${r.errors} | ${r.non2xx} |`),
+    '',
+    failed.length === 0 ? 'No errors, timeouts or non-2xx answers in any scenario.' : `FAILED: ${failed.map((r) => r.scenario).join('; ')} had errors or non-2xx answers.`,
+    '',
+  ].join('\n');
+  writeSection(section);
+  if (failed.length > 0) process.exit(1);
+}
+
+await main();
