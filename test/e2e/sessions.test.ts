@@ -43,6 +43,53 @@ describe('sessions end to end', () => {
     expect(st.managed_components_count).toBe(0);
   });
 
+  // The two takeovers below land the second session's setup inside an operator's pass over the
+  // same nodes, by slowing down the service that operator is waiting on (real-time latency).
+  it('takes over nodes whose power-on is in flight (slow BSS): the nodes stay with the second session and boot its image', async () => {
+    e2e = await startE2e({ nodes: 12 });
+    const ids = e2e.computeNodes().map((n) => n.id);
+    await e2e.putTemplate('a', computeTemplate('config-a', { kernel_parameters: 'console=ttyS0 image=a' }));
+    await e2e.putTemplate('b', computeTemplate('config-b', { kernel_parameters: 'console=ttyS0 image=b' }));
+    e2e.sys.room.updateKnobs({ latencyMs: { bss: 1500 } });
+    await e2e.createSession({ name: 'first', template_name: 'a', operation: 'boot' });
+    // Power-on has recorded its action and is now waiting on BSS.
+    await e2e.waitFor('power-on to be under way', async () => {
+      const comps = await e2e!.components({ session: 'first' });
+      return comps.length === ids.length && comps.every((c) => c.last_action.action === 'powering_on' && c.event_stats.power_on_attempts === 0);
+    });
+    await e2e.createSession({ name: 'second', template_name: 'b', operation: 'boot' });
+    await e2e.waitFor('the second session to run', async () => (await e2e!.getSession('second')).status.status === 'running');
+    e2e.sys.room.updateKnobs({ latencyMs: {} });
+    await e2e.waitComplete('second');
+    await e2e.waitComplete('first');
+    await expectBooted(e2e, ids, { session: 'second', configuration: 'config-b' });
+    for (const id of ids) expect(e2e.node(id).boot!.params, id).toContain(' image=b ');
+    await expectSessionClean(e2e, 'second', ids.length);
+  });
+
+  it('takes over nodes the status operator is deciding (slow CFS): none is left disabled on the old image', async () => {
+    e2e = await startE2e({ nodes: 12 });
+    const ids = e2e.computeNodes().map((n) => n.id);
+    await e2e.putTemplate('a', computeTemplate('config-a', { kernel_parameters: 'console=ttyS0 image=a' }));
+    await e2e.putTemplate('b', computeTemplate('config-b', { kernel_parameters: 'console=ttyS0 image=b' }));
+    await e2e.createSession({ name: 'first', template_name: 'a', operation: 'boot' });
+    await e2e.waitFor('the first session to configure its nodes', async () => {
+      const comps = await e2e!.components({ session: 'first' });
+      return comps.length === ids.length && comps.every((c) => c.status.status === 'configuring' && e2e!.cfs(c.id).desired_config === 'config-a');
+    });
+    e2e.sys.room.updateKnobs({ latencyMs: { cfs: 1500 } });
+    // CFS is done; the status operator is about to find out (slowly) and disable the nodes.
+    await e2e.waitFor('CFS to configure the nodes', () => ids.every((id) => e2e!.cfs(id).configuration_status === 'configured'));
+    await e2e.createSession({ name: 'second', template_name: 'b', operation: 'boot' });
+    await e2e.waitFor('the second session to run', async () => (await e2e!.getSession('second')).status.status === 'running');
+    e2e.sys.room.updateKnobs({ latencyMs: {} });
+    await e2e.waitComplete('second');
+    await e2e.waitComplete('first');
+    await expectBooted(e2e, ids, { session: 'second', configuration: 'config-b' });
+    for (const id of ids) expect(e2e.node(id).boot!.params, id).toContain(' image=b ');
+    await expectSessionClean(e2e, 'second', ids.length);
+  });
+
   it('deletes completed sessions once older than cleanup_completed_session_ttl, and only those', async () => {
     e2e = await startE2e({ nodes: 12, options: { cleanup_completed_session_ttl: '2h' } });
     const [n1, n2, n3] = e2e.computeNodes().map((n) => n.id);
