@@ -2,7 +2,7 @@
  * `bos demo` and `bos sessions status --watch` on real boots: the `bos` command spawned as an
  * administrator runs it, against the whole system (API, simulator, operators) on instant hardware.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -11,6 +11,8 @@ import { FakeClock } from '../../src/common/clock.js';
 import type { Component, Session, SessionTemplate } from '../../src/common/types.js';
 import { INSTANT_KNOBS } from '../../src/sim/knobs.js';
 import { manifestPath, SIM_IMAGES } from '../../src/sim/images.js';
+import { startServer } from '../../src/server/app.js';
+import { MemoryStore } from '../../src/server/store/memory.js';
 import { startSystem, type RunningSystem } from '../../src/system.js';
 import { DEMO_CONFIGURATION, DEMO_TEMPLATE, demoTemplate, faultyNodes, pickImages } from '../../src/cli/demo.js';
 
@@ -22,7 +24,7 @@ interface Run {
   stderr: string;
 }
 
-function bos(args: string[], timeoutMs = 45_000, onStdout?: (all: string) => void): Promise<Run> {
+function bos(args: string[], timeoutMs = 45_000, onStdout?: (all: string, child: ChildProcess) => void): Promise<Run> {
   return new Promise((resolve, reject) => {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('BOS_') && k !== 'NODE_OPTIONS') env[k] = v;
@@ -32,7 +34,7 @@ function bos(args: string[], timeoutMs = 45_000, onStdout?: (all: string) => voi
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
-      onStdout?.(stdout);
+      onStdout?.(stdout, child);
     });
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', (err) => {
@@ -98,7 +100,9 @@ describe('bos demo (spawned)', () => {
     const out = res.stdout;
     expect(out).toContain(`No BOS API answers at http://127.0.0.1:${port}/apis/bos/v2: starting one in this process\n             10 simulated nodes, instant hardware\n`);
     expect(out).toContain('Discovery    10 components\n');
-    expect(out).toContain(`Template     ${DEMO_TEMPLATE}: compute-x86 (X86), compute-arm (ARM) on role Compute; CFS ${DEMO_CONFIGURATION}\n`);
+    expect(out).toContain(
+      `Template     ${DEMO_TEMPLATE}: boot sets compute-x86 (X86) and compute-arm (ARM) of role Compute\n             CFS configuration ${DEMO_CONFIGURATION}\n`,
+    );
     // Not a terminal: one plain line per change, then the summary.
     expect(out).toMatch(/^\S+Z session=\S+ status=\w+ elapsed=\S+ nodes=\d+ done=\d+ failed=\d+ in_progress=\d+/m);
     const [faulty] = faultyNodes(10);
@@ -110,6 +114,45 @@ describe('bos demo (spawned)', () => {
     expect(out).not.toContain('\x1b[');
     expect(out.trimEnd().split('\n').at(-1)).toBe('Stopping the demo system...');
     expect(res.code).toBe(2);
+  });
+
+  it('--keep leaves the in-process BOS answering until Ctrl-C, then stops it; exit 0', async () => {
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}/apis/bos/v2`;
+    let listed: number | undefined;
+    let asked = false;
+    const res = await bos(['demo', '--url', base, '--nodes', '8', '--instant', '--keep', '--interval', '0.2'], 45_000, (all, child) => {
+      if (asked || !all.includes('BOS keeps running')) return;
+      asked = true;
+      void fetch(`${base}/components`)
+        .then((r) => r.json() as Promise<Component[]>)
+        .then((list) => (listed = list.length))
+        .finally(() => child.kill('SIGINT'));
+    });
+    expect(res.stderr).toBe('');
+    expect(listed).toBe(8);
+    expect(res.stdout).toContain(`BOS keeps running; look around with \`bos components list --url http://127.0.0.1:${port}/apis/bos\`. Ctrl-C stops it.\n`);
+    expect(res.stdout.trimEnd().split('\n').at(-1)).toBe('Stopping the demo system...');
+    expect(res.code).toBe(0);
+    await expect(fetch(`${base}/components`)).rejects.toThrow();
+  });
+
+  it('against a BOS API without the simulated IMS beside it: one line naming the image list URL, exit 1', async () => {
+    const store = new MemoryStore();
+    const srv = await startServer({ store, port: 0, logger: false });
+    try {
+      await store.components.putMany([{ id: 'x3000c0s19b1n0', enabled: true } as Component]);
+      const res = await bos(['demo', '--url', srv.url, '--interval', '0.2']);
+      const origin = new URL(srv.url).origin;
+      expect(res.stdout).toContain(`BOS v2 API   ${origin}/v2 (already running)\nDiscovery    1 components\n`);
+      expect(res.stderr).toBe(
+        `bos: the image list at ${origin}/apis/ims/v3/images answered HTTP 404: the demo needs the simulated IMS beside BOS (run \`bos up\`)\n`,
+      );
+      expect(res.code).toBe(1);
+      expect(await store.sessions.list()).toEqual([]);
+    } finally {
+      await srv.close();
+    }
   });
 
   describe('against a running system', () => {
