@@ -519,3 +519,38 @@ describe('output format default', () => {
     }
   });
 });
+
+describe('watch with --format json and no terminal', () => {
+  it('writes one JSON object per change, then the final status with the failed count', async () => {
+    await api.store.sessions.put('', 'jl', session('jl'));
+    const comps: Component[] = ['x7100c0s1b0n0', 'x7100c0s2b0n0'].map((id) => ({ id, enabled: true, session: 'jl', status: { phase: 'powering_on', status_override: '' } }));
+    await api.store.components.putMany(comps);
+    let out = '';
+    let sleeps = 0;
+    const code = await watchSession(
+      new BosApi({ url }),
+      'jl',
+      { out: { write: (s: string) => (out += s) }, err: { write: () => true } },
+      {
+        intervalMs: 1,
+        json: true,
+        sleep: async () => {
+          sleeps++;
+          if (sleeps === 3) {
+            await api.store.components.putMany([
+              { ...comps[0]!, enabled: false, error: 'boom', status: { phase: '', status_override: 'failed' } },
+              { ...comps[1]!, enabled: false, status: { phase: '', status_override: '' } },
+            ]);
+            await api.store.sessions.put('', 'jl', session('jl', { status: 'complete', end_time: '2026-01-01T00:00:30' }));
+          }
+        },
+      },
+    );
+    expect(code).toBe(2);
+    const lines = out.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    // Three polls with unchanged counts give one line; then the final line.
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatchObject({ session: 'jl', sessionStatus: 'running', nodes: 2, done: 0, failed: 0, inProgress: 2, phases: { powering_on: 2 } });
+    expect(lines[1]).toMatchObject({ session: 'jl', complete: true, failed: 1, status: { status: 'complete', error_summary: { boom: { count: 1 } } } });
+  });
+});

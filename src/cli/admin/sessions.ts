@@ -157,7 +157,7 @@ export function registerSessions(program: Command, io: Io): void {
     .option('--interval <seconds>', 'seconds between polls with --watch', secondsArg, 5)
     .action(
       act<{ watch?: boolean; interval: number }>(io, async (ctx, [name], o) => {
-        if (o.watch) return watchSession(ctx.api, name!, ctx.io, { intervalMs: o.interval * 1000 });
+        if (o.watch) return watchSession(ctx.api, name!, ctx.io, { intervalMs: o.interval * 1000, json: ctx.format === 'json' });
         const ext = await ctx.api.get<ExtendedStatus>(`/sessions/${seg(name!)}/status`);
         if (ctx.format === 'json') ctx.io.out.write(json(ext));
         else ctx.io.out.write(statusReport(name!, ext));

@@ -150,6 +150,8 @@ export interface WatchOptions {
   intervalMs: number;
   /** Draw the live view (default: io.out.isTTY). */
   tty?: boolean;
+  /** Without a terminal: JSON lines (one object per change, then the final extended status) instead of plain lines. */
+  json?: boolean;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
   /** Consecutive failed polls tolerated before giving up (default 5). */
@@ -161,6 +163,7 @@ const sleepMs = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Follow the session until complete; answers the exit code. */
 export async function watchSession(api: BosApi, session: string, io: Io, opts: WatchOptions): Promise<number> {
   const tty = opts.tty ?? Boolean(io.out.isTTY);
+  const jsonLines = !tty && opts.json === true;
   const sleep = opts.sleep ?? sleepMs;
   const now = opts.now ?? Date.now;
   const started = now();
@@ -191,7 +194,7 @@ export async function watchSession(api: BosApi, session: string, io: Io, opts: W
     if (ext.status === 'complete') {
       const { lines, failed } = summaryLines(session, ext);
       if (tty && drawn) io.out.write(`\x1b[${drawn}F\x1b[J`);
-      io.out.write(lines.join('\n') + '\n');
+      io.out.write(jsonLines ? JSON.stringify({ session, complete: true, failed, status: ext }) + '\n' : lines.join('\n') + '\n');
       return failed > 0 ? EXIT_NODES_FAILED : 0;
     }
     const p = { ...progressOf(session, ext, components, formatSeconds((now() - started) / 1000)), about };
@@ -207,7 +210,8 @@ export async function watchSession(api: BosApi, session: string, io: Io, opts: W
       const line = plainLine(p);
       const key = plainLine({ ...p, elapsed: '' });
       if (key !== lastPlain || now() - lastPlainAt >= 60_000) {
-        io.out.write(`${new Date(now()).toISOString().replace(/\.\d+Z$/, 'Z')} ${line}\n`);
+        const time = new Date(now()).toISOString().replace(/\.\d+Z$/, 'Z');
+        io.out.write(jsonLines ? JSON.stringify({ time, ...p, about: undefined }) + '\n' : `${time} ${line}\n`);
         lastPlain = key;
         lastPlainAt = now();
       }
