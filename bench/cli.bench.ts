@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     const data = components(n);
     const plain = timeIt(() => table(COMPONENT_COLUMNS, data), 5);
     const ct = n <= 10_000 ? timeIt(() => cliTable3(data), n > 1_000 ? 1 : 3) : NaN;
-    rows.push(`| ${n.toLocaleString('en-US')} components | ${plain.toFixed(1)} ms | ${Number.isNaN(ct) ? 'not run' : `${ct.toFixed(1)} ms`} |`);
+    rows.push(`| ${n.toLocaleString('en-US')} | ${plain.toFixed(1)} ms | ${Number.isNaN(ct) ? 'not run' : `${ct.toFixed(1)} ms`} |`);
     console.log(rows[rows.length - 1]);
   }
 

@@ -48,6 +48,14 @@ describe('apiBase', () => {
     expect(apiBase('http://h:8080/apis/bos/v2/')).toBe('http://h:8080/apis/bos/v2');
     expect(apiBase('https://h')).toBe('https://h/v2');
     expect(() => apiBase('h:8080')).toThrow(/not an http\(s\) URL|not a URL/);
+    let msg = '';
+    try {
+      apiBase('http://admin:hunter2@h/apis/bos');
+    } catch (err) {
+      msg = (err as Error).message;
+    }
+    expect(msg).toMatch(/must not carry a user name or password/);
+    expect(msg).not.toContain('hunter2');
   });
 
   it('is idempotent and always ends in exactly one /v2', () => {

@@ -58,6 +58,9 @@ export function apiBase(url: string): string {
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
     throw new CliError(`"${url}" is not an http(s) URL: give the BOS API base, e.g. ${DEFAULT_URL} (--url or BOS_URL)`);
   }
+  if (u.username || u.password) {
+    throw new CliError('the BOS URL must not carry a user name or password: give the API base alone and a bearer token with --token-file');
+  }
   const path = u.pathname.replace(/\/+$/, '');
   u.pathname = /\/v2$/.test(path) ? path : `${path}/v2`;
   u.search = '';
