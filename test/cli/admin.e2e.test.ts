@@ -6,9 +6,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Component, Session } from '../../src/common/types.js';
 import { runBos, sessionComponents, startApi, type Api } from './helpers.js';
+
+// Each test spawns `bos` a few times; on a busy two-core machine one start-up can take seconds.
+vi.setConfig({ testTimeout: 120_000 });
 
 let api: Api;
 let dir: string;
@@ -42,7 +45,7 @@ function session(name: string, extra: Partial<Session> = {}): Session {
 }
 
 describe('bos sessiontemplates (spawned)', () => {
-  it('creates from YAML, lists as a table, describes as JSON and validates', async () => {
+  it('creates from YAML and from standard input, lists as a table, describes as JSON, reports a missing one', async () => {
     const file = join(dir, 'compute.yaml');
     writeFileSync(
       file,
