@@ -562,3 +562,19 @@ describe('watch with --format json and no terminal', () => {
     expect(lines[1]).toMatchObject({ session: 'jl', complete: true, failed: 1, status: { status: 'complete', error_summary: { boom: { count: 1 } } } });
   });
 });
+
+describe('components list by a long id list', () => {
+  it('asks in chunks that fit a request line and answers every match once, in id order', async () => {
+    for (const id of await api.store.components.ids()) await api.store.components.delete(id);
+    const ids = Array.from({ length: 1000 }, (_, i) => `x${3000 + (i % 7)}c0s${i}b0n0`);
+    await api.store.components.putMany(ids.filter((_, i) => i % 2 === 0).map((id) => ({ id, enabled: true })));
+    // Unknown ids (odd ones) are dropped by the API; a repeated id is listed once.
+    const r = await runAdmin(['components', 'list', '--ids', [...ids, ids[0]!].join(','), '--format', 'json', '--url', url, '-v']);
+    expect(r.code).toBe(0);
+    const got = (JSON.parse(r.stdout) as Component[]).map((c) => c.id);
+    expect(got).toEqual(ids.filter((_, i) => i % 2 === 0).sort());
+    const requests = r.stderr.trimEnd().split('\n');
+    expect(requests).toHaveLength(3);
+    expect(Math.max(...requests.map((l) => l.length))).toBeLessThan(16 * 1024);
+  });
+});

@@ -9,6 +9,8 @@ import { CliError, seg, type BosApi, type Query } from './http.js';
 import { describe, json, show, table, type Column } from './output.js';
 
 export const DEFAULT_PAGE_SIZE = 2000;
+/** Ids per request when listing by a long id list (keeps the request line well under 16 KiB). */
+export const IDS_PER_REQUEST = 400;
 
 export interface ComponentQuery {
   ids?: string;
@@ -24,6 +26,21 @@ export interface ComponentQuery {
  * after the last id seen (`start_after_id`) until a short page. pageSize 0 = one unpaged request.
  */
 export async function listComponents(api: BosApi, q: ComponentQuery, pageSize = DEFAULT_PAGE_SIZE): Promise<Component[]> {
+  const ids = q.ids?.split(',').filter(Boolean) ?? [];
+  if (ids.length > IDS_PER_REQUEST) {
+    // A long id list would not fit in one request line: ask in chunks, merge in id order.
+    const all: Component[] = [];
+    const seen = new Set<string>();
+    for (let i = 0; i < ids.length; i += IDS_PER_REQUEST) {
+      for (const c of await listComponents(api, { ...q, ids: ids.slice(i, i + IDS_PER_REQUEST).join(',') }, pageSize)) {
+        if (!seen.has(c.id)) {
+          seen.add(c.id);
+          all.push(c);
+        }
+      }
+    }
+    return all.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
   const base: Query = { ...q };
   if (pageSize === 0) return api.get<Component[]>('/components', base);
   const all: Component[] = [];
