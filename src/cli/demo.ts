@@ -49,15 +49,18 @@ export function faultyNodes(nodes: number): string[] {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Does a BOS v2 API answer at this base? */
+/**
+ * Does a BOS v2 API answer at this base? False when nothing answers at all; something that answers
+ * but is not BOS (a 404, a body that is not JSON) fails with the one-line message of the API helper.
+ */
 async function bosAnswers(api: BosApi): Promise<boolean> {
   try {
-    await api.get('/version');
-    return true;
-  } catch (err) {
-    if (err instanceof CliError && /cannot reach BOS/.test(err.message)) return false;
-    throw err;
+    await fetch(api.url('/version'), { signal: AbortSignal.timeout(10_000) });
+  } catch {
+    return false;
   }
+  await api.get('/version');
+  return true;
 }
 
 /** Port to listen on for an in-process system at `url`: its own port on a loopback host, else any. */
@@ -118,7 +121,7 @@ async function readImages(api: BosApi): Promise<ImsImage[]> {
 }
 
 /** Wait until BOS lists components and the count stops changing (or reaches `expect`). */
-async function waitForComponents(api: BosApi, io: Io, expect: number | undefined, timeoutS: number): Promise<Component[]> {
+async function waitForComponents(api: BosApi, expect: number | undefined, timeoutS: number): Promise<Component[]> {
   const deadline = Date.now() + timeoutS * 1000;
   let last = -1;
   let steady = 0;
@@ -169,11 +172,15 @@ export async function runDemo(o: DemoOptions, io: Io = processIo): Promise<numbe
         // Operator and API logs would tear the live view: only errors, on stderr.
         logger: pino({ level: 'error' }, pino.destination(2)),
       };
-      try {
-        system = await startSystem({ ...common, host: at?.host, port: at?.port ?? 0 });
-      } catch {
-        system = await startSystem({ ...common, port: 0 });
+      // On the URL's own port when it is free (and one fetch may use), else on any free port.
+      if (at) {
+        system = await startSystem({ ...common, host: at.host, port: at.port }).catch(() => undefined);
+        if (system && !(await fetch(`${system.bosUrl}/v2/version`).then((r) => r.ok, () => false))) {
+          await system.close();
+          system = undefined;
+        }
       }
+      system ??= await startSystem({ ...common, port: 0 });
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       api = new BosApi({ url: system.bosUrl });
@@ -181,7 +188,7 @@ export async function runDemo(o: DemoOptions, io: Io = processIo): Promise<numbe
       say(`             (in another terminal: bos components list${urlFlag(api)})`);
     }
 
-    const components = await waitForComponents(api, io, system ? o.nodes : undefined, o.discoveryTimeout);
+    const components = await waitForComponents(api, system ? o.nodes : undefined, o.discoveryTimeout);
     say(`Discovery    ${components.length} components`);
 
     const { x86, arm } = pickImages(await readImages(api));
