@@ -158,8 +158,8 @@ export function registerComponents(program: Command, io: Io): void {
     .option('--retry-policy <n>', 'attempts before BOS gives up on the node', intArg(0, 1048576))
     .option('--clear-error', 'empty the error field')
     .option('--clear-staged', 'drop the staged state (and its session)')
-    .option('--clear-override', 'drop a status override (failed, on_hold)')
-    .option('--configuration <name>', 'desired CFS configuration')
+    .option('--clear-override', 'drop a status override (failed, on_hold); with --enabled true BOS sets on_hold anyway')
+    .option('--configuration <name>', 'desired CFS configuration (like any desired-state change, detaches the node from its session)')
     .option('--skip-bad-ids', 'with several ids: ignore unknown ids instead of failing')
     .action(
       act<UpdateOpts>(io, async (ctx, args, o) => {
