@@ -3,7 +3,7 @@
  * operators), checked both through BOS and in the machine room.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { computeTemplate, startE2e, type E2eSystem } from '../helpers/system.js';
+import { computeTemplate, startE2e, type E2eSystem, E2E_TEST_TIMEOUT_MS } from '../helpers/system.js';
 import { expectBooted, expectSessionClean } from './checks.js';
 
 let e2e: E2eSystem | undefined;
@@ -15,7 +15,7 @@ afterEach(async () => {
 // 54 nodes: 3 management, 1 UAN and 50 compute nodes (X86, ARM and some without a known Arch).
 const NODES = 54;
 
-describe('boot, reboot and shutdown end to end', () => {
+describe('boot, reboot and shutdown end to end', { timeout: E2E_TEST_TIMEOUT_MS }, () => {
   it('boots 50 compute nodes: every node stable, booted on the desired artifacts, configured by CFS', async () => {
     e2e = await startE2e({ nodes: NODES });
     const compute = e2e.computeNodes().map((n) => n.id);

@@ -3,7 +3,7 @@
  * are handled as an administrator expects while the rest of the session completes.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { computeTemplate, startE2e, type E2eSystem } from '../helpers/system.js';
+import { computeTemplate, startE2e, type E2eSystem, E2E_TEST_TIMEOUT_MS } from '../helpers/system.js';
 import { expectBooted } from './checks.js';
 
 let e2e: E2eSystem | undefined;
@@ -23,7 +23,7 @@ function transitionsOf(e2e: E2eSystem, id: string): { operation: string; at: num
   return out.sort((a, b) => a.at - b.at);
 }
 
-describe('misbehaving nodes end to end', () => {
+describe('misbehaving nodes end to end', { timeout: E2E_TEST_TIMEOUT_MS }, () => {
   it('forces off a node that ignores the graceful power-off once max_power_off_wait_time has passed', async () => {
     // A long forced power-off keeps the node in power_off_forcefully_called long enough to be seen.
     e2e = await startE2e({ nodes: NODES, speed: 100, knobs: { ignoreSoftOff: ['x1000c0s1b0n0'], forceOffDelayMs: 60_000 }, options: { max_power_off_wait_time: 300 } });
@@ -45,7 +45,7 @@ describe('misbehaving nodes end to end', () => {
     expect(mid.event_stats).toMatchObject({ power_off_graceful_attempts: 1, power_off_forceful_attempts: 1, power_on_attempts: 0 });
     expect(mid.error).toBe('');
 
-    const done = await e2e.waitComplete('shutdown', 25_000);
+    const done = await e2e.waitComplete('shutdown');
     expect(done.status.error).toBeNull();
     for (const id of ids) {
       const c = await e2e.component(id);

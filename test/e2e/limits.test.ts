@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { SIM_IMAGES, manifestPath } from '../../src/sim/index.js';
-import { simpleTemplate, startE2e, type E2eSystem } from '../helpers/system.js';
+import { simpleTemplate, startE2e, type E2eSystem, E2E_TEST_TIMEOUT_MS } from '../helpers/system.js';
 import { expectBooted } from './checks.js';
 
 let e2e: E2eSystem | undefined;
@@ -36,7 +36,7 @@ async function expectExactly(e2e: E2eSystem, session: string, expected: Set<stri
   }
 }
 
-describe('node selection end to end', () => {
+describe('node selection end to end', { timeout: E2E_TEST_TIMEOUT_MS }, () => {
   it('a limit of roles, groups, an xname, & and ! selects exactly those nodes; locked and disabled nodes are left alone', async () => {
     const locked = 'x1000c0s0b0n1'; // compute 1, in blue, not gpu
     const disabled = 'x1000c0s0b1n0'; // compute 2, in blue, not gpu

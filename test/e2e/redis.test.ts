@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { computeTemplate, startE2e, type E2eSystem } from '../helpers/system.js';
+import { computeTemplate, startE2e, type E2eSystem, E2E_TEST_TIMEOUT_MS } from '../helpers/system.js';
 import { expectBooted, expectSessionClean } from './checks.js';
 
 let redis: TestRedis;
@@ -20,7 +20,7 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-describe('boot end to end on Redis', () => {
+describe('boot end to end on Redis', { timeout: E2E_TEST_TIMEOUT_MS }, () => {
   it('boots 50 compute nodes with every record in Redis', async () => {
     e2e = await startE2e({ nodes: 54, redisUrl: redis.url });
     const compute = e2e.computeNodes().map((n) => n.id);

@@ -3,7 +3,7 @@
  * completed sessions once they are older than cleanup_completed_session_ttl (machine time).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { computeTemplate, simpleTemplate, startE2e, type E2eSystem } from '../helpers/system.js';
+import { computeTemplate, simpleTemplate, startE2e, type E2eSystem, E2E_TEST_TIMEOUT_MS } from '../helpers/system.js';
 import { expectBooted, expectSessionClean } from './checks.js';
 
 let e2e: E2eSystem | undefined;
@@ -12,7 +12,7 @@ afterEach(async () => {
   e2e = undefined;
 });
 
-describe('sessions end to end', () => {
+describe('sessions end to end', { timeout: E2E_TEST_TIMEOUT_MS }, () => {
   it('a second session over the same nodes takes them over mid-boot; the first completes, the second boots its image', async () => {
     e2e = await startE2e({ nodes: 24 });
     const ids = e2e.computeNodes().map((n) => n.id);

@@ -3,7 +3,7 @@
  * /v2/applystaged` (what the workload manager calls when a node is idle) then boots those nodes.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { computeTemplate, simpleTemplate, startE2e, type E2eSystem } from '../helpers/system.js';
+import { computeTemplate, simpleTemplate, startE2e, type E2eSystem, E2E_TEST_TIMEOUT_MS } from '../helpers/system.js';
 import { expectBooted } from './checks.js';
 
 let e2e: E2eSystem | undefined;
@@ -12,7 +12,7 @@ afterEach(async () => {
   e2e = undefined;
 });
 
-describe('staged sessions end to end', () => {
+describe('staged sessions end to end', { timeout: E2E_TEST_TIMEOUT_MS }, () => {
   it('stages without touching the nodes; applystaged boots the applied nodes only; the session completes once all are applied', async () => {
     e2e = await startE2e({ nodes: 24, options: { clear_stage: true } });
     const ids = e2e.computeNodes().map((n) => n.id).filter((id) => e2e!.node(id).arch !== 'ARM');

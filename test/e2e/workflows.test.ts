@@ -4,7 +4,7 @@
  * before BOS knew them, and riding out flaky downstream services.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { computeTemplate, startE2e, type E2eSystem } from '../helpers/system.js';
+import { computeTemplate, startE2e, type E2eSystem, E2E_TEST_TIMEOUT_MS } from '../helpers/system.js';
 import { expectBooted, expectSessionClean } from './checks.js';
 
 let e2e: E2eSystem | undefined;
@@ -15,7 +15,7 @@ afterEach(async () => {
 
 const NODES = 24; // 3 management, 1 UAN, 20 compute
 
-describe('administrator workflows end to end', () => {
+describe('administrator workflows end to end', { timeout: E2E_TEST_TIMEOUT_MS }, () => {
   it('a new configuration on the same image reaches CFS without power-cycling any node', async () => {
     e2e = await startE2e({ nodes: NODES });
     const ids = e2e.computeNodes().map((n) => n.id);

@@ -77,6 +77,16 @@ export interface E2eSystem {
 const PINO_LEVELS: Record<string, string> = { DEBUG: 'debug', INFO: 'info', WARNING: 'warn', ERROR: 'error', CRITICAL: 'fatal' };
 const logLevel = process.env.E2E_LOG_LEVEL?.toUpperCase();
 
+/**
+ * Real-time bound of every wait. Machine time advances per clock tick, so on a loaded machine
+ * everything slows down together (nothing is decided by real time); the bound only stops a hung
+ * scenario. Scenarios normally finish within a few seconds.
+ */
+export const WAIT_BOUND_MS = 60_000;
+
+/** Per-test real-time limit for the end-to-end files (a scenario waits several times). */
+export const E2E_TEST_TIMEOUT_MS = 150_000;
+
 /** Real milliseconds to sleep between polls of a condition. */
 const POLL_MS = 100;
 
@@ -126,7 +136,7 @@ export async function startE2e(opts: E2eOptions): Promise<E2eSystem> {
     return r.body;
   };
 
-  const waitFor = async <T>(what: string, cond: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = 20_000): Promise<T> => {
+  const waitFor = async <T>(what: string, cond: () => Promise<T | undefined | null | false> | T | undefined | null | false, timeoutMs = WAIT_BOUND_MS): Promise<T> => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const v = await cond();
@@ -158,7 +168,7 @@ export async function startE2e(opts: E2eOptions): Promise<E2eSystem> {
     createSession: (body) => ok('POST', '/sessions', body),
     getSession: (name) => ok('GET', `/sessions/${encodeURIComponent(name)}`),
     sessionStatus: (name) => ok('GET', `/sessions/${encodeURIComponent(name)}/status`),
-    async waitComplete(name, timeoutMs = 20_000) {
+    async waitComplete(name, timeoutMs = WAIT_BOUND_MS) {
       let last: Obj | undefined;
       try {
         return await waitFor(`session ${name} to complete`, async () => {
@@ -171,7 +181,7 @@ export async function startE2e(opts: E2eOptions): Promise<E2eSystem> {
       }
     },
     waitFor,
-    async waitPasses(operators, count = 2, timeoutMs = 15_000) {
+    async waitPasses(operators, count = 2, timeoutMs = WAIT_BOUND_MS) {
       const runners = operators.map((name) => {
         const r = sys.operators?.operators.get(name as never);
         if (!r) throw new Error(`operator ${name} is not running`);
@@ -201,7 +211,7 @@ export async function startE2e(opts: E2eOptions): Promise<E2eSystem> {
   };
 
   if (opts.waitForDiscovery !== false && (!opts.operators || opts.operators.includes('discovery'))) {
-    await waitFor(`discovery of all ${opts.nodes} nodes`, async () => (await components()).length >= opts.nodes, 15_000);
+    await waitFor(`discovery of all ${opts.nodes} nodes`, async () => (await components()).length >= opts.nodes);
   }
   return e2e;
 }
