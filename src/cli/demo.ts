@@ -201,7 +201,9 @@ export async function runDemo(o: DemoOptions, io: Io = processIo): Promise<numbe
     say(`Template     ${DEMO_TEMPLATE}: boot sets ${sets.map(([n, b]) => `${n} (${b.arch})`).join(' and ')} of role Compute`);
     say(`             CFS configuration ${DEMO_CONFIGURATION}`);
 
-    const session = await api.post<Session>('/sessions', { template_name: DEMO_TEMPLATE, operation: o.operation });
+    // A short readable name (the view's header line holds it); unique per run.
+    const name = `demo-${o.operation}-${Date.now().toString(36)}`;
+    const session = await api.post<Session>('/sessions', { template_name: DEMO_TEMPLATE, operation: o.operation, name });
     say(`Session      ${session.name} (${o.operation})`);
     say(`             (in another terminal: bos sessions status ${session.name} --watch${urlFlag(api)})`);
     say('');
