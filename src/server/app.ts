@@ -39,6 +39,22 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;.*)?$/i;
 
+/** Deepest nesting of objects and arrays a request body may have (BOS bodies need fewer than 10). */
+export const MAX_BODY_DEPTH = 64;
+
+/** True when a parsed body nests objects or arrays deeper than `max` (checked without recursion). */
+function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (depth > max) return true;
+    for (const child of Object.values(v as object)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
+}
+
 function refuseProtoKeys(key: string, value: unknown): unknown {
   if (key === '__proto__') throw new SyntaxError('the key "__proto__" is not allowed');
   return value;
@@ -71,7 +87,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     try {
       // Keys that could change an object's prototype when merged are refused, as fastify's own parser does.
       const reviver = text.includes('__proto__') ? refuseProtoKeys : undefined;
-      done(null, JSON.parse(text, reviver));
+      const parsed: unknown = JSON.parse(text, reviver);
+      // Deeply nested values would overflow the stack later (validation messages, serialisation).
+      if (parsed !== null && typeof parsed === 'object' && nestedDeeperThan(parsed, MAX_BODY_DEPTH)) {
+        throw new SyntaxError(`the data is nested more than ${MAX_BODY_DEPTH} levels deep`);
+      }
+      done(null, parsed);
     } catch (err) {
       done(badRequest(`Error parsing the data provided: ${(err as Error).message}`), undefined);
     }
