@@ -130,6 +130,17 @@ describe('bad bodies: 4xx problem+json, store unchanged', () => {
         });
       }
 
+      it('deeply nested JSON (at the top or inside a field)', async () => {
+        const depth = fc.integer({ min: 100, max: 20_000 });
+        const nest = fc.tuple(depth, fc.constantFrom('[]', '{}'), fc.boolean()).map(([d, kind, inField]) => {
+          const inner = kind === '[]' ? '['.repeat(d) + ']'.repeat(d) : '{"a":'.repeat(d) + '1' + '}'.repeat(d);
+          if (!inField) return inner;
+          const key = Object.keys(ep.wrong)[0]!;
+          return JSON.stringify(ep.wrap ? ep.wrap({ [key]: '@nest@' }) : { [key]: '@nest@' }).replace('"@nest@"', inner);
+        });
+        await fc.assert(fc.asyncProperty(nest, (text) => rejected(ep.method, ep.path, { body: text, contentType: 'application/json' })), { numRuns: 15 });
+      });
+
       it('a content type that is not JSON', async () => {
         const ct = fc.constantFrom('text/plain', 'application/xml', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/octet-stream', 'text/html');
         // An empty body is no body (applystaged takes that as no ids): only non-empty ones here.
