@@ -68,7 +68,8 @@ describe('sessions end to end', { timeout: E2E_TEST_TIMEOUT_MS }, () => {
   });
 
   it('takes over nodes the status operator is deciding (slow CFS): none is left disabled on the old image', async () => {
-    e2e = await startE2e({ nodes: 12 });
+    // CFS takes a minute, so the nodes are seen configuring.
+    e2e = await startE2e({ nodes: 12, knobs: { cfsConfigureDelayMs: 60_000 } });
     const ids = e2e.computeNodes().map((n) => n.id);
     await e2e.putTemplate('a', computeTemplate('config-a', { kernel_parameters: 'console=ttyS0 image=a' }));
     await e2e.putTemplate('b', computeTemplate('config-b', { kernel_parameters: 'console=ttyS0 image=b' }));
