@@ -22,9 +22,9 @@ describe('sessions end to end', { timeout: E2E_TEST_TIMEOUT_MS }, () => {
     // Wait until the first session is under way: power-on requested for its nodes.
     await e2e.waitFor('the first session to power nodes on', async () => {
       const comps = await e2e!.components({ session: 'first' });
-      return comps.length === ids.length && comps.some((c) => c.last_action?.action === 'powering_on') ? comps : undefined;
+      const powering = comps.length === ids.length && comps.some((c) => c.last_action?.action === 'powering_on' && !e2e!.node(c.id).booted);
+      return powering && (await e2e!.getSession('first')).status.status === 'running';
     });
-    expect((await e2e.getSession('first')).status.status).toBe('running');
 
     await e2e.createSession({ name: 'second', template_name: 'b', operation: 'boot' });
     const first = await e2e.waitComplete('first');
