@@ -1,0 +1,175 @@
+/**
+ * Peak memory of each part at scale (default 100,000 compute nodes), each in its own process as in
+ * a deployment: `bos serve` (the API, on Redis), `bos sim` (the machine room, instant hardware, nodes
+ * reporting to the API) and `bos operators` (all ten, waking on the API's change events through
+ * Redis). Discovery fills BOS with every node, then a boot session of every compute node runs (up
+ * to a time limit), then every component is enabled again so the status operator passes over all
+ * of them. The peak RSS (VmHWM in /proc/<pid>/status) of each process is read at the end, and
+ * sampled (VmRSS) along the way.
+ *
+ *   npx tsx bench/run.ts rss                 # 100,000 nodes
+ *   npx tsx bench/rss.bench.ts 10000 [--boot-limit 240]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SIM_PATHS } from '../src/sim/index.js';
+import { startRedis } from '../test/helpers/redis.js';
+import { call, countComponents, machineLine, memoryOf, putAllComputeTemplate, roomSize, sleep } from './scale-common.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !(all[i - 1] ?? '').startsWith('--'));
+const COMPUTE = Number(positional[0] ?? 100_000);
+const bootLimitArg = process.argv.indexOf('--boot-limit');
+const BOOT_LIMIT_MS = (bootLimitArg >= 0 ? Number(process.argv[bootLimitArg + 1]) : 300) * 1000;
+const OPERATORS_TARGET_MIB = 1024;
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => res(port));
+    });
+  });
+}
+
+const children: { name: string; proc: ChildProcess; log: string[] }[] = [];
+function start(name: string, args: string[]): ChildProcess {
+  const proc = spawn(process.execPath, [join(root, 'bin', 'bos.js'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: string[] = [];
+  const keep = (b: Buffer) => {
+    log.push(b.toString());
+    if (log.length > 50) log.shift();
+  };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  children.push({ name, proc, log });
+  return proc;
+}
+
+async function waitFor(url: string, what: string, limitMs = 60_000): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      const r = await fetch(url);
+      if (r.status < 500) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() - t0 > limitMs) throw new Error(`${what} did not answer at ${url} within ${limitMs / 1000} s`);
+    await sleep(250);
+  }
+}
+
+/** Passes of one operator so far, from its /metrics. */
+async function passes(metricsUrl: string, operator: string): Promise<number> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  let n = 0;
+  for (const m of text.matchAll(new RegExp(`^bos_operator_passes_total\\{[^}]*operator="${operator}"[^}]*\\} (\\d+)`, 'gm'))) n += Number(m[1]);
+  return n;
+}
+
+const series: string[] = [];
+function sample(label: string, pids: Record<string, number>): void {
+  const parts = Object.entries(pids).map(([name, pid]) => `${name} ${Math.round(memoryOf(pid).rss)}`);
+  series.push(`${label}: ${parts.join(', ')} MiB`);
+  console.log(`  RSS ${label}: ${parts.join(', ')} MiB`);
+}
+
+const redis = await startRedis();
+try {
+  console.log(machineLine());
+  console.log(`compute nodes: ${COMPUTE} (room of ${roomSize(COMPUTE)}); API on Redis, simulator with instant hardware, operators; separate processes`);
+  const [apiPort, simPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
+  const apiBase = `http://127.0.0.1:${apiPort}`;
+  const sim = `http://127.0.0.1:${simPort}`;
+  const api = `${apiBase}/v2`;
+  const metrics = `http://127.0.0.1:${metricsPort}`;
+
+  const simProc = start('sim', ['sim', '--nodes', String(roomSize(COMPUTE)), '--instant', '--port', String(simPort), '--bos-url', api]);
+  const apiProc = start('api', [
+    'serve', '--port', String(apiPort), '--redis', redis.url, '--log-level', 'warn',
+    '--ims-url', `${sim}${SIM_PATHS.ims}`, '--tapms-url', `${sim}${SIM_PATHS.tapms}`,
+  ]);
+  await waitFor(`${api}/options`, 'bos serve');
+  await waitFor(`${sim}${SIM_PATHS.hsm}/State/Components?limit=1`, 'bos sim');
+  await call('PATCH', `${api}/options`, { discovery_frequency: 5, logging_level: 'WARNING' });
+  const opsProc = start('operators', [
+    'operators', '--bos-url', api, '--hsm-url', `${sim}${SIM_PATHS.hsm}`, '--pcs-url', `${sim}${SIM_PATHS.pcs}`, '--bss-url', `${sim}${SIM_PATHS.bss}`,
+    '--cfs-url', `${sim}${SIM_PATHS.cfs}`, '--ims-url', `${sim}${SIM_PATHS.ims}`, '--tapms-url', `${sim}${SIM_PATHS.tapms}`,
+    '--s3-protocol', 'http', '--s3-gateway', `127.0.0.1:${simPort}`, '--redis', redis.url, '--metrics-port', String(metricsPort),
+    '--operator-log-level', 'warn',
+  ]);
+  await waitFor(`${metrics}/metrics`, 'bos operators');
+  const pids = { api: apiProc.pid!, sim: simProc.pid!, operators: opsProc.pid! };
+  sample('started', pids);
+
+  const t0 = Date.now();
+  for (;;) {
+    const n = await countComponents(api);
+    if (n >= roomSize(COMPUTE)) break;
+    if (Date.now() - t0 > 300_000) throw new Error(`discovery found ${n} of ${roomSize(COMPUTE)} in 300 s`);
+    await sleep(1000);
+  }
+  console.log(`  discovery: ${roomSize(COMPUTE)} components in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  await call('PATCH', `${api}/options`, { discovery_frequency: 300 });
+  sample('after discovery', pids);
+
+  await putAllComputeTemplate(sim, api, 'all');
+  await call('POST', `${api}/sessions`, { name: 'boot', template_name: 'all', operation: 'boot' });
+  const tb = Date.now();
+  let bootState = 'not complete';
+  let nextSample = tb + 15_000;
+  for (;;) {
+    const s = await call<{ status: { status: string } }>('GET', `${api}/sessions/boot`);
+    if (s.status.status === 'complete') {
+      bootState = `complete in ${((Date.now() - tb) / 1000).toFixed(1)} s`;
+      break;
+    }
+    if (Date.now() - tb > BOOT_LIMIT_MS) {
+      bootState = `not complete after the ${BOOT_LIMIT_MS / 1000} s limit`;
+      break;
+    }
+    if (Date.now() >= nextSample) {
+      sample(`boot +${Math.round((Date.now() - tb) / 1000)} s`, pids);
+      nextSample += 15_000;
+    }
+    await sleep(1000);
+  }
+  console.log(`  boot session of every compute node: ${bootState}`);
+  sample('after the boot', pids);
+
+  // Every component enabled: the status operator's next passes go over all of them.
+  const ids: string[] = [];
+  for (let after: string | undefined; ; ) {
+    const page = await call<{ id: string }[]>('GET', `${api}/components?page_size=5000${after ? `&start_after_id=${after}` : ''}`);
+    ids.push(...page.map((c) => c.id));
+    if (page.length < 5000) break;
+    after = page[page.length - 1]!.id;
+  }
+  const before = await passes(metrics, 'status');
+  for (let i = 0; i < ids.length; i += 5000) await call('PATCH', `${api}/components`, ids.slice(i, i + 5000).map((id) => ({ id, enabled: true })));
+  const ts = Date.now();
+  while ((await passes(metrics, 'status')) < before + 2 && Date.now() - ts < 180_000) await sleep(1000);
+  sample('after status passes over every component', pids);
+
+  const peak = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, Math.round(memoryOf(pid).hwm)])) as Record<keyof typeof pids, number>;
+  console.log('\n| process | peak RSS (VmHWM) | target |');
+  console.log('|---|---|---|');
+  console.log(`| bos operators | ${peak.operators} MiB | < ${OPERATORS_TARGET_MIB} MiB: ${peak.operators < OPERATORS_TARGET_MIB ? 'met' : 'MISSED'} |`);
+  console.log(`| bos serve (API, Redis store) | ${peak.api} MiB | – |`);
+  console.log(`| bos sim | ${peak.sim} MiB | – |`);
+  console.log(`\nRSS series (MiB):\n${series.map((s) => `- ${s}`).join('\n')}`);
+} catch (err) {
+  for (const c of children) console.error(`--- ${c.name} (last output) ---\n${c.log.join('').slice(-2000)}`);
+  throw err;
+} finally {
+  for (const c of children) c.proc.kill('SIGTERM');
+  await sleep(2000);
+  for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
+  await redis.stop();
+}

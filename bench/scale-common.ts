@@ -1,0 +1,115 @@
+/**
+ * Helpers shared by the scale benchmarks (boot, operators, rss, soak): machine facts, a small JSON
+ * HTTP client, waiting for discovery, the two-boot-set template that covers every compute node,
+ * session timing and reading a process's peak RSS.
+ */
+import { execSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Machine, Node version, date and commit, one line. */
+export function machineLine(): string {
+  let commit = 'unknown';
+  try {
+    commit = execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+  } catch {
+    // not a git checkout
+  }
+  const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
+  const mem = (os.totalmem() / 2 ** 30).toFixed(0);
+  const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  return `machine: ${cpu}, nproc ${os.availableParallelism()}, ${mem} GiB, Node ${process.version}; date ${new Date().toISOString().slice(0, 16)}Z; commit ${commit}; load ${load}`;
+}
+
+export async function call<T = unknown>(method: string, url: string, body?: unknown): Promise<T> {
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${url}: HTTP ${res.status}: ${text.slice(0, 300)}`);
+  return (text ? JSON.parse(text) : null) as T;
+}
+
+/** Count BOS components one page at a time (no 100 MB answer just to count). */
+export async function countComponents(api: string): Promise<number> {
+  let n = 0;
+  let after: string | undefined;
+  for (;;) {
+    const q = `page_size=5000${after ? `&start_after_id=${encodeURIComponent(after)}` : ''}`;
+    const page = await call<{ id: string }[]>('GET', `${api}/components?${q}`);
+    n += page.length;
+    if (page.length < 5000) return n;
+    after = page[page.length - 1]!.id;
+  }
+}
+
+/** Wait until BOS holds `n` components; returns the ms it took. */
+export async function waitForComponents(api: string, n: number, limitMs = 180_000): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    const have = await countComponents(api);
+    if (have >= n) return performance.now() - t0;
+    if (performance.now() - t0 > limitMs) throw new Error(`discovery found only ${have} of ${n} nodes in ${limitMs / 1000} s`);
+    await sleep(250);
+  }
+}
+
+/**
+ * A template booting every compute node: the X86 image on the X86/unknown-arch ones, the ARM image
+ * on the ARM ones. With the default layout, a room of `compute + 11` nodes has `compute` compute
+ * nodes (3 management and 8 application nodes besides).
+ */
+export async function putAllComputeTemplate(root: string, api: string, name: string): Promise<void> {
+  const images = await call<{ name: string; link: { path: string } }[]>('GET', `${root}/apis/ims/v3/images`);
+  const path = (n: string) => images.find((i) => i.name === n)!.link.path;
+  await call('PUT', `${api}/sessiontemplates/${name}`, {
+    enable_cfs: true,
+    cfs: { configuration: 'cos-config' },
+    boot_sets: {
+      x86: { path: path('compute-cos-x86_64'), type: 's3', node_roles_groups: ['Compute'], arch: 'X86', rootfs_provider: 'sbps', kernel_parameters: 'console=ttyS0' },
+      arm: { path: path('compute-cos-aarch64'), type: 's3', node_roles_groups: ['Compute'], arch: 'ARM', rootfs_provider: 'sbps', kernel_parameters: 'console=ttyS0' },
+    },
+  });
+}
+
+/** Nodes of the default layout for `compute` compute nodes. */
+export function roomSize(compute: number): number {
+  return compute + 11;
+}
+
+export interface SessionResult {
+  ms: number;
+  nodes: number;
+  successful: number;
+  failed: number;
+}
+
+/** Create a session and wait until BOS marks it complete. */
+export async function timeSession(api: string, name: string, template: string, operation: 'boot' | 'reboot' | 'shutdown', limitMs = 600_000): Promise<SessionResult> {
+  const t0 = performance.now();
+  await call('POST', `${api}/sessions`, { name, template_name: template, operation });
+  for (;;) {
+    const s = await call<{ status: { status: string } }>('GET', `${api}/sessions/${name}`);
+    if (s.status.status === 'complete') break;
+    if (performance.now() - t0 > limitMs) throw new Error(`session ${name} not complete after ${limitMs / 1000} s`);
+    await sleep(100);
+  }
+  const ms = performance.now() - t0;
+  const st = await call<{ managed_components_count: number; percent_successful: number; percent_failed: number }>('GET', `${api}/sessions/${name}/status`);
+  return { ms, nodes: st.managed_components_count, successful: st.percent_successful, failed: st.percent_failed };
+}
+
+/** VmHWM / VmRSS of a process in MiB (Linux /proc). */
+export function memoryOf(pid: number | 'self' = 'self'): { hwm: number; rss: number } {
+  const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+  return { hwm: kb('VmHWM') / 1024, rss: kb('VmRSS') / 1024 };
+}
+
+export function fmtMs(ms: number): string {
+  return `${Math.round(ms)} ms`;
+}
