@@ -12,7 +12,7 @@ import { createServices, gatewayUrls, storeBootArtifacts, type ClosableServices 
 import { OPTION_DEFAULTS } from '../../src/common/options.js';
 import { startOperators, type RunningOperators } from '../../src/operators/index.js';
 import type { RunningSystem } from '../../src/system.js';
-import { bootTemplate, bos, captureLogger, checkOutcome, FAST_OPTIONS, startFaultSystem, startSession, until, waitComplete, waitDiscovered } from '../faults/harness.js';
+import { bootTemplate, bos, captureLogger, checkOutcome, FAST_OPTIONS, startFaultSystem, startSession, transitionsPerNode, until, waitComplete, waitDiscovered } from '../faults/harness.js';
 
 interface Garbage {
   status: number;
@@ -132,8 +132,17 @@ describe('garbage from a downstream service', () => {
               return comps.some((c) => named.test(c.error ?? ''));
             }, 20_000, 100);
             fake.set(undefined);
-            await waitComplete(call, session, 45_000);
-            await checkOutcome(sys, call, session, { nodes: x86Compute(), services: [svc], since });
+            const done = await waitComplete(call, session, 45_000);
+            if (done.status.error) {
+              // Session setup met a permanent (4xx) answer: the session fails as a whole, naming the
+              // service, and touches no node.
+              expect(done.status.error).toMatch(new RegExp(`\\b${svc}\\b`));
+              expect(transitionsPerNode(sys.room, ['On', 'Soft-Off', 'Off', 'Force-Off'], since).size).toBe(0);
+              const comps = (await call('GET', '/components')).body as { session?: string }[];
+              for (const c of comps) expect(c.session ?? '').not.toBe(session);
+            } else {
+              await checkOutcome(sys, call, session, { nodes: x86Compute(), services: [svc], since, allowOnHold: svc === 'pcs' || svc === 'cfs' });
+            }
           } finally {
             fake.set(undefined);
             await ops.stop();
