@@ -6,6 +6,7 @@
  *   const srv = await startServer({ store, port: 0 });  srv.url; await srv.close();
  */
 import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
@@ -60,6 +61,29 @@ function refuseProtoKeys(key: string, value: unknown): unknown {
   return value;
 }
 
+/**
+ * Requests the HTTP parser refuses before routing (headers or query string over Node's size limit,
+ * malformed request lines, timeouts) are answered as problem documents too.
+ */
+function problemClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const detail =
+    status === 431
+      ? 'The request headers (with the query string) are larger than the server accepts'
+      : status === 408
+        ? 'The request was not received in time'
+        : 'The request could not be parsed as HTTP';
+  const title = STATUS_CODES[status] ?? 'Bad Request';
+  const body = JSON.stringify({ type: 'about:blank', title, status, detail });
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(err);
+}
+
 /** Build the API (not listening). */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? DEFAULT_BODY_LIMIT;
@@ -68,6 +92,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 4096 },
     // Per-request lines would drown the log under operator polling; errors are logged by the handler.
     logController: new LogController({ disableRequestLogging: true }),
+    clientErrorHandler: problemClientError,
   };
   const app: FastifyInstance = (
     opts.logger === false
