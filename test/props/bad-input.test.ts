@@ -210,6 +210,22 @@ describe('invalid query values: 4xx, store unchanged', () => {
     });
   }
 
+  it('a query string or headers larger than the server accepts: 4xx problem answer', async () => {
+    const size = fc.integer({ min: 17_000, max: 200_000 });
+    const where = fc.constantFrom('query', 'header');
+    await fc.assert(
+      fc.asyncProperty(size, where, async (n, w) => {
+        const ids = Array.from({ length: Math.ceil(n / 14) }, (_, i) => `x${1000 + (i % 9000)}c0s0b0n${i % 2}`).join(',');
+        const path = w === 'query' ? `/v2/components?ids=${ids}` : '/v2/components';
+        const before = await snapshot(srv.store);
+        const r = await raw(srv.url, 'GET', path, w === 'header' ? { headers: { 'x-filler': ids } } : {});
+        expectProblem('GET', '/v2/components', r);
+        expect(await snapshot(srv.store)).toBe(before);
+      }),
+      { numRuns: 10 },
+    );
+  });
+
   it('unknown query parameters and junk headers never cause a 5xx or change anything on reads', async () => {
     const reads = fc.constantFrom('/v2/components', '/v2/sessions', '/v2/sessiontemplates', '/v2/options', '/v2/version', '/v2/healthz', '/v2/sessiontemplatetemplate', '/v2/sessions/s0/status');
     const params = fc.dictionary(fc.stringMatching(/^zz[a-z]{0,6}$/), fc.string({ maxLength: 10 }), { maxKeys: 3 });
