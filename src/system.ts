@@ -17,7 +17,7 @@ import { wakeOnChanges } from './events/wiring.js';
 import type { Logger } from './log.js';
 import { createMetrics, Registry } from './metrics.js';
 import { startOperators, type RunningOperators, type StartOperatorsOptions } from './operators/index.js';
-import { buildApp } from './server/app.js';
+import { buildApp, problemClientError } from './server/app.js';
 import { MemoryStore } from './server/store/memory.js';
 import type { Store } from './server/store/store.js';
 import { buildSimApp, MachineRoom, type SimKnobs } from './sim/index.js';
@@ -132,6 +132,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     else sim.routing(req, res);
   });
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', problemClientError);
 
   const host = opts.host ?? '127.0.0.1';
   try {

@@ -65,7 +65,7 @@ function refuseProtoKeys(key: string, value: unknown): unknown {
  * Requests the HTTP parser refuses before routing (headers or query string over Node's size limit,
  * malformed request lines, timeouts) are answered as problem documents too.
  */
-function problemClientError(err: Error & { code?: string }, socket: Socket): void {
+export function problemClientError(err: Error & { code?: string }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
   const detail =
