@@ -68,6 +68,20 @@ describe('downstream service faults during a boot', () => {
     for (const id of x86Compute(sys)) expect(sys.room.node(id)!.booted).toBe(true);
   });
 
+  it('PCS answering slowly for a window (latency well under the read timeout): the boot completes, nothing fails', async () => {
+    sys = await startFaultSystem();
+    const call = bos(sys.bosUrl);
+    await waitDiscovered(call, sys.room);
+    sys.room.updateKnobs({ latencyMs: { pcs: 400, hsm: 200 } });
+    const session = await startSession(call, bootTemplate());
+    await until('a node to be powered on while PCS is slow', async () => sys!.room.transitions.size > 0, 20_000, 50);
+    sys.room.updateKnobs({ latencyMs: {} });
+    await waitComplete(call, session);
+    const { stable } = await checkOutcome(sys, call, session, { nodes: x86Compute(sys), services: ['pcs'] });
+    expect(stable.length).toBe(x86Compute(sys).length);
+    for (const n of transitionsPerNode(sys.room).values()) expect(n).toBe(1);
+  });
+
   it('PCS refusing transitions beyond the retry budget: every node fails naming pcs after exactly the allowed attempts; a new session boots them once PCS is healthy', async () => {
     sys = await startFaultSystem();
     const call = bos(sys.bosUrl);
