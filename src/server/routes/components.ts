@@ -93,8 +93,46 @@ function cachedOutputJson(c: Component): string {
   return json;
 }
 
+/**
+ * Per-component write locks: a request that reads, merges and writes components holds the ids it
+ * touches, so concurrent PATCHes of one component (an operator's bulk update and the node's state
+ * report) are applied one after the other instead of the later write dropping the earlier one.
+ * Registration is synchronous, so requests queue in arrival order and cannot deadlock.
+ */
+class ComponentLocks {
+  private readonly tails = new Map<string, Promise<void>>();
+
+  async hold(ids: Iterable<string>): Promise<() => void> {
+    const keys = [...new Set(ids)];
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const earlier: Promise<void>[] = [];
+    for (const id of keys) {
+      const prev = this.tails.get(id);
+      if (prev) earlier.push(prev);
+      this.tails.set(id, mine);
+    }
+    await Promise.all(earlier);
+    return () => {
+      for (const id of keys) if (this.tails.get(id) === mine) this.tails.delete(id);
+      release();
+    };
+  }
+
+  /** Run `fn` holding `ids`. */
+  async with<T>(ids: Iterable<string>, fn: () => Promise<T>): Promise<T> {
+    const release = await this.hold(ids);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
 export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
   const { store } = ctx;
+  const locks = new ComponentLocks();
 
   routes.add('GET', '/v2/components', async (req, reply) => {
     const tenant = tenantOf(req);
@@ -168,25 +206,38 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       const artifacts = await ctx.artifactsFor(items);
       for (const item of items) applyAutoFields(item, now, artifacts);
       const byId = lastWinsById(items);
-      const targets = await loadTargets(ctx, [...byId.keys()], tenantSet, skipBadIds);
-      for (const rec of targets) merged.push(mergeComponent(rec, byId.get(rec.id)!));
+      await locks.with(byId.keys(), async () => {
+        const targets = await loadTargets(ctx, [...byId.keys()], tenantSet, skipBadIds);
+        for (const rec of targets) merged.push(mergeComponent(rec, byId.get(rec.id)!));
+        if (merged.length) await store.components.putMany(merged);
+      });
     } else {
       const { patch, filters } = body as { patch: ComponentPatch; filters: { ids?: string | null; session?: string | null } };
       delete patch.id;
       if (filters.ids && filters.session) throw badRequest('Multiple filters provided');
       if (!filters.ids && !filters.session) throw badRequest('No filter provided.');
       applyAutoFields(patch, now, await ctx.artifactsFor([patch]));
-      let targets: Component[];
       if (filters.ids) {
-        targets = await loadTargets(ctx, [...new Set(filters.ids.split(','))], tenantSet, skipBadIds);
+        const ids = [...new Set(filters.ids.split(','))];
+        await locks.with(ids, async () => {
+          const targets = await loadTargets(ctx, ids, tenantSet, skipBadIds);
+          for (const rec of targets) merged.push(mergeComponent(rec, patch));
+          if (merged.length) await store.components.putMany(merged);
+        });
       } else {
         const session = filters.session!;
-        targets = await store.components.list({ filter: (c) => c.session === session && (!tenantSet || tenantSet.has(c.id)) });
-        for (const c of targets) attachStatus(c);
+        const inSession = (c: Component) => c.session === session && (!tenantSet || tenantSet.has(c.id));
+        const listed = await store.components.list({ filter: inSession });
+        const ids = listed.map((c) => c.id);
+        await locks.with(ids, async () => {
+          // Read again under the locks: the listing may predate a write that was waited for.
+          const targets = (await store.components.getMany(ids)).filter((c): c is Component => c !== undefined && inSession(c));
+          for (const c of targets) attachStatus(c);
+          for (const rec of targets) merged.push(mergeComponent(rec, patch));
+          if (merged.length) await store.components.putMany(merged);
+        });
       }
-      for (const rec of targets) merged.push(mergeComponent(rec, patch));
     }
-    if (merged.length) await store.components.putMany(merged);
     return sendJson(reply, 200, merged);
   });
 
@@ -207,7 +258,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const { id: _ignored, ...rest } = body;
     const record: Component = { id, ...rest };
     applyAutoFields(record, ctx.now(), await ctx.artifactsFor([record]));
-    await store.components.putMany([record]);
+    await locks.with([id], () => store.components.putMany([record]));
     return sendJson(reply, 200, record);
   });
 
@@ -217,13 +268,17 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const tenantSet = await ctx.tenantSet(tenantOf(req));
     if (tenantSet && !tenantSet.has(id)) throw recordNotFound('Component', id);
     await ctx.options();
-    const rec = await store.components.get(id);
-    if (!rec) throw recordNotFound('Component', id);
-    if ('actual_state' in patch && !actualStateUpdateAllowed(rec)) throw actualStateConflict();
     delete patch.id;
-    applyAutoFields(patch, ctx.now(), await ctx.artifactsFor([patch]));
-    mergeComponent(rec, patch);
-    await store.components.putMany([rec]);
+    const artifacts = await ctx.artifactsFor([patch]);
+    const rec = await locks.with([id], async () => {
+      const rec = await store.components.get(id);
+      if (!rec) throw recordNotFound('Component', id);
+      if ('actual_state' in patch && !actualStateUpdateAllowed(rec)) throw actualStateConflict();
+      applyAutoFields(patch, ctx.now(), artifacts);
+      mergeComponent(rec, patch);
+      await store.components.putMany([rec]);
+      return rec;
+    });
     return sendJson(reply, 200, rec);
   });
 
@@ -232,7 +287,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const tenantSet = await ctx.tenantSet(tenantOf(req));
     if (tenantSet && !tenantSet.has(id)) throw recordNotFound('Component', id);
     await ctx.options();
-    if (!(await store.components.delete(id))) throw recordNotFound('Component', id);
+    if (!(await locks.with([id], () => store.components.delete(id)))) throw recordNotFound('Component', id);
     return reply.code(204).send();
   });
 
@@ -250,32 +305,37 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       toProcess = unique.filter((id) => tenantSet.has(id));
     }
     const distinct = [...new Set(toProcess)];
-    const loaded = await store.components.getMany(distinct);
-    const current = new Map<string, Component>();
-    distinct.forEach((id, i) => {
-      if (loaded[i]) current.set(id, loaded[i]!);
-    });
-    const artifacts = await ctx.artifactsFor(current.values());
-    const sessions = new Map<string, Session | undefined>();
-    const toWrite = new Map<string, Component>();
-    const now = ctx.now();
-    for (const id of toProcess) {
-      const rec = current.get(id);
-      const staged = rec?.staged_state?.session;
-      let session: Session | undefined;
-      if (rec && staged) {
-        if (!sessions.has(staged)) sessions.set(staged, await store.sessions.get(tenant, staged));
-        session = sessions.get(staged);
+    const release = await locks.hold(distinct);
+    try {
+      const loaded = await store.components.getMany(distinct);
+      const current = new Map<string, Component>();
+      distinct.forEach((id, i) => {
+        if (loaded[i]) current.set(id, loaded[i]!);
+      });
+      const artifacts = await ctx.artifactsFor(current.values());
+      const sessions = new Map<string, Session | undefined>();
+      const toWrite = new Map<string, Component>();
+      const now = ctx.now();
+      for (const id of toProcess) {
+        const rec = current.get(id);
+        const staged = rec?.staged_state?.session;
+        let session: Session | undefined;
+        if (rec && staged) {
+          if (!sessions.has(staged)) sessions.set(staged, await store.sessions.get(tenant, staged));
+          session = sessions.get(staged);
+        }
+        const work = rec ? copyJson(rec) : undefined;
+        const { outcome, record } = applyStaged(work, session, { tenant, clearStage: options.clear_stage, now, artifacts });
+        result[outcome].push(id);
+        if (record) {
+          current.set(id, record);
+          toWrite.set(id, record);
+        }
       }
-      const work = rec ? copyJson(rec) : undefined;
-      const { outcome, record } = applyStaged(work, session, { tenant, clearStage: options.clear_stage, now, artifacts });
-      result[outcome].push(id);
-      if (record) {
-        current.set(id, record);
-        toWrite.set(id, record);
-      }
+      if (toWrite.size) await store.components.putMany([...toWrite.values()]);
+    } finally {
+      release();
     }
-    if (toWrite.size) await store.components.putMany([...toWrite.values()]);
     return sendJson(reply, 200, result);
   });
 }
