@@ -80,8 +80,9 @@ const ENDPOINTS: BodyEndpoint[] = [
   { method: 'PATCH', path: '/v2/options', shape: 'object', open: true, wrong: { default_retry_policy: notInt, clear_stage: notBool, polling_frequency: notInt, logging_level: fc.integer() } },
 ];
 
-/** Text that JSON.parse refuses. */
+/** Text that JSON.parse refuses (whitespace alone counts as no body, which applystaged accepts). */
 const unparsable = fc.string({ minLength: 1, maxLength: 40 }).filter((s) => {
+  if (s.trim() === '') return false;
   try {
     JSON.parse(s);
     return false;
