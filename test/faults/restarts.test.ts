@@ -198,5 +198,5 @@ describe('restarts mid-boot', () => {
       expect(off.get(x), `power-offs of ${x}`).toBeGreaterThanOrEqual(1);
       expect(off.get(x), `power-offs of ${x}`).toBeLessThanOrEqual(2);
     }
-  });
+  }, 60_000);
 });
