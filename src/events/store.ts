@@ -28,6 +28,7 @@ export function withChangeEvents(store: Store, bus: ChangeBus): Store {
       getMany: (ids) => c.getMany(ids),
       ids: () => c.ids(),
       list: (opts) => c.list(opts),
+      listShared: (opts) => c.listShared(opts),
       count: () => c.count(),
       putMany: async (records) => {
         await c.putMany(records);

@@ -187,6 +187,28 @@ describe.each(factories)('Store contract: $name', ({ make }) => {
     expect(page.map((c) => c.id)).toEqual(recs.slice(3000, 4500).map((c) => c.id));
   });
 
+  it('listShared gives what list gives, and the same object for a record until it is written', async () => {
+    const s = await fresh();
+    const recs = Array.from({ length: 2_500 }, (_, i) => booted(`x${1000 + i}c0s0b0n0`, { enabled: i % 3 === 0 }));
+    await s.components.putMany(recs);
+    const enabled = (c: Component) => c.enabled === true;
+    for (const opts of [{}, { filter: enabled }, { startAfter: recs[1999]!.id }, { filter: enabled, limit: 7, startAfter: recs[10]!.id }]) {
+      expect(await s.components.listShared(opts)).toEqual(await s.components.list(opts));
+    }
+    const first = await s.components.listShared();
+    const again = await s.components.listShared();
+    expect(again.every((c, i) => c === first[i])).toBe(true);
+    await s.components.putMany([{ ...recs[5]!, enabled: false, session: 'changed' }]);
+    await s.components.delete(recs[6]!.id);
+    const after = await s.components.listShared();
+    expect(after).toHaveLength(recs.length - 1);
+    expect(after[5]).not.toBe(first[5]);
+    expect(after[5]).toMatchObject({ id: recs[5]!.id, enabled: false, session: 'changed' });
+    expect(after[6]!.id).toBe(recs[7]!.id);
+    expect(after[6]).toBe(first[7]);
+    expect(first[5]).toEqual(recs[5]); // a record handed out earlier is not changed by the write
+  });
+
   it('list agrees with a model for any records, startAfter, filter and limit', async () => {
     const s = await fresh();
     const idArb = fc.string({ unit: fc.constantFrom('a', 'b', 'x', '1', '0', 'é', '\u{1F600}'), minLength: 1, maxLength: 4 });
@@ -375,6 +397,59 @@ describe('RedisStore only', () => {
         await r.quit();
       }
     }
+  });
+
+  it('listings see writes and deletions made by another process at once (the listing cache)', async () => {
+    await flushRedis(redis.url);
+    const a = await RedisStore.connect({ url: redis.url });
+    const b = await RedisStore.connect({ url: redis.url });
+    opened.push(a, b);
+    const recs = Array.from({ length: 1_500 }, (_, i) => booted(`x${1000 + i}c0s0b0n0`));
+    await a.components.putMany(recs);
+    expect(await a.components.listShared()).toEqual(recs);
+    expect(await a.components.list()).toEqual(recs);
+    // Another store (another server process) changes, adds and deletes records.
+    await b.components.putMany([{ ...recs[3]!, session: 'other', enabled: false }, booted('x9999c0s0b0n0')]);
+    await b.components.delete(recs[4]!.id);
+    const want = [...recs.slice(0, 3), { ...recs[3]!, session: 'other', enabled: false }, ...recs.slice(5), booted('x9999c0s0b0n0')];
+    expect(await a.components.listShared()).toEqual(want);
+    expect(await a.components.list()).toEqual(want);
+    expect(await a.components.listShared({ filter: (c) => c.session === 'other' })).toEqual([want[3]]);
+    // A change that keeps the value's length is seen too; so is a value written by another client.
+    const r1 = await raw(redis.url, 1);
+    try {
+      await r1.set(recs[0]!.id, JSON.stringify({ ...recs[0]!, session: 'sessionX' }).replace('"sessionX"', '"sessionY"'));
+      await r1.set(recs[1]!.id, JSON.stringify({ ...recs[1]!, session: recs[1]!.session!.replace(/.$/, 'Z') }));
+      const listed = await a.components.listShared({ limit: 2 });
+      expect(listed.map((c) => c.session)).toEqual(['sessionY', recs[1]!.session!.replace(/.$/, 'Z')]);
+      // Everything gone: the listing is empty and the cache lets go of every record.
+      await r1.flushdb();
+    } finally {
+      await r1.quit();
+    }
+    expect(await a.components.listShared()).toEqual([]);
+    expect((a.components as unknown as { cache: { size: number } }).cache.size).toBe(0);
+  });
+
+  it('the listing cache drops ids deleted anywhere, also after a listing from startAfter', async () => {
+    await flushRedis(redis.url);
+    const a = await RedisStore.connect({ url: redis.url });
+    const b = await RedisStore.connect({ url: redis.url });
+    opened.push(a, b);
+    const cache = (a.components as unknown as { cache: { size: number } }).cache;
+    await b.components.putMany(['x1', 'x2', 'x3', 'x4'].map((id) => booted(id)));
+    expect((await a.components.listShared()).map((c) => c.id)).toEqual(['x1', 'x2', 'x3', 'x4']);
+    expect(cache.size).toBe(4);
+    await b.components.delete('x1');
+    await b.components.delete('x3');
+    // A listing from x2 saw every id after x2: x3 goes; x1 (before it) stays until a full listing.
+    expect((await a.components.listShared({ startAfter: 'x2' })).map((c) => c.id)).toEqual(['x4']);
+    expect(cache.size).toBe(3);
+    // A limited listing that stopped early drops nothing it did not look at.
+    expect((await a.components.listShared({ limit: 1 })).map((c) => c.id)).toEqual(['x2']);
+    expect(cache.size).toBe(3);
+    expect((await a.components.listShared()).map((c) => c.id)).toEqual(['x2', 'x4']);
+    expect(cache.size).toBe(2);
   });
 
   it('reads records written the way upstream writes them (Python json.dumps, non-ASCII escaped)', async () => {

@@ -78,10 +78,10 @@ function listQuery(req: Parameters<typeof queryParam>[0]): ComponentListQuery {
 }
 
 /**
- * Output JSON of the memory store's records, by record object. Sound because that store never changes
- * a record in place: every write replaces the object, so a changed record is a new key here (and the
- * old entry is collected with the old object). Repeated full listings (operators poll them) then
- * cost little more than joining strings.
+ * Output JSON of the records listShared() gives, by record object. Sound because a store never
+ * changes such a record in place: a changed value is a new object, so a new key here (and the old
+ * entry is collected with the old object). Repeated full listings (operators poll them) then cost
+ * little more than fetching the values and joining strings.
  */
 const outputJsonCache = new WeakMap<Component, string>();
 function cachedOutputJson(c: Component): string {
@@ -158,20 +158,12 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
           if (limit && out.length >= limit) break;
         }
       }
-    } else if (!limit) {
-      // Every match is shown: visit the store's records without copying them (they are only read,
-      // through outputView, never changed) — this halves the time of a full listing.
-      const seen: Component[] = [];
-      await store.components.list({
-        startAfter: q.start_after_id,
-        filter: (c) => {
-          if (!filter || filter(c)) seen.push(c);
-          return false;
-        },
-      });
-      return store.kind === 'memory' ? sendJsonItems(reply, 200, seen, cachedOutputJson) : sendJsonArray(reply, 200, seen, outputView);
     } else {
-      out = await store.components.list({ startAfter: q.start_after_id, filter, limit });
+      // The store's own records, uncopied (they are only read, through outputView, never changed),
+      // each shown through its cached output JSON: a record object stands for one stored value, so
+      // repeated listings (operators poll them) serialise only what changed since the last one.
+      const recs = await store.components.listShared({ startAfter: q.start_after_id, filter, limit });
+      return sendJsonItems(reply, 200, recs, cachedOutputJson);
     }
     for (const c of out) prepareForOutput(c);
     return sendJsonArray(reply, 200, out);

@@ -1,5 +1,5 @@
 import type { BootArtifactsRecord, Component } from '../../common/types.js';
-import type { ComponentTable, Store, TenantTable } from './store.js';
+import type { ComponentTable, ListOptions, Store, TenantTable } from './store.js';
 import { tenantKey } from './keys.js';
 
 /** Deep copy of JSON data. Records are plain JSON, so this is exact. */
@@ -33,7 +33,14 @@ class MemoryComponents implements ComponentTable {
   async ids() {
     return [...this.sortedIds()];
   }
-  async list(opts: { startAfter?: string; filter?: (c: Component) => boolean; limit?: number } = {}) {
+  async list(opts: ListOptions = {}) {
+    return this.visit(opts).map(copyJson);
+  }
+  /** Every write stores a new object (putMany copies), so a record object never changes. */
+  async listShared(opts: ListOptions = {}) {
+    return this.visit(opts);
+  }
+  private visit(opts: ListOptions): Component[] {
     const ids = this.sortedIds();
     let i = 0;
     if (opts.startAfter !== undefined) i = upperBound(ids, opts.startAfter);
@@ -41,7 +48,7 @@ class MemoryComponents implements ComponentTable {
     const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
     for (; i < ids.length && out.length < limit; i++) {
       const r = this.records.get(ids[i]!)!;
-      if (!opts.filter || opts.filter(r)) out.push(copyJson(r));
+      if (!opts.filter || opts.filter(r)) out.push(r);
     }
     return out;
   }

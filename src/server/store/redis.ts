@@ -2,11 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTemplate } from '../../common/types.js';
 import { REDIS_DB, tenantKey } from './keys.js';
-import { sortIds, upperBound } from './memory.js';
+import { compareIds, copyJson, sortIds, upperBound } from './memory.js';
 import {
   StoreDataError,
   StoreUnavailableError,
   type ComponentTable,
+  type ListOptions,
   type Store,
   type TenantTable,
 } from './store.js';
@@ -14,8 +15,10 @@ import {
 /**
  * The production store: Redis laid out exactly as upstream BOS lays it out (data-model §5), so this
  * server can share a Redis with the upstream services. One logical database per record type, one
- * connection per database (opened on first use), every value a JSON object. Nothing is cached or
- * indexed in this process: a restarted server finds everything again.
+ * connection per database (opened on first use), every value a JSON object. Redis holds the truth:
+ * the only thing kept in this process is the component listing cache (ListingCache), which is
+ * checked against the values Redis returns on every listing; a restarted server finds everything
+ * again.
  */
 
 /** Keys asked per SCAN step (a hint to Redis; larger means fewer round trips). */
@@ -24,6 +27,14 @@ const SCAN_COUNT = 10_000;
 const MGET_BATCH = 1_000;
 /** Batches in flight while a limited listing looks for its first matches. */
 const LIMITED_WINDOW = 4;
+/**
+ * Batches in flight during an unlimited listing. A few suffice to keep Redis busy, and replies
+ * handled soon after they arrive are collected young (all at once, 100k values waited in memory
+ * and the garbage collection cost more than the parsing the listing cache saves).
+ */
+const UNLIMITED_WINDOW = 8;
+/** Most component ids the listing cache of one store holds (see ListingCache). */
+const LIST_CACHE_MAX = 250_000;
 /** Records per MSET; larger writes are split into several MSETs inside one MULTI/EXEC. */
 const MSET_CHUNK = 5_000;
 /** How long ping() waits for an answer. */
@@ -257,8 +268,59 @@ async function mgetAll(conn: Connections, db: number, keys: readonly string[]): 
   });
 }
 
+/**
+ * The component listing cache of one RedisStore: per id, the last value text a listing received
+ * and the record parsed from it. A listing still fetches every value from Redis, but when a value
+ * is the very text cached (a string comparison), the cached record is used instead of parsing the
+ * text again, and since it is the same record object the API's output JSON cached for it is reused
+ * too. Any change to a value, written through this process or by another one, changes its bytes, so
+ * the cache never answers with an old record; it only saves the parsing of unchanged ones.
+ *
+ * Bounded: it holds at most LIST_CACHE_MAX ids, only ids a listing found in Redis, and a listing that
+ * saw every id after its startAfter drops the cached ids there that it did not see (deleted).
+ * Records are replaced, never changed: callers of listShared() only read them.
+ */
+class ListingCache {
+  private readonly entries = new Map<string, { raw: string; rec: Component; pass: number }>();
+  private passes = 0;
+
+  /** Start a listing: its number marks the ids it sees. */
+  begin(): number {
+    return ++this.passes;
+  }
+
+  /** The record of `id` whose stored value is `raw`: the cached one when the bytes are the same. */
+  record(id: string, raw: string, pass: number, db: number): Component {
+    const e = this.entries.get(id);
+    if (e !== undefined && e.raw === raw) {
+      if (e.pass < pass) e.pass = pass;
+      return e.rec;
+    }
+    const rec = parseRecord<Component>(db, id, raw);
+    if (e !== undefined) this.entries.set(id, { raw, rec, pass: Math.max(e.pass, pass) });
+    else if (this.entries.size < LIST_CACHE_MAX) this.entries.set(id, { raw, rec, pass });
+    return rec;
+  }
+
+  drop(id: string): void {
+    this.entries.delete(id);
+  }
+
+  /** After a listing that saw every id greater than `startAfter` (every id without it). */
+  evictUnseen(pass: number, startAfter: string | undefined): void {
+    for (const [id, e] of this.entries) {
+      if (e.pass < pass && (startAfter === undefined || compareIds(id, startAfter) > 0)) this.entries.delete(id);
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
 class RedisComponents implements ComponentTable {
   private readonly db = REDIS_DB.components;
+  readonly cache = new ListingCache();
   constructor(private readonly conn: Connections) {}
 
   async get(id: string): Promise<Component | undefined> {
@@ -275,40 +337,66 @@ class RedisComponents implements ComponentTable {
     return scanKeys(this.conn, this.db);
   }
 
-  async list(opts: { startAfter?: string; filter?: (c: Component) => boolean; limit?: number } = {}): Promise<Component[]> {
+  list(opts: ListOptions = {}): Promise<Component[]> {
+    return this.visit(opts, true);
+  }
+
+  listShared(opts: ListOptions = {}): Promise<readonly Component[]> {
+    return this.visit(opts, false);
+  }
+
+  /**
+   * The listing: SCAN the ids, fetch the values in pipelined MGETs, and turn each value into a record
+   * through the cache (see ListingCache). The filter sees the cached record; with `copy`, the matches
+   * are handed out as copies (list()), otherwise as they are (listShared()).
+   */
+  private async visit(opts: ListOptions, copy: boolean): Promise<Component[]> {
     const keys = await this.ids();
     const start = opts.startAfter !== undefined ? upperBound(keys, opts.startAfter) : 0;
     const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
     const filter = opts.filter;
+    const cache = this.cache;
+    const pass = cache.begin();
     const out: Component[] = [];
-    if (start >= keys.length) return out;
-    return this.conn.run(this.db, async (r) => {
-      // Unlimited: ask for everything at once. Limited: keep a few batches in flight and stop as
-      // soon as enough records matched.
-      const window = limit === Infinity ? keys.length : LIMITED_WINDOW * MGET_BATCH;
-      let sent = start;
-      const queue: { from: number; p: Promise<(string | null)[]> }[] = [];
-      const refill = () => {
-        while (sent < keys.length && sent - (queue[0]?.from ?? sent) < window) {
-          const to = Math.min(sent + MGET_BATCH, keys.length);
-          queue.push({ from: sent, p: mgetBatches(r, keys, sent, to)[0]! });
-          sent = to;
+    let complete = start >= keys.length;
+    if (!complete) {
+      complete = await this.conn.run(this.db, async (r) => {
+        // Keep a few batches in flight; a limited listing stops as soon as enough records matched.
+        const window = (limit === Infinity ? UNLIMITED_WINDOW : LIMITED_WINDOW) * MGET_BATCH;
+        let sent = start;
+        const queue: { from: number; p: Promise<(string | null)[]> }[] = [];
+        const refill = () => {
+          while (sent < keys.length && sent - (queue[0]?.from ?? sent) < window) {
+            const to = Math.min(sent + MGET_BATCH, keys.length);
+            const p = r.mget(keys.slice(sent, to));
+            p.catch(noop); // awaited below; this only keeps an abandoned batch from being an unhandled rejection
+            queue.push({ from: sent, p });
+            sent = to;
+          }
+        };
+        refill();
+        while (queue.length > 0 && out.length < limit) {
+          const { from, p } = queue.shift()!;
+          const values = await p;
+          for (let i = 0; i < values.length && out.length < limit; i++) {
+            const id = keys[from + i]!;
+            const raw = values[i];
+            if (raw == null) {
+              cache.drop(id); // deleted since the SCAN
+              continue;
+            }
+            const c = cache.record(id, raw, pass, this.db);
+            if (!filter || filter(c)) out.push(copy ? copyJson(c) : c);
+          }
+          if (out.length < limit) refill();
         }
-      };
-      refill();
-      while (queue.length > 0 && out.length < limit) {
-        const { from, p } = queue.shift()!;
-        const values = await p;
-        for (let i = 0; i < values.length && out.length < limit; i++) {
-          const s = values[i];
-          if (s == null) continue; // deleted since the SCAN
-          const c = parseRecord<Component>(this.db, keys[from + i]!, s);
-          if (!filter || filter(c)) out.push(c);
-        }
-        if (out.length < limit) refill();
-      }
-      return out;
-    });
+        // Not stopped by the limit: every value was looked at.
+        return out.length < limit;
+      });
+    }
+    // Every id after startAfter was seen: cached ids there that were not are gone from Redis.
+    if (complete) cache.evictUnseen(pass, opts.startAfter);
+    return out;
   }
 
   async putMany(records: readonly Component[]): Promise<void> {
@@ -337,6 +425,7 @@ class RedisComponents implements ComponentTable {
   }
 
   async delete(id: string): Promise<boolean> {
+    this.cache.drop(id);
     return (await this.conn.run(this.db, (r) => r.del(id))) > 0;
   }
 

@@ -27,6 +27,13 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** Which records a listing gives: see ComponentTable.list(). */
+export interface ListOptions {
+  startAfter?: string;
+  filter?: (c: Component) => boolean;
+  limit?: number;
+}
+
 export interface ComponentTable {
   get(id: string): Promise<Component | undefined>;
   /** Records for the given ids, in the same order; undefined where an id is unknown. */
@@ -38,7 +45,15 @@ export interface ComponentTable {
    * only those accepted by `filter`; stops after `limit` matches when limit > 0. `filter` may be
    * handed the store's own record (the memory store does): it must only read it, never change it.
    */
-  list(opts?: { startAfter?: string; filter?: (c: Component) => boolean; limit?: number }): Promise<Component[]>;
+  list(opts?: ListOptions): Promise<Component[]>;
+  /**
+   * list() without the copies: the store's own record objects, to be read and never changed (the
+   * caller does not own them). A record object stands for one stored value for as long as it lives:
+   * after a write (through this store or, with Redis, by another process) later listings give that
+   * id a new object. Values derived from a record, such as its output JSON, may therefore be cached
+   * by object identity (a WeakMap), which is what makes repeated full listings cheap.
+   */
+  listShared(opts?: ListOptions): Promise<readonly Component[]>;
   /** Write whole records (create or replace), all at once. */
   putMany(records: readonly Component[]): Promise<void>;
   /** Remove a record; false when it did not exist. */
