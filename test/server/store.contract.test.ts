@@ -422,6 +422,9 @@ describe('RedisStore only', () => {
       await r1.set(recs[1]!.id, JSON.stringify({ ...recs[1]!, session: recs[1]!.session!.replace(/.$/, 'Z') }));
       const listed = await a.components.listShared({ limit: 2 });
       expect(listed.map((c) => c.session)).toEqual(['sessionY', recs[1]!.session!.replace(/.$/, 'Z')]);
+      await r1.set(recs[0]!.id, JSON.stringify({ ...recs[0]!, session: 'sessionW' }));
+      expect((await a.components.listShared()).slice(0, 2).map((c) => c.session)).toEqual(['sessionW', recs[1]!.session!.replace(/.$/, 'Z')]);
+      expect((await a.components.list()).slice(0, 2).map((c) => c.session)).toEqual(['sessionW', recs[1]!.session!.replace(/.$/, 'Z')]);
       // Everything gone: the listing is empty and the cache lets go of every record.
       await r1.flushdb();
     } finally {
@@ -429,6 +432,60 @@ describe('RedisStore only', () => {
     }
     expect(await a.components.listShared()).toEqual([]);
     expect((a.components as unknown as { cache: { size: number } }).cache.size).toBe(0);
+  });
+
+  it('the listing cache stays true when its tracking connections are killed, and tracks again', async () => {
+    await flushRedis(redis.url);
+    const a = await RedisStore.connect({ url: redis.url });
+    const b = await RedisStore.connect({ url: redis.url });
+    opened.push(a, b);
+    const recs = Array.from({ length: 50 }, (_, i) => booted(`x${1000 + i}c0s0b0n0`));
+    await a.components.putMany(recs);
+    expect(await a.components.listShared()).toEqual(recs);
+    const admin = await raw(redis.url, 0);
+    try {
+      const tracked = async () => ((await admin.client('LIST')) as string).split('\n').filter((l) => /flags=\S*t/.test(l) || /sub=1/.test(l));
+      expect((await tracked()).length).toBe(2);
+      for (const line of await tracked()) await admin.client('KILL', 'ID', /\bid=(\d+)/.exec(line)![1]!);
+      // Changes made while nothing tracks them are still seen.
+      for (let i = 0; i < 5; i++) {
+        await b.components.putMany([{ ...recs[i * 7]!, session: `round-${i}` }]);
+        const got = await a.components.listShared();
+        expect(got[i * 7]!.session).toBe(`round-${i}`);
+        expect(got).toHaveLength(recs.length);
+      }
+      expect((await tracked()).length).toBe(2);
+    } finally {
+      await admin.quit();
+    }
+  });
+
+  it('listings racing with writes by another process end up with what Redis holds', async () => {
+    await flushRedis(redis.url);
+    const a = await RedisStore.connect({ url: redis.url });
+    const b = await RedisStore.connect({ url: redis.url });
+    opened.push(a, b);
+    const ids = Array.from({ length: 3_000 }, (_, i) => `x${1000 + i}c0s0b0n0`);
+    await b.components.putMany(ids.map((id) => booted(id)));
+    let writing = true;
+    const writer = (async () => {
+      for (let round = 0; round < 150; round++) {
+        const some = ids.filter((_, i) => (i * 7 + round) % 53 === 0);
+        await b.components.putMany(some.map((id) => booted(id, { session: `s${round}` })));
+        if (round % 10 === 0) await b.components.delete(ids[round]!);
+      }
+      writing = false;
+    })();
+    let listings = 0;
+    while (writing) {
+      await a.components.listShared();
+      listings++;
+    }
+    await writer;
+    expect(listings).toBeGreaterThan(1);
+    const truth = await b.components.getMany(await b.components.ids());
+    expect(await a.components.listShared()).toEqual(truth);
+    expect(await a.components.list()).toEqual(truth);
   });
 
   it('the listing cache drops ids deleted anywhere, also after a listing from startAfter', async () => {
@@ -608,7 +665,8 @@ describe('RedisStore only', () => {
       await s.bootArtifacts.get('t');
       await s.components.list();
       const mine = [...(await clients())].filter(([id]) => !before.has(id));
-      expect(mine.map(([, db]) => db).sort()).toEqual([0, 1, 2, 4]);
+      // DB 1 three times: the listing also reads through a tracked connection and hears of changes on another.
+      expect(mine.map(([, db]) => db).sort()).toEqual([0, 1, 1, 1, 2, 4]);
       await s.close();
       let left = mine.length;
       for (let i = 0; i < 50 && left > 0; i++) {

@@ -16,9 +16,9 @@ import {
  * The production store: Redis laid out exactly as upstream BOS lays it out (data-model §5), so this
  * server can share a Redis with the upstream services. One logical database per record type, one
  * connection per database (opened on first use), every value a JSON object. Redis holds the truth:
- * the only thing kept in this process is the component listing cache (ListingCache), which is
- * checked against the values Redis returns on every listing; a restarted server finds everything
- * again.
+ * the only thing kept in this process is the component listing cache (ListingCache), kept true by
+ * Redis's invalidation messages (two more connections to DB 1) or, without them, by comparing it
+ * with the values Redis returns; a restarted server finds everything again.
  */
 
 /** Keys asked per SCAN step (a hint to Redis; larger means fewer round trips). */
@@ -203,10 +203,31 @@ class Connections {
     return this.unavailable(db, e);
   }
 
+  /**
+   * A connection of its own to `db` (not shared, not reconnected: when it closes it stays closed),
+   * which close() also quits. Rejects with StoreUnavailableError when it cannot be opened.
+   */
+  async dedicated(db: number, overrides: Partial<RedisOptions> = {}): Promise<Redis> {
+    if (this.closed) throw this.unavailable(db, new Error('the store has been closed'));
+    const client = new Redis({ ...this.options(db), retryStrategy: () => null, ...overrides });
+    client.on('error', noop); // reported by the commands that fail; a closed connection is handled by its owner
+    this.extra.add(client);
+    client.once('end', () => this.extra.delete(client));
+    try {
+      await client.connect();
+      return client;
+    } catch (e) {
+      client.disconnect();
+      throw this.unavailable(db, e);
+    }
+  }
+  private readonly extra = new Set<Redis>();
+
   async close(): Promise<void> {
     this.closed = true;
-    const all = [...this.clients.values()];
+    const all: Promise<Redis>[] = [...this.clients.values(), ...[...this.extra].map((r) => Promise.resolve(r))];
     this.clients.clear();
+    this.extra.clear();
     await Promise.all(
       all.map(async (p) => {
         const r = await p.catch(() => undefined);
@@ -270,18 +291,34 @@ async function mgetAll(conn: Connections, db: number, keys: readonly string[]): 
 
 /**
  * The component listing cache of one RedisStore: per id, the last value text a listing received
- * and the record parsed from it. A listing still fetches every value from Redis, but when a value
- * is the very text cached (a string comparison), the cached record is used instead of parsing the
- * text again, and since it is the same record object the API's output JSON cached for it is reused
- * too. Any change to a value, written through this process or by another one, changes its bytes, so
- * the cache never answers with an old record; it only saves the parsing of unchanged ones.
+ * and the record parsed from it.
+ *
+ * Two ways keep it true to Redis. Redis tells this process which ids changed (server-assisted
+ * client-side caching, CLIENT TRACKING, see Tracking): while that works, an entry read through the
+ * tracked connection and not invalidated since is used without fetching its value at all. Every
+ * other value a listing fetches is compared with the cached text (a string comparison): when it is
+ * the very same, the cached record is used instead of parsing the text again. Either way the same
+ * record object comes back, so the API's output JSON cached for it is reused too. A write, through
+ * this process or another one, invalidates the id (tracking) and changes its text (comparison), so
+ * the cache never answers with an old record.
  *
  * Bounded: it holds at most LIST_CACHE_MAX ids, only ids a listing found in Redis, and a listing that
  * saw every id after its startAfter drops the cached ids there that it did not see (deleted).
  * Records are replaced, never changed: callers of listShared() only read them.
  */
+interface CacheEntry {
+  raw: string;
+  rec: Component;
+  /** The last listing that saw the id. */
+  pass: number;
+  /** The tracking epoch in which the value was read through the tracked connection and not invalidated since; -1 when none. */
+  epoch: number;
+}
+
 class ListingCache {
-  private readonly entries = new Map<string, { raw: string; rec: Component; pass: number }>();
+  readonly entries = new Map<string, CacheEntry>();
+  /** The current tracking epoch: bumped whenever tracking starts or loses track (see Tracking). */
+  epoch = 0;
   private passes = 0;
 
   /** Start a listing: its number marks the ids it sees. */
@@ -289,17 +326,19 @@ class ListingCache {
     return ++this.passes;
   }
 
-  /** The record of `id` whose stored value is `raw`: the cached one when the bytes are the same. */
-  record(id: string, raw: string, pass: number, db: number): Component {
+  /**
+   * The entry of `id` whose stored value is `raw`: the cached one when the text is the same. A new
+   * text starts untracked (the caller marks it when the read was tracked).
+   */
+  entry(id: string, raw: string, pass: number, db: number): CacheEntry {
     const e = this.entries.get(id);
     if (e !== undefined && e.raw === raw) {
       if (e.pass < pass) e.pass = pass;
-      return e.rec;
+      return e;
     }
-    const rec = parseRecord<Component>(db, id, raw);
-    if (e !== undefined) this.entries.set(id, { raw, rec, pass: Math.max(e.pass, pass) });
-    else if (this.entries.size < LIST_CACHE_MAX) this.entries.set(id, { raw, rec, pass });
-    return rec;
+    const next: CacheEntry = { raw, rec: parseRecord<Component>(db, id, raw), pass: Math.max(e?.pass ?? 0, pass), epoch: -1 };
+    if (e !== undefined || this.entries.size < LIST_CACHE_MAX) this.entries.set(id, next);
+    return next;
   }
 
   drop(id: string): void {
@@ -318,10 +357,140 @@ class ListingCache {
   }
 }
 
+/**
+ * Server-assisted client-side caching (Redis 6 and later): a connection with CLIENT TRACKING ON
+ * REDIRECT reads the component values, and Redis then sends the id of every value it read that
+ * changes (written, deleted, expired, flushed; by any client) to a second connection subscribed to
+ * `__redis__:invalidate`. Both are connections of their own; when either closes, everything read
+ * in this epoch counts as unread and tracking starts again with the next listing.
+ *
+ * Ordering: invalidations arrive on another connection than the values. A listing first sends a
+ * PING on the invalidation connection and waits for its answer, so every invalidation sent before
+ * the listing began has been applied. An invalidation that overtakes the reply of a value read
+ * before the change is caught by the sequence number: invalidations received while values are in
+ * flight are remembered, and such a value is used but not trusted later.
+ */
+class Tracking {
+  /** The number of invalidation messages received. */
+  seq = 0;
+  /** Ids invalidated while reads were in flight, with the seq of their last invalidation. */
+  private readonly recent = new Map<string, number>();
+  private inFlight = 0;
+  private closed = false;
+
+  private constructor(
+    readonly reads: Redis,
+    private readonly invalidations: Redis,
+    private readonly cache: ListingCache,
+    private readonly onLost: () => void,
+  ) {}
+
+  /** Open both connections and turn tracking on; null when this Redis does not support it. */
+  static async start(conn: Connections, db: number, cache: ListingCache, onLost: () => void): Promise<Tracking | null> {
+    let reads: Redis | undefined;
+    let invalidations: Redis | undefined;
+    try {
+      // Invalidation messages come as Pub/Sub messages to a RESP2 subscriber.
+      invalidations = await conn.dedicated(db, { protocol: 2 });
+      reads = await conn.dedicated(db);
+      const t = new Tracking(reads, invalidations, cache, onLost);
+      cache.epoch++;
+      invalidations.on('messageBuffer', (channel: Buffer, payload: unknown) => t.invalidate(channel, payload));
+      invalidations.once('close', () => t.lose());
+      reads.once('close', () => t.lose());
+      const id = await invalidations.client('ID');
+      await invalidations.subscribe(INVALIDATE_CHANNEL);
+      await reads.client('TRACKING', 'ON', 'REDIRECT', String(id));
+      return t;
+    } catch {
+      reads?.disconnect();
+      invalidations?.disconnect();
+      return null;
+    }
+  }
+
+  get active(): boolean {
+    return !this.closed;
+  }
+
+  private invalidate(channel: Buffer, payload: unknown): void {
+    if (channel.toString() !== INVALIDATE_CHANNEL) return;
+    this.seq++;
+    if (!Array.isArray(payload)) {
+      this.cache.epoch++; // a flush: nothing read so far is known to be current
+      return;
+    }
+    for (const k of payload) {
+      const id = Buffer.isBuffer(k) ? k.toString() : String(k);
+      const e = this.cache.entries.get(id);
+      if (e) e.epoch = -1;
+      if (this.inFlight > 0) this.recent.set(id, this.seq);
+    }
+  }
+
+  private lose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.cache.epoch++;
+    this.reads.disconnect();
+    this.invalidations.disconnect();
+    this.onLost();
+  }
+
+  /** Resolves once every invalidation Redis sent before now has been applied. */
+  async barrier(): Promise<void> {
+    await this.invalidations.ping();
+  }
+
+  /**
+   * MGET through the tracked connection, and per value whether it can be relied on later: false when
+   * the id was invalidated while the read was in flight, or tracking lost track meanwhile. The caller
+   * records the values before handling any other I/O (an invalidation arriving after that finds the
+   * cache entry and clears it).
+   */
+  async read(keys: string[]): Promise<{ values: (string | null)[]; trusted: boolean[] }> {
+    const seq = this.seq;
+    const epoch = this.cache.epoch;
+    this.inFlight++;
+    let values: (string | null)[];
+    try {
+      values = await this.reads.mget(keys);
+    } finally {
+      this.inFlight--;
+    }
+    const ok = this.cache.epoch === epoch && !this.closed;
+    const trusted = keys.map((id) => ok && (this.recent.get(id) ?? 0) <= seq);
+    if (this.inFlight === 0) this.recent.clear();
+    return { values, trusted };
+  }
+}
+
+const INVALIDATE_CHANNEL = '__redis__:invalidate';
+/** After Redis refused tracking (older than 6, or not permitted), how long listings go without it before trying again. */
+const TRACKING_RETRY_MS = 60_000;
+
 class RedisComponents implements ComponentTable {
   private readonly db = REDIS_DB.components;
   readonly cache = new ListingCache();
+  private tracking: Tracking | null = null;
+  private trackingStart: Promise<Tracking | null> | null = null;
+  private trackingRefusedAt = -Infinity;
   constructor(private readonly conn: Connections) {}
+
+  /** The running Tracking, started when there is none; null while Redis refuses it. */
+  private async tracker(): Promise<Tracking | null> {
+    if (this.tracking?.active) return this.tracking;
+    if (Date.now() - this.trackingRefusedAt < TRACKING_RETRY_MS) return null;
+    this.trackingStart ??= Tracking.start(this.conn, this.db, this.cache, () => {
+      this.tracking = null;
+    }).then((t) => {
+      this.trackingStart = null;
+      this.tracking = t;
+      if (!t) this.trackingRefusedAt = Date.now();
+      return t;
+    });
+    return this.trackingStart;
+  }
 
   async get(id: string): Promise<Component | undefined> {
     const s = await this.conn.run(this.db, (r) => r.get(id));
@@ -351,6 +520,77 @@ class RedisComponents implements ComponentTable {
    * are handed out as copies (list()), otherwise as they are (listShared()).
    */
   private async visit(opts: ListOptions, copy: boolean): Promise<Component[]> {
+    if (!(opts.limit && opts.limit > 0)) {
+      const t = await this.tracker();
+      if (t) {
+        try {
+          return await this.visitTracked(t, opts, copy);
+        } catch {
+          // tracking lost track midway (a connection closed): list by comparing instead
+        }
+      }
+    }
+    return this.visitCompared(opts, copy);
+  }
+
+  /**
+   * An unlimited listing while Redis tracks what this store read: only the values of ids not cached,
+   * or invalidated since they were read, are fetched.
+   */
+  private async visitTracked(t: Tracking, opts: ListOptions, copy: boolean): Promise<Component[]> {
+    const [keys] = await Promise.all([this.ids(), t.barrier()]);
+    const start = opts.startAfter !== undefined ? upperBound(keys, opts.startAfter) : 0;
+    const filter = opts.filter;
+    const cache = this.cache;
+    const pass = cache.begin();
+    const epoch = cache.epoch;
+    const recs: (Component | undefined)[] = new Array(keys.length - start);
+    const missing: number[] = [];
+    for (let i = start; i < keys.length; i++) {
+      const e = cache.entries.get(keys[i]!);
+      if (e !== undefined && e.epoch === epoch) {
+        if (e.pass < pass) e.pass = pass;
+        recs[i - start] = e.rec;
+      } else {
+        missing.push(i);
+      }
+    }
+    let sent = 0;
+    const queue: { idx: number[]; p: ReturnType<Tracking['read']> }[] = [];
+    const refill = () => {
+      while (sent < missing.length && queue.length < UNLIMITED_WINDOW) {
+        const idx = missing.slice(sent, sent + MGET_BATCH);
+        const p = t.read(idx.map((i) => keys[i]!));
+        p.catch(noop); // awaited below; this only keeps an abandoned batch from being an unhandled rejection
+        queue.push({ idx, p });
+        sent += idx.length;
+      }
+    };
+    refill();
+    while (queue.length > 0) {
+      const { idx, p } = queue.shift()!;
+      const { values, trusted } = await p;
+      for (let j = 0; j < idx.length; j++) {
+        const id = keys[idx[j]!]!;
+        const raw = values[j];
+        if (raw == null) {
+          cache.drop(id); // deleted since the SCAN
+          continue;
+        }
+        const e = cache.entry(id, raw, pass, this.db);
+        if (trusted[j]) e.epoch = epoch;
+        recs[idx[j]! - start] = e.rec;
+      }
+      refill();
+    }
+    const out: Component[] = [];
+    for (const c of recs) if (c !== undefined && (!filter || filter(c))) out.push(copy ? copyJson(c) : c);
+    cache.evictUnseen(pass, opts.startAfter);
+    return out;
+  }
+
+  /** A listing that fetches every value and compares it with the cached text. */
+  private async visitCompared(opts: ListOptions, copy: boolean): Promise<Component[]> {
     const keys = await this.ids();
     const start = opts.startAfter !== undefined ? upperBound(keys, opts.startAfter) : 0;
     const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
@@ -385,7 +625,7 @@ class RedisComponents implements ComponentTable {
               cache.drop(id); // deleted since the SCAN
               continue;
             }
-            const c = cache.record(id, raw, pass, this.db);
+            const c = cache.entry(id, raw, pass, this.db).rec;
             if (!filter || filter(c)) out.push(copy ? copyJson(c) : c);
           }
           if (out.length < limit) refill();
