@@ -382,11 +382,11 @@ class Tracking {
     readonly reads: Redis,
     private readonly invalidations: Redis,
     private readonly cache: ListingCache,
-    private readonly onLost: () => void,
+    private readonly onLost: (t: Tracking) => void,
   ) {}
 
   /** Open both connections and turn tracking on; null when this Redis does not support it. */
-  static async start(conn: Connections, db: number, cache: ListingCache, onLost: () => void): Promise<Tracking | null> {
+  static async start(conn: Connections, db: number, cache: ListingCache, onLost: (t: Tracking) => void): Promise<Tracking | null> {
     let reads: Redis | undefined;
     let invalidations: Redis | undefined;
     try {
@@ -434,7 +434,7 @@ class Tracking {
     this.cache.epoch++;
     this.reads.disconnect();
     this.invalidations.disconnect();
-    this.onLost();
+    this.onLost(this);
   }
 
   /** Resolves once every invalidation Redis sent before now has been applied. */
@@ -481,8 +481,8 @@ class RedisComponents implements ComponentTable {
   private async tracker(): Promise<Tracking | null> {
     if (this.tracking?.active) return this.tracking;
     if (Date.now() - this.trackingRefusedAt < TRACKING_RETRY_MS) return null;
-    this.trackingStart ??= Tracking.start(this.conn, this.db, this.cache, () => {
-      this.tracking = null;
+    this.trackingStart ??= Tracking.start(this.conn, this.db, this.cache, (lost) => {
+      if (this.tracking === lost) this.tracking = null;
     }).then((t) => {
       this.trackingStart = null;
       this.tracking = t;
