@@ -488,6 +488,33 @@ describe('RedisStore only', () => {
     expect(await a.components.list()).toEqual(truth);
   });
 
+  it('lists correctly by comparing values when Redis refuses tracking (a user without CLIENT)', async () => {
+    await flushRedis(redis.url);
+    const admin = await raw(redis.url, 0);
+    try {
+      await admin.acl('SETUSER', 'no-client', 'on', '>no-client-pw', '~*', '&*', '+@all', '-client');
+      const a = await RedisStore.connect({ url: redis.url.replace('redis://', 'redis://no-client:no-client-pw@') });
+      const b = await RedisStore.connect({ url: redis.url });
+      opened.push(a, b);
+      const recs = Array.from({ length: 1_200 }, (_, i) => booted(`x${1000 + i}c0s0b0n0`));
+      await b.components.putMany(recs);
+      const first = await a.components.listShared();
+      expect(first).toEqual(recs);
+      await b.components.putMany([{ ...recs[9]!, session: 'moved' }]);
+      await b.components.delete(recs[10]!.id);
+      const second = await a.components.listShared();
+      expect(second[9]!.session).toBe('moved');
+      expect(second.map((c) => c.id)).not.toContain(recs[10]!.id);
+      expect(second[0]).toBe(first[0]); // unchanged text: the cached record
+      const cache = (a.components as unknown as { cache: { size: number } }).cache;
+      expect(cache.size).toBe(recs.length - 1);
+      expect((a.components as unknown as { tracking: unknown }).tracking).toBeNull();
+    } finally {
+      await admin.acl('DELUSER', 'no-client');
+      await admin.quit();
+    }
+  });
+
   it('the listing cache drops ids deleted anywhere, also after a listing from startAfter', async () => {
     await flushRedis(redis.url);
     const a = await RedisStore.connect({ url: redis.url });
