@@ -525,8 +525,9 @@ class RedisComponents implements ComponentTable {
       if (t) {
         try {
           return await this.visitTracked(t, opts, copy);
-        } catch {
-          // tracking lost track midway (a connection closed): list by comparing instead
+        } catch (e) {
+          // Tracking lost track midway (one of its connections closed): list by comparing instead.
+          if (t.active) throw this.conn.translate(this.db, e);
         }
       }
     }
