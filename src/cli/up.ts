@@ -5,11 +5,13 @@
  */
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
+import { isOptionName, OPTION_NAMES, type Options } from '../common/options.js';
 import type { SimKnobs } from '../sim/knobs.js';
-import { INSTANT_KNOBS } from '../sim/knobs.js';
 import { bosLevel } from '../log.js';
 import { startSystem, type RunningSystem } from '../system.js';
+import { parseOptionValue } from './admin/options.js';
 import { parsePort, readPasswordFile } from './serve.js';
+import { addSimulatorOptions, simulatorConfigFromOptions, type SimulatorCliOptions } from './sim.js';
 
 /**
  * Machine delays of the demo room: long enough to watch each phase go by, short enough that a boot
@@ -32,12 +34,14 @@ export const DEMO_OPTIONS = Object.freeze({
   max_boot_wait_time: 60,
 });
 
-export interface UpOptions {
+export interface UpOptions extends Omit<SimulatorCliOptions, 'bosUrl'> {
   nodes: number;
   port: number;
   host: string;
   seed: number;
   instant?: boolean;
+  /** BOS options written at start-up (`--option key=value`), over the demo tuning. */
+  option?: Partial<Options>;
   redis?: string;
   redisPasswordFile?: string;
   redisTls?: boolean;
@@ -54,16 +58,37 @@ function positiveInt(what: string, max: number) {
   };
 }
 
+/** `--option key=value` (repeatable): one BOS option, typed and checked by the option rules. */
+export function collectOption(text: string, previous: Partial<Options> = {}): Partial<Options> {
+  const eq = text.indexOf('=');
+  const key = (eq < 0 ? text : text.slice(0, eq)).trim();
+  if (eq < 0 || !isOptionName(key)) {
+    throw new InvalidArgumentError(
+      eq < 0 ? `"${text}" is not key=value (e.g. cleanup_completed_session_ttl=1m)` : `"${key}" is not a BOS option (one of ${OPTION_NAMES.join(', ')})`,
+    );
+  }
+  let value: number | boolean | string;
+  try {
+    value = parseOptionValue(key, text.slice(eq + 1).trim());
+  } catch (err) {
+    throw new InvalidArgumentError(`${key}: ${(err as Error).message}`);
+  }
+  return { ...previous, [key]: value };
+}
+
 export async function up(o: UpOptions): Promise<RunningSystem> {
   const logger = pino({ level: o.logLevel });
+  // The demo delays unless --instant; any knob flag given overrides them.
+  const sim = simulatorConfigFromOptions(o);
   const system = await startSystem({
     nodes: o.nodes,
     seed: o.seed,
     port: o.port,
     host: o.host,
-    knobs: o.instant ? INSTANT_KNOBS : DEMO_KNOBS,
+    clock: sim.clock,
+    knobs: { ...(o.instant ? {} : DEMO_KNOBS), ...sim.knobs },
     // The logging_level option governs the operators' level; start it at the level asked for.
-    options: { ...DEMO_OPTIONS, logging_level: bosLevel(o.logLevel) },
+    options: { ...DEMO_OPTIONS, logging_level: bosLevel(o.logLevel), ...o.option },
     redisUrl: o.redis,
     redisPassword: o.redisPasswordFile ? readPasswordFile(o.redisPasswordFile) : undefined,
     redisTls: o.redisTls,
@@ -72,7 +97,7 @@ export async function up(o: UpOptions): Promise<RunningSystem> {
   const u = system.url;
   process.stdout.write(
     [
-      `BOS is up with ${o.nodes} simulated nodes on ${o.redis ? 'Redis' : 'the in-memory store'}${o.instant ? ' (instant hardware)' : ''}:`,
+      `BOS is up with ${o.nodes} simulated nodes on ${o.redis ? 'Redis' : 'the in-memory store'}${o.instant ? ' (instant hardware)' : ''}${o.speed && o.speed !== 1 ? ` (machine time ×${o.speed})` : ''}:`,
       `  BOS v2 API   ${u}/apis/bos/v2   (also ${u}/v2)`,
       `  metrics      ${u}/metrics`,
       `  HSM          ${u}/apis/smd/hsm/v2/State/Components`,
@@ -86,8 +111,11 @@ export async function up(o: UpOptions): Promise<RunningSystem> {
   return system;
 }
 
+/** The simulator's flags `bos up` defines itself (with its own defaults) or has no use for. */
+const OWN_FLAGS = new Set(['--nodes', '--seed', '--instant', '--bos-url']);
+
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('up')
     .description('run the BOS v2 API, all operators and a simulated machine room in one process (the embedded default)')
     .option('--nodes <n>', 'number of simulated nodes', positiveInt('node count', 200_000), 64)
@@ -99,9 +127,27 @@ export function register(program: Command): void {
     .option('--redis-password-file <file>', 'file holding the Redis password')
     .option('--redis-tls', 'connect to Redis over TLS')
     .option('--log-level <level>', 'log level of the process (trace, debug, info, warn, error, silent)', 'warn')
+    .option('--option <key=value>', 'set a BOS option at start-up (repeatable), e.g. --option cleanup_completed_session_ttl=1m', collectOption);
+  // The simulator's knob flags (machine delays, --speed, faulty nodes, failure rates), as `bos sim` has them.
+  for (const opt of addSimulatorOptions(new Command()).options) {
+    if (!OWN_FLAGS.has(opt.long ?? '')) cmd.addOption(opt);
+  }
+  cmd
     .addHelpText(
       'after',
-      '\nExamples:\n  bos up                      # 64 nodes on http://127.0.0.1:8080\n  bos up --nodes 1000 --instant\n  bos up --redis redis://127.0.0.1:6379   # restart it and everything is still there\n',
+      [
+        '',
+        'Without --instant the machine runs the demo delays (power on 2s, off 3s, boot 6s, CFS 4s); a delay flag',
+        'overrides one of them. Node flags take a count (picked by --seed) or a comma list of xnames.',
+        '',
+        'Examples:',
+        '  bos up                      # 64 nodes on http://127.0.0.1:8080',
+        '  bos up --nodes 1000 --instant',
+        '  bos up --redis redis://127.0.0.1:6379   # restart it and everything is still there',
+        '  bos up --instant --never-boot 2 --failing-config bad --option default_retry_policy=1 --option max_boot_wait_time=5',
+        '  bos up --instant --speed 30 --option cleanup_completed_session_ttl=1m   # complete sessions gone in ~2 s',
+        '',
+      ].join('\n'),
     )
     .action(async (o: UpOptions) => {
       const system = await up(o);
