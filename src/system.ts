@@ -35,6 +35,8 @@ export interface SystemOptions {
   knobs?: Partial<SimKnobs>;
   /** Options written at start-up (only keys given here; the rest keep their stored or default value). */
   options?: Partial<Options>;
+  /** Options written only when the store holds none yet (a first start); `options` go over them. */
+  optionDefaults?: Partial<Options>;
   /** React to API changes within moments instead of waiting a polling period (default true). */
   wakeOnChanges?: boolean;
   /** Operators to run (default all); an empty list runs none. */
@@ -157,9 +159,12 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
 
-  if (opts.options && Object.keys(opts.options).length > 0) {
-    const stored = (await store.getOptions()) ?? {};
-    await store.putOptions({ ...OPTION_DEFAULTS, ...stored, ...opts.options });
+  const given = opts.options ?? {};
+  if (Object.keys(given).length > 0 || opts.optionDefaults) {
+    const stored = await store.getOptions();
+    if (!stored || Object.keys(given).length > 0) {
+      await store.putOptions({ ...OPTION_DEFAULTS, ...(stored ?? opts.optionDefaults), ...given });
+    }
   }
 
   let operators: RunningOperators | undefined;

@@ -46,6 +46,8 @@ export interface UpOptions extends Omit<SimulatorCliOptions, 'bosUrl'> {
   redisPasswordFile?: string;
   redisTls?: boolean;
   logLevel: string;
+  /** --log-level was on the command line (it then sets logging_level on a restart too). */
+  logLevelGiven?: boolean;
 }
 
 function positiveInt(what: string, max: number) {
@@ -87,8 +89,10 @@ export async function up(o: UpOptions): Promise<RunningSystem> {
     host: o.host,
     clock: sim.clock,
     knobs: { ...(o.instant ? {} : DEMO_KNOBS), ...sim.knobs },
+    // The demo tuning on a first start only: a restart on Redis keeps what was stored (and changed).
     // The logging_level option governs the operators' level; start it at the level asked for.
-    options: { ...DEMO_OPTIONS, logging_level: bosLevel(o.logLevel), ...o.option },
+    optionDefaults: { ...DEMO_OPTIONS, logging_level: bosLevel(o.logLevel) },
+    options: { ...(o.logLevelGiven ? { logging_level: bosLevel(o.logLevel) } : {}), ...o.option },
     redisUrl: o.redis,
     redisPassword: o.redisPasswordFile ? readPasswordFile(o.redisPasswordFile) : undefined,
     redisTls: o.redisTls,
@@ -150,7 +154,7 @@ export function register(program: Command): void {
       ].join('\n'),
     )
     .action(async (o: UpOptions) => {
-      const system = await up(o);
+      const system = await up({ ...o, logLevelGiven: cmd.getOptionValueSource('logLevel') === 'cli' });
       let stopping = false;
       const stop = async () => {
         if (stopping) return;

@@ -436,6 +436,8 @@ describe('bos up --redis survives a restart', { timeout: 60_000 }, () => {
     expect(w.code).toBe(0);
     expect(w.summary).toMatch(/: 3 nodes, 3 succeeded, 0 failed/);
     const before = await components(bos, nodes);
+    // An option the administrator changed is kept too (not reset to the start-up tuning).
+    await ok(bos(['options', 'update', '--polling-frequency', '7']));
     expect(await up.stop('SIGTERM')).toBe(0);
 
     up = await startUp(['--nodes', '8', '--instant', '--redis', redis.url]);
@@ -454,6 +456,8 @@ describe('bos up --redis survives a restart', { timeout: 60_000 }, () => {
     }
     const all = JSON.parse(await ok(bos(['components', 'list', '--format', 'json']))) as Comp[];
     expect(all).toHaveLength(8);
+    const options = JSON.parse(await ok(bos(['options', 'list', '--format', 'json']))) as Record<string, unknown>;
+    expect(options.polling_frequency).toBe(7);
     expect(await up.stop('SIGTERM')).toBe(0);
   });
 });
