@@ -3,6 +3,7 @@
  * component predicates the filters use, the status decision tree, the limit syntax, architecture
  * matching, kernel parameter assembly and IMS image ids. No I/O here.
  */
+import type { ManifestSummary } from '../clients/s3.js';
 import { emptyActualState } from '../common/constants.js';
 import { parseTimestamp } from '../common/clock.js';
 import { computeStatus } from '../common/status.js';
@@ -319,14 +320,7 @@ export function archAccepted(bootSetArch: string | undefined, hsmArch: string | 
 // ---------------------------------------------------------------- kernel parameters
 
 /** What session setup took from an image manifest (see clients/s3 summarizeManifest). */
-export interface ArtifactSummary {
-  kernel: string | null;
-  initrd: string | null;
-  rootfs: string | null;
-  rootfsEtag: string | null;
-  bootParametersPath: string | null;
-  bootParametersEtag: string | null;
-}
+export type ArtifactSummary = ManifestSummary;
 
 /** A boot set names a rootfs provider this project does not support. */
 export class UnsupportedRootfsProvider extends Error {

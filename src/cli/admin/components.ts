@@ -1,6 +1,7 @@
 /**
  * `bos components list|describe|update`.
  */
+import type { ComponentQuery } from '../../clients/types.js';
 import { Command, InvalidArgumentError } from 'commander';
 import { emptyStagedState } from '../../common/constants.js';
 import { PHASES, type Component, type ComponentPatch } from '../../common/types.js';
@@ -12,14 +13,7 @@ export const DEFAULT_PAGE_SIZE = 2000;
 /** Ids per request when listing by a long id list (keeps the request line well under 16 KiB). */
 export const IDS_PER_REQUEST = 400;
 
-export interface ComponentQuery {
-  ids?: string;
-  enabled?: boolean;
-  session?: string;
-  staged_session?: string;
-  phase?: string;
-  status?: string;
-}
+export type { ComponentQuery };
 
 /**
  * Every component matching the query, following pages: each request asks for `pageSize` records

@@ -3,6 +3,7 @@
  * the PATCH merge, the 409 actual-state rule, list filters and output preparation. Pure functions of
  * records; the caller fetches and stores.
  */
+import type { ComponentQuery } from '../../clients/types.js';
 import { attachStatus, computeStatus } from '../../common/status.js';
 import type { BootArtifactsRecord, Component, ComponentPatch } from '../../common/types.js';
 import { copyJson } from '../store/memory.js';
@@ -112,13 +113,7 @@ export function actualStateUpdateAllowed(stored: Component): boolean {
 }
 
 /** Query of GET /v2/components after parameter parsing. */
-export interface ComponentListQuery {
-  ids?: string;
-  enabled?: boolean;
-  session?: string;
-  staged_session?: string;
-  phase?: string;
-  status?: string;
+export interface ComponentListQuery extends ComponentQuery {
   start_after_id?: string;
   page_size?: number;
 }
