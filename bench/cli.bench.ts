@@ -6,8 +6,8 @@
  * Prints a table and writes it into bench/RESULTS.md under `## Administrator commands` (other
  * sections are left as they are). Run: `npm run bench -- cli`.
  */
+import { writeResultsSection } from './scale-common.js';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,22 +77,6 @@ async function spawned(args: string[], env: Record<string, string>, runs = 3): P
   return { ms: median(out), bytes };
 }
 
-function writeSection(section: string): void {
-  const file = join(root, 'bench', 'RESULTS.md');
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
-  const start = text.search(/^## Administrator commands\s*$/m);
-  let out: string;
-  if (start < 0) {
-    out = text.trimEnd() + '\n\n' + section;
-  } else {
-    const rest = text.slice(start + 1);
-    const next = rest.search(/^## /m);
-    const end = next < 0 ? text.length : start + 1 + next;
-    out = text.slice(0, start) + section + (end < text.length ? '\n' + text.slice(end) : '');
-  }
-  writeFileSync(file, out);
-  console.log(`wrote the results into ${file}`);
-}
 
 async function main(): Promise<void> {
   const rows: string[] = [];
@@ -168,7 +152,7 @@ async function main(): Promise<void> {
     'built tree (`npm run build`, dist/) starts faster.',
     '',
   ].join('\n');
-  writeSection(section);
+  writeResultsSection('Administrator commands', section);
 }
 
 await main();

@@ -10,10 +10,10 @@
  * its event loop. Any error, timeout or non-2xx answer fails the run. Writes the table into
  * bench/RESULTS.md under `## Load` (other sections are left alone).
  */
+import { writeResultsSection } from './scale-common.js';
 import { spawn, execSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
@@ -146,21 +146,6 @@ function run(url: string, scenario: string, opts: { connections: number; seconds
   });
 }
 
-function writeSection(section: string): void {
-  const file = join(root, 'bench', 'RESULTS.md');
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
-  const start = text.search(/^## Load\s*$/m);
-  let out: string;
-  if (start < 0) out = text.trimEnd() + '\n\n' + section;
-  else {
-    const rest = text.slice(start + 1);
-    const next = rest.search(/^## /m);
-    const end = next < 0 ? text.length : start + 1 + next;
-    out = text.slice(0, start) + section + (end < text.length ? '\n' + text.slice(end) : '');
-  }
-  writeFileSync(file, out);
-  console.log(`wrote the results into ${file}`);
-}
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -229,7 +214,7 @@ async function main(): Promise<void> {
     failed.length === 0 ? 'No errors, timeouts or non-2xx answers in any scenario.' : `FAILED: ${failed.map((r) => r.scenario).join('; ')} had errors or non-2xx answers.`,
     '',
   ].join('\n');
-  writeSection(section);
+  writeResultsSection('Load', section);
   if (failed.length > 0) process.exit(1);
 }
 

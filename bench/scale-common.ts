@@ -4,7 +4,9 @@
  * session timing and reading a process's peak RSS.
  */
 import { execSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -128,4 +130,29 @@ export function memoryOf(pid: number | 'self' = 'self'): { hwm: number; rss: num
 
 export function fmtMs(ms: number): string {
   return `${Math.round(ms)} ms`;
+}
+
+/**
+ * Replace the section headed `## <heading>` of bench/RESULTS.md with `section` (which starts with that
+ * heading), or append it when the file has no such section. Other sections are kept as they are.
+ */
+export function writeResultsSection(heading: string, section: string, file = resultsFile()): void {
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
+  const escaped = heading.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const start = text.search(new RegExp(`^## ${escaped}\\s*$`, 'm'));
+  let out: string;
+  if (start < 0) {
+    out = text.trimEnd() + '\n\n' + section;
+  } else {
+    const rest = text.slice(start + 1);
+    const next = rest.search(/^## /m);
+    const end = next < 0 ? text.length : start + 1 + next;
+    out = text.slice(0, start) + section + (end < text.length ? '\n' + text.slice(end) : '');
+  }
+  writeFileSync(file, out);
+  console.log(`wrote the results into ${file}`);
+}
+
+function resultsFile(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), 'RESULTS.md');
 }

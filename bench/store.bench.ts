@@ -13,8 +13,8 @@
  *   --stores memory,redis               --no-write (print only)
  *   BENCH_REDIS_URL=redis://...  use that Redis (it is FLUSHED) instead of a throw-away redis-server
  */
+import { writeResultsSection } from './scale-common.js';
 import { execSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -364,23 +364,6 @@ function markdown(rows: Row[], notes: string[]): string {
   return lines.join('\n').trimEnd() + '\n';
 }
 
-/** Replace (or append) the `## Store and API` section, leaving every other section as it is. */
-function writeSection(section: string): void {
-  const file = join(root, 'bench', 'RESULTS.md');
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
-  const start = text.search(/^## Store and API\s*$/m);
-  let out: string;
-  if (start < 0) {
-    out = text.trimEnd() + '\n\n' + section;
-  } else {
-    const rest = text.slice(start + 1);
-    const next = rest.search(/^## /m);
-    const end = next < 0 ? text.length : start + 1 + next;
-    out = text.slice(0, start) + section + (end < text.length ? '\n' + text.slice(end) : '');
-  }
-  writeFileSync(file, out);
-  console.log(`wrote the results into ${file}`);
-}
 
 async function flush(url: string): Promise<void> {
   const r = new Redis(url, { lazyConnect: true });
@@ -455,7 +438,7 @@ async function main(): Promise<void> {
   const load = `Load average (1 min) at the start ${loadAtStart.toFixed(1)}, at the end ${os.loadavg()[0]!.toFixed(1)}, on ${os.availableParallelism()} cores.`;
   const verdictLine = missed.length ? `Targets missed: ${missed.map((r) => `${r.store} ${r.what} (${r.median.toFixed(0)} ms)`).join(', ')}.` : 'All targets met.';
   const notes = [`${verdictLine} ${load}`, '', ...HOW_LISTED];
-  if (WRITE) writeSection(markdown(rows, notes));
+  if (WRITE) writeResultsSection('Store and API', markdown(rows, notes));
 }
 
 await main();
