@@ -415,3 +415,23 @@ export function sessionCleanupDisabled(ttl: string): boolean {
   if (digits === '') throw new Error(`cleanup_completed_session_ttl ${JSON.stringify(ttl)} has no number`);
   return Number(digits) === 0;
 }
+
+/** The API's (and upstream's schema's) limit on a session's `components` string. */
+export const SESSION_COMPONENTS_MAX_LENGTH = 524_288;
+
+/**
+ * The session's `components` string: the node ids joined by commas, or, when that is longer than
+ * the API accepts, the longest run of whole ids from the start that fits (`kept` < ids.length). The
+ * field only records what the session started on; which nodes a session manages is each
+ * component's `session`, so a shortened list loses no node.
+ */
+export function sessionComponentsList(ids: readonly string[], maxLength = SESSION_COMPONENTS_MAX_LENGTH): { list: string; kept: number } {
+  let length = -1;
+  let kept = 0;
+  for (const id of ids) {
+    if (length + 1 + id.length > maxLength) break;
+    length += 1 + id.length;
+    kept++;
+  }
+  return { list: ids.slice(0, kept).join(','), kept };
+}

@@ -10,7 +10,7 @@ import type { BootSet, ComponentPatch, DesiredState, Session, SessionTemplate, S
 import { ARTIFACT_TYPES, ArtifactNotFound, readBootParameters, readManifest, summarizeManifest } from '../clients/s3.js';
 import type { Services } from '../clients/types.js';
 import { errorService, errorText, OperatorError } from './errors.js';
-import { applyLimit, archAccepted, assembleKernelParameters } from './rules.js';
+import { applyLimit, archAccepted, assembleKernelParameters, SESSION_COMPONENTS_MAX_LENGTH, sessionComponentsList } from './rules.js';
 import { patchComponents } from './runner.js';
 import { markSessionComplete } from './sessions.js';
 import type { PassContext, PassOperator } from './types.js';
@@ -241,10 +241,15 @@ export async function setupSession(ctx: PassContext, session: Session, inventory
     for (const n of notFound) nodes.delete(n);
   }
   if (nodes.size === 0) return fail(new SessionSetupError(NO_BOS_COMPONENTS_ERROR));
-  await ctx.services.bos.patchSession(session.name, session.tenant || null, {
-    status: { status: 'running' },
-    components: [...nodes].join(','),
-  });
+  const { list, kept } = sessionComponentsList([...nodes]);
+  if (kept < nodes.size) {
+    ctx.log.warn(
+      { session: session.name, count: nodes.size, listed: kept },
+      `session ${session.name} has ${nodes.size} nodes; its components field lists the first ${kept} (the API limits it to ` +
+        `${SESSION_COMPONENTS_MAX_LENGTH} characters); GET /v2/components?session=${session.name} lists every one`,
+    );
+  }
+  await ctx.services.bos.patchSession(session.name, session.tenant || null, { status: { status: 'running' }, components: list });
   ctx.log.info({ session: session.name, count: nodes.size, staged: session.stage === true }, `session ${session.name} is running on ${nodes.size} node(s)`);
   return 'running';
 }

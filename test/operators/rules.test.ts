@@ -13,6 +13,7 @@ import {
   CFS_FAILED_ERROR,
   CFS_MISSING_ERROR,
   decideStatus,
+  sessionComponentsList,
   imsIdFromKernel,
   LimitError,
   PCS_MISSING_ERROR,
@@ -417,5 +418,27 @@ describe('session cleanup TTL', () => {
     expect(sessionCleanupDisabled('0H')).toBe(true);
     expect(sessionCleanupDisabled('7d')).toBe(false);
     expect(sessionCleanupDisabled('10m')).toBe(false);
+  });
+});
+
+describe('sessionComponentsList', () => {
+  it('keeps the longest prefix of whole ids that fits, in order, and joins them with commas', () => {
+    fc.assert(
+      fc.property(fc.array(fc.stringMatching(/^[a-z0-9]{1,12}$/), { maxLength: 40 }), fc.integer({ min: 0, max: 120 }), (ids, max) => {
+        const { list, kept } = sessionComponentsList(ids, max);
+        expect(list).toBe(ids.slice(0, kept).join(','));
+        expect(list.length).toBeLessThanOrEqual(max);
+        // Maximal: one more id would not fit.
+        if (kept < ids.length) expect(ids.slice(0, kept + 1).join(',').length).toBeGreaterThan(max);
+      }),
+    );
+  });
+
+  it('keeps every id when the list fits, up to the API limit of 524,288 characters', () => {
+    const ids = Array.from({ length: 40_000 }, (_, i) => `x${String(i).padStart(13, '0')}`); // 14 characters each
+    const { list, kept } = sessionComponentsList(ids);
+    expect(kept).toBe(Math.floor((524_288 + 1) / 15));
+    expect(list.length).toBeLessThanOrEqual(524_288);
+    expect(sessionComponentsList(ids.slice(0, kept)).kept).toBe(kept);
   });
 });

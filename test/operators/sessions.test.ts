@@ -150,6 +150,23 @@ describe('session-setup: a boot session', () => {
   });
 });
 
+describe('session-setup: a session of more nodes than its components field holds', () => {
+  it('runs on every node and lists as many as the API accepts in components', async () => {
+    const many = Array.from({ length: 40_000 }, (_, i) => `x3000c0s${String(i).padStart(5, '0')}b0n0`); // 17 characters
+    const w = setupWorld({ node_list: many });
+    w.hsm.addNodes(many);
+    for (const id of many) w.bos.put(comp(id, { enabled: false }));
+    const { session: s, ids } = await setupOnce(w, session('big'));
+    expect(s.status.status).toBe('running');
+    expect(ids).toHaveLength(40_000);
+    expect(s.components.length).toBeLessThanOrEqual(524_288);
+    const listed = s.components.split(',');
+    expect(listed.length).toBe(Math.floor((524_288 + 1) / 18));
+    expect(listed).toEqual(many.slice(0, listed.length));
+    expect(w.bos.get(many[39_999]!).session).toBe('big');
+  });
+});
+
 describe('session-setup: node selection', () => {
   async function selected(bootSet: Partial<BootSet>, s: Partial<Session> = {}, prep?: (w: World) => void) {
     const w = setupWorld(bootSet);
