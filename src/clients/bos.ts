@@ -79,11 +79,20 @@ export class HttpBosClient implements BosClient {
 
   async patchComponents(
     patches: Partial<Component>[],
-    opts: { skipBadIds?: boolean; chunkSize?: number } = {},
+    opts: { skipBadIds?: boolean; chunkSize?: number; discardAnswer?: boolean } = {},
   ): Promise<Component[]> {
     const out: Component[] = [];
     const query: Query | undefined = opts.skipBadIds ? { skip_bad_ids: true } : undefined;
     for (const part of chunk(patches, opts.chunkSize ?? 0)) {
+      if (opts.discardAnswer) {
+        // The updated records are not wanted: check the answer is a JSON array, skip parsing it.
+        const text = await this.http.patch<string>('/components', { body: part, query, unparsed: true });
+        const t = text.trim();
+        if (!t.startsWith('[') || !t.endsWith(']')) {
+          throw new ServiceError('bos', 'PATCH', '/components', undefined, `Expected a JSON array in the response to PATCH /components, got ${JSON.stringify(t.slice(0, 80))}`);
+        }
+        continue;
+      }
       out.push(...expectArray<Component>(await this.http.patch('/components', { body: part, query }), 'bos', 'PATCH', '/components'));
     }
     return out;

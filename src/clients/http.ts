@@ -213,6 +213,8 @@ export interface RequestOptions {
   /** JSON body; undefined → no body. */
   body?: unknown;
   headers?: Record<string, string>;
+  /** Hand back the 2xx answer's text unparsed (a string body) when the caller does not need it read. */
+  unparsed?: boolean;
 }
 
 export interface HttpResponse<T = unknown> {
@@ -362,6 +364,7 @@ export class HttpClient {
 
     if (raw.status < 200 || raw.status >= 300) throw fail(raw.status, non2xx(method, endpoint, raw), token);
     const text = raw.body.toString('utf8');
+    if (opts.unparsed) return { status: raw.status, headers: raw.headers, body: text as T };
     if (text.trim() === '') return { status: raw.status, headers: raw.headers, body: null as T };
     try {
       return { status: raw.status, headers: raw.headers, body: JSON.parse(text) as T };

@@ -41,8 +41,13 @@ export interface BosClient {
    * page once `limit` are read — an existence check costs one small request.
    */
   listComponents(query: ComponentQuery, pageSize: number, opts?: { limit?: number }): Promise<Component[]>;
-  /** Bulk PATCH, list form; `skipBadIds` adds skip_bad_ids=true. Chunked by `chunkSize` (0 → one). */
-  patchComponents(patches: Partial<Component>[], opts?: { skipBadIds?: boolean; chunkSize?: number }): Promise<Component[]>;
+  /**
+   * Bulk PATCH, list form; `skipBadIds` adds skip_bad_ids=true. Chunked by `chunkSize` (0 → one).
+   * With `discardAnswer` the updated records are not read (the answer is only checked to be an
+   * array) and the result is empty: for writers that do not use them (at 100,000 components the
+   * answers are as large as a full listing).
+   */
+  patchComponents(patches: Partial<Component>[], opts?: { skipBadIds?: boolean; chunkSize?: number; discardAnswer?: boolean }): Promise<Component[]>;
   /** Bulk PATCH, filter form. */
   patchComponentsByFilter(
     patch: Partial<Component>,

@@ -26,6 +26,7 @@ export function withChangeEvents(store: Store, bus: ChangeBus): Store {
     components: {
       get: (id) => c.get(id),
       getMany: (ids) => c.getMany(ids),
+      getManyShared: (ids) => c.getManyShared(ids),
       ids: () => c.ids(),
       list: (opts) => c.list(opts),
       listShared: (opts) => c.listShared(opts),

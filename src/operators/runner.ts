@@ -402,11 +402,13 @@ export class Runner {
 /**
  * Bulk PATCH of component entries (nothing sent when empty). Refuses an entry that writes
  * `desired_state` without `session`: desired state always travels with the session that set it.
+ * The updated records come back only with `records: true` (otherwise the API's answer is not
+ * parsed and the result is empty).
  */
 export async function patchComponents(
   services: Services,
   patches: ComponentPatch[],
-  opts: { skipBadIds?: boolean; chunkSize?: number } = {},
+  opts: { skipBadIds?: boolean; chunkSize?: number; records?: boolean } = {},
 ): Promise<Component[]> {
   if (patches.length === 0) return [];
   for (const p of patches) {
@@ -414,5 +416,6 @@ export async function patchComponents(
       throw new Error(`refusing to write desired_state of component ${p.id} without its session`);
     }
   }
-  return services.bos.patchComponents(patches as Partial<Component>[], opts);
+  const { records, ...rest } = opts;
+  return services.bos.patchComponents(patches as Partial<Component>[], records ? rest : { ...rest, discardAnswer: true });
 }

@@ -233,7 +233,7 @@ export async function setupSession(ctx: PassContext, session: Session, inventory
   } catch (err) {
     return fail(err);
   }
-  const patched = await patchComponents(ctx.services, patches, { skipBadIds: true, chunkSize: ctx.batchSize });
+  const patched = await patchComponents(ctx.services, patches, { skipBadIds: true, chunkSize: ctx.batchSize, records: true });
   const found = new Set(patched.map((c) => c.id));
   const notFound = [...nodes].filter((n) => !found.has(n));
   if (notFound.length > 0) {

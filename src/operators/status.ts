@@ -4,6 +4,7 @@
  * also keeps the `bos_components` gauge: enabled components every pass, disabled ones from a full
  * listing at most once a minute (so a large idle system is not listed every pass).
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Component, ComponentPatch } from '../common/types.js';
 import { computeStatus } from '../common/status.js';
 import type { CfsComponent } from '../clients/types.js';
@@ -23,17 +24,17 @@ interface Census {
 }
 const censuses = new WeakMap<OperatorMetrics, Census>();
 
-/** What a component's status decision was made from (besides PCS and CFS). */
-function decisionInputs(c: Component): string {
-  return JSON.stringify([
-    c.enabled === true,
-    c.session ?? '',
-    c.desired_state ?? null,
-    c.actual_state ?? null,
-    c.last_action ?? null,
-    c.status?.status_override ?? '',
-    c.status?.phase ?? '',
-  ]);
+/** Whether two reads of a component agree on what its status decision is made from (besides PCS and CFS). */
+export function sameDecisionInputs(a: Component, b: Component): boolean {
+  return (
+    (a.enabled === true) === (b.enabled === true) &&
+    (a.session ?? '') === (b.session ?? '') &&
+    (a.status?.status_override ?? '') === (b.status?.status_override ?? '') &&
+    (a.status?.phase ?? '') === (b.status?.phase ?? '') &&
+    isDeepStrictEqual(a.last_action ?? null, b.last_action ?? null) &&
+    isDeepStrictEqual(a.desired_state ?? null, b.desired_state ?? null) &&
+    isDeepStrictEqual(a.actual_state ?? null, b.actual_state ?? null)
+  );
 }
 
 /**
@@ -51,9 +52,13 @@ async function stillCurrent(ctx: PassContext, batch: readonly Component[], patch
     ctx.log.warn({ err: errorText(err) }, 'could not re-read the components before writing their status; writing anyway');
     return patches;
   }
-  const read = new Map(batch.map((c) => [c.id, decisionInputs(c)]));
-  const now = new Map(fresh.map((c) => [c.id, decisionInputs(c)]));
-  const kept = patches.filter((p) => now.get(p.id!) === read.get(p.id!));
+  const read = new Map(batch.map((c) => [c.id, c]));
+  const now = new Map(fresh.map((c) => [c.id, c]));
+  const kept = patches.filter((p) => {
+    const before = read.get(p.id!);
+    const after = now.get(p.id!);
+    return before !== undefined && after !== undefined && sameDecisionInputs(before, after);
+  });
   if (kept.length < patches.length) {
     const keptIds = new Set(kept.map((p) => p.id));
     const skipped = patches.filter((p) => !keptIds.has(p.id)).map((p) => p.id);

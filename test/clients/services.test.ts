@@ -136,6 +136,17 @@ describe('BOS client', () => {
     expect(f.seen.length).toBe(4);
   });
 
+  it('bulk PATCH with discardAnswer sends the same requests, reads no record back, and still refuses a non-array answer', async () => {
+    const f = await bosFake([]);
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    const patches: Partial<Component>[] = ids(5).map((id) => ({ id, error: '' }));
+    expect(await bos.patchComponents(patches, { chunkSize: 2, discardAnswer: true })).toEqual([]);
+    expect(f.seen.map((s) => (s.body as { id: string }[]).map((p) => p.id))).toEqual([ids(5).slice(0, 2), ids(5).slice(2, 4), ids(5).slice(4)]);
+    const odd = await fake(() => ({ body: { not: 'an array' } }));
+    const bad = track(new HttpBosClient(`${odd.url}/v2`, opts));
+    await expect(bad.patchComponents(patches, { discardAnswer: true })).rejects.toThrow(/Expected a JSON array in the response to PATCH \/components/);
+  });
+
   it('bulk PATCH filter form and PUT send the documented bodies', async () => {
     const f = await bosFake([]);
     const bos = track(new HttpBosClient(`${f.url}/v2`, opts));

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { Registry, createMetrics } from '../../src/metrics.js';
 import { actualStateCleanup } from '../../src/operators/actual-state-cleanup.js';
 import { configuration } from '../../src/operators/configuration.js';
 import { discovery } from '../../src/operators/discovery.js';
 import { Runner } from '../../src/operators/runner.js';
-import { status } from '../../src/operators/status.js';
+import { sameDecisionInputs, status } from '../../src/operators/status.js';
 import type { OperatorDefinition } from '../../src/operators/types.js';
 import { ago, bootArtifacts, comp, world, type World } from './fakes.js';
 
@@ -251,5 +252,53 @@ describe('status operator', () => {
     expect(r.ok).toBe(false);
     expect(r.error).toBe('pcs: connect ECONNREFUSED');
     expect(w.rec.of('bos', 'patchComponents')).toHaveLength(0);
+  });
+});
+
+describe('status operator: which changes count as a component changed during the pass', () => {
+  const arbState = fc.option(
+    fc.record({ boot_artifacts: fc.record({ kernel: fc.constantFrom('k1', 'k2'), kernel_parameters: fc.constantFrom('a', 'b'), initrd: fc.constant('i') }), configuration: fc.constantFrom('c1', 'c2') }, { requiredKeys: [] }),
+    { nil: undefined },
+  );
+  const arbComp = fc.record(
+    {
+      id: fc.constant('x1'),
+      enabled: fc.boolean(),
+      session: fc.constantFrom('', 's1', 's2'),
+      desired_state: arbState,
+      actual_state: arbState,
+      last_action: fc.option(fc.record({ action: fc.constantFrom('powered_on', 'session_setup'), failed: fc.boolean() }), { nil: undefined }),
+      status: fc.record({ phase: fc.constantFrom('', 'powering_on', 'configuring'), status_override: fc.constantFrom('', 'on_hold') }, { requiredKeys: [] }),
+      error: fc.constantFrom('', 'e'),
+      event_stats: fc.record({ power_on_attempts: fc.nat(3) }),
+      retry_policy: fc.nat(4),
+    },
+    { requiredKeys: ['id'] },
+  );
+  /** The decision inputs with keys in a fixed order and defaults filled in. */
+  const canonical = (c: any) =>
+    JSON.stringify([
+      c.enabled === true,
+      c.session ?? '',
+      c.status?.status_override ?? '',
+      c.status?.phase ?? '',
+      c.last_action ? [c.last_action.action, c.last_action.failed] : null,
+      ...[c.desired_state, c.actual_state].map((st: any) =>
+        st ? [st.configuration, st.boot_artifacts ? [st.boot_artifacts.kernel, st.boot_artifacts.kernel_parameters, st.boot_artifacts.initrd] : null, 'boot_artifacts' in st, 'configuration' in st] : null,
+      ),
+    ]);
+
+  it('agrees exactly when enabled, session, desired and actual state, last action, phase and override agree (property)', () => {
+    fc.assert(
+      fc.property(arbComp, arbComp, (ga, gb) => {
+        // As read from the API: parsed JSON.
+        const [a, b] = [JSON.parse(JSON.stringify(ga)), JSON.parse(JSON.stringify(gb))];
+        expect(sameDecisionInputs(a as any, b as any)).toBe(canonical(a) === canonical(b));
+        // Fields the decision does not read never count, nor does key order.
+        const shuffled = JSON.parse(JSON.stringify({ ...a, error: 'other', event_stats: {}, retry_policy: 9 }));
+        expect(sameDecisionInputs(a as any, shuffled)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
   });
 });

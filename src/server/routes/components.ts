@@ -141,7 +141,6 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     await ctx.options();
     const filter = componentFilter(q);
     const limit = q.page_size && q.page_size > 0 ? q.page_size : 0;
-    let out: Component[];
     if (q.ids !== undefined || tenantSet) {
       let ids = q.ids !== undefined ? [...new Set(q.ids.split(','))] : [...tenantSet!];
       if (q.ids !== undefined && tenantSet) ids = ids.filter((id) => tenantSet.has(id));
@@ -150,14 +149,16 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
         const after = q.start_after_id;
         ids = ids.filter((id) => compareIds(id, after) > 0);
       }
-      out = [];
-      const recs = ids.length ? await store.components.getMany(ids) : [];
+      // Shared records and their cached output JSON, as for a full listing (operators re-read by ids).
+      const out: Component[] = [];
+      const recs = ids.length ? await store.components.getManyShared(ids) : [];
       for (const r of recs) {
         if (r && (!filter || filter(r))) {
           out.push(r);
           if (limit && out.length >= limit) break;
         }
       }
+      return sendJsonItems(reply, 200, out, cachedOutputJson);
     } else {
       // The store's own records, uncopied (they are only read, through outputView, never changed),
       // each shown through its cached output JSON: a record object stands for one stored value, so
@@ -165,8 +166,6 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       const recs = await store.components.listShared({ startAfter: q.start_after_id, filter, limit });
       return sendJsonItems(reply, 200, recs, cachedOutputJson);
     }
-    for (const c of out) prepareForOutput(c);
-    return sendJsonArray(reply, 200, out);
   });
 
   routes.add('PUT', '/v2/components', async (req, reply) => {

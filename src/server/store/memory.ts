@@ -30,6 +30,9 @@ class MemoryComponents implements ComponentTable {
       return r ? copyJson(r) : undefined;
     });
   }
+  async getManyShared(ids: readonly string[]) {
+    return ids.map((id) => this.records.get(id));
+  }
   async ids() {
     return [...this.sortedIds()];
   }

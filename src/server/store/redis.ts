@@ -502,6 +502,16 @@ class RedisComponents implements ComponentTable {
     return values.map((s, i) => (s == null ? undefined : parseRecord<Component>(this.db, ids[i]!, s)));
   }
 
+  /** The cached record where the stored text is the one cached (so its output JSON is cached too). */
+  async getManyShared(ids: readonly string[]): Promise<(Component | undefined)[]> {
+    const values = await mgetAll(this.conn, this.db, ids);
+    return values.map((s, i) => {
+      if (s == null) return undefined;
+      const e = this.cache.entries.get(ids[i]!);
+      return e !== undefined && e.raw === s ? e.rec : parseRecord<Component>(this.db, ids[i]!, s);
+    });
+  }
+
   ids(): Promise<string[]> {
     return scanKeys(this.conn, this.db);
   }

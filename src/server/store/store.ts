@@ -38,6 +38,8 @@ export interface ComponentTable {
   get(id: string): Promise<Component | undefined>;
   /** Records for the given ids, in the same order; undefined where an id is unknown. */
   getMany(ids: readonly string[]): Promise<(Component | undefined)[]>;
+  /** getMany() without the copies, under the same terms as listShared(): read them, never change them. */
+  getManyShared(ids: readonly string[]): Promise<readonly (Component | undefined)[]>;
   /** Every id, sorted ascending by code point. */
   ids(): Promise<string[]>;
   /**
