@@ -887,7 +887,7 @@ describe('store failures', () => {
     const fail = async () => {
       throw make();
     };
-    const table = { get: fail, getMany: fail, ids: fail, list: fail, listShared: fail, putMany: fail, delete: fail, count: fail, put: fail };
+    const table = { get: fail, getMany: fail, getManyShared: fail, ids: fail, list: fail, listShared: fail, putMany: fail, delete: fail, count: fail, put: fail };
     return {
       kind: 'memory',
       components: table,

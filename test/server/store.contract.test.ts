@@ -139,6 +139,14 @@ describe.each(factories)('Store contract: $name', ({ make }) => {
     const many = await s.components.getMany(['x2', 'nope', 'x1', 'x2']);
     expect(many.map((c) => c?.id)).toEqual(['x2', undefined, 'x1', 'x2']);
     expect(many[2]).toEqual(booted('x1', { enabled: false }));
+    expect(await s.components.getManyShared(['x2', 'nope', 'x1', 'x2'])).toEqual(many);
+    expect(await s.components.getManyShared([])).toEqual([]);
+    // Shared reads follow writes: a new value, never the one read before.
+    const before = (await s.components.getManyShared(['x1']))[0];
+    await s.components.putMany([booted('x1', { enabled: true })]);
+    const after = (await s.components.getManyShared(['x1']))[0];
+    expect(after).toEqual(booted('x1', { enabled: true }));
+    expect(after).not.toBe(before);
     expect(await s.components.count()).toBe(3);
   });
 
