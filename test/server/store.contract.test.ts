@@ -453,7 +453,8 @@ describe('RedisStore only', () => {
     const admin = await raw(redis.url, 0);
     try {
       const tracked = async () => ((await admin.client('LIST')) as string).split('\n').filter((l) => /flags=\S*t/.test(l) || /sub=1/.test(l));
-      expect((await tracked()).length).toBe(2);
+      // The tracked reader, the broadcast tracker and the invalidation subscriber.
+      expect((await tracked()).length).toBe(3);
       for (const line of await tracked()) await admin.client('KILL', 'ID', /\bid=(\d+)/.exec(line)![1]!);
       // Changes made while nothing tracks them are still seen.
       for (let i = 0; i < 5; i++) {
@@ -462,7 +463,7 @@ describe('RedisStore only', () => {
         expect(got[i * 7]!.session).toBe(`round-${i}`);
         expect(got).toHaveLength(recs.length);
       }
-      expect((await tracked()).length).toBe(2);
+      expect((await tracked()).length).toBe(3);
     } finally {
       await admin.quit();
     }
@@ -537,11 +538,36 @@ describe('RedisStore only', () => {
     // A listing from x2 saw every id after x2: x3 goes; x1 (before it) stays until a full listing.
     expect((await a.components.listShared({ startAfter: 'x2' })).map((c) => c.id)).toEqual(['x4']);
     expect(cache.size).toBe(3);
-    // A limited listing that stopped early drops nothing it did not look at.
+    // A limited listing reads the ids in windows of at least 1,000: this one saw every id, so x1 goes too.
     expect((await a.components.listShared({ limit: 1 })).map((c) => c.id)).toEqual(['x2']);
-    expect(cache.size).toBe(3);
+    expect(cache.size).toBe(2);
     expect((await a.components.listShared()).map((c) => c.id)).toEqual(['x2', 'x4']);
     expect(cache.size).toBe(2);
+  });
+
+  it('paged listings reuse the id list until a component is created anywhere, and drop only what they looked at', async () => {
+    await flushRedis(redis.url);
+    const a = await RedisStore.connect({ url: redis.url });
+    const b = await RedisStore.connect({ url: redis.url });
+    opened.push(a, b);
+    const cache = (a.components as unknown as { cache: { size: number } }).cache;
+    const ids = Array.from({ length: 3_000 }, (_, i) => `x${1000 + i}c0s0b0n0`);
+    await b.components.putMany(ids.map((id) => booted(id)));
+    const page = async (startAfter?: string) => (await a.components.listShared({ startAfter, limit: 700 })).map((c) => c.id);
+    expect(await a.components.listShared()).toHaveLength(3_000);
+    expect(cache.size).toBe(3_000);
+    expect(await page()).toEqual(ids.slice(0, 700));
+    // Another process creates one id between this listing's pages and deletes two: the next page shows it.
+    await b.components.putMany([booted('x1000c0s0b0n0a')]);
+    await b.components.delete(ids[2_999]!);
+    await b.components.delete(ids[1]!);
+    expect(await page(ids[699])).toEqual(ids.slice(700, 1400));
+    expect(await page('x1000c0s0b0n0')).toEqual(['x1000c0s0b0n0a', ...ids.slice(2, 701)]);
+    // The pages did not see every id: nothing left the cache (the deleted ones stay until a full listing).
+    expect(cache.size).toBe(3_001);
+    const all = (await a.components.listShared()).map((c) => c.id);
+    expect(all).toEqual(['x1000c0s0b0n0', 'x1000c0s0b0n0a', ...ids.slice(2, 2_999)]);
+    expect(cache.size).toBe(2_999);
   });
 
   it('reads records written the way upstream writes them (Python json.dumps, non-ASCII escaped)', async () => {
@@ -700,8 +726,9 @@ describe('RedisStore only', () => {
       await s.bootArtifacts.get('t');
       await s.components.list();
       const mine = [...(await clients())].filter(([id]) => !before.has(id));
-      // DB 1 three times: the listing also reads through a tracked connection and hears of changes on another.
-      expect(mine.map(([, db]) => db).sort()).toEqual([0, 1, 1, 1, 2, 4]);
+      // DB 1 four times: the listing also reads through a tracked connection, hears of changes on another,
+      // and a broadcast-tracking one reports every key written (new components).
+      expect(mine.map(([, db]) => db).sort()).toEqual([0, 1, 1, 1, 1, 2, 4]);
       await s.close();
       let left = mine.length;
       for (let i = 0; i < 50 && left > 0; i++) {

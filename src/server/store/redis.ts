@@ -364,6 +364,10 @@ class ListingCache {
  * `__redis__:invalidate`. Both are connections of their own; when either closes, everything read
  * in this epoch counts as unread and tracking starts again with the next listing.
  *
+ * A third connection tracks in broadcast mode (BCAST, no prefix): Redis then reports every key
+ * written anywhere, so a component created by another process is known too, and the sorted id list
+ * of the last listing can be reused until one is (see RedisComponents.listingIds()).
+ *
  * Ordering: invalidations arrive on another connection than the values. A listing first sends a
  * PING on the invalidation connection and waits for its answer, so every invalidation sent before
  * the listing began has been applied. An invalidation that overtakes the reply of a value read
@@ -378,33 +382,44 @@ class Tracking {
   private inFlight = 0;
   private closed = false;
 
+  /** Bumped whenever a key this store had not listed is written somewhere (or everything is flushed). */
+  newKeys = 0;
+  /** Ids the last listing found: a write to any other key bumps newKeys. */
+  known: ReadonlySet<string> = new Set();
+
   private constructor(
     readonly reads: Redis,
     private readonly invalidations: Redis,
+    private readonly broadcast: Redis,
     private readonly cache: ListingCache,
     private readonly onLost: (t: Tracking) => void,
   ) {}
 
-  /** Open both connections and turn tracking on; null when this Redis does not support it. */
+  /** Open the connections and turn tracking on; null when this Redis does not support it. */
   static async start(conn: Connections, db: number, cache: ListingCache, onLost: (t: Tracking) => void): Promise<Tracking | null> {
     let reads: Redis | undefined;
     let invalidations: Redis | undefined;
+    let broadcast: Redis | undefined;
     try {
       // Invalidation messages come as Pub/Sub messages to a RESP2 subscriber.
       invalidations = await conn.dedicated(db, { protocol: 2 });
       reads = await conn.dedicated(db);
-      const t = new Tracking(reads, invalidations, cache, onLost);
+      broadcast = await conn.dedicated(db);
+      const t = new Tracking(reads, invalidations, broadcast, cache, onLost);
       cache.epoch++;
       invalidations.on('messageBuffer', (channel: Buffer, payload: unknown) => t.invalidate(channel, payload));
       invalidations.once('close', () => t.lose());
       reads.once('close', () => t.lose());
+      broadcast.once('close', () => t.lose());
       const id = await invalidations.client('ID');
       await invalidations.subscribe(INVALIDATE_CHANNEL);
       await reads.client('TRACKING', 'ON', 'REDIRECT', String(id));
+      await broadcast.client('TRACKING', 'ON', 'REDIRECT', String(id), 'BCAST');
       return t;
     } catch {
       reads?.disconnect();
       invalidations?.disconnect();
+      broadcast?.disconnect();
       return null;
     }
   }
@@ -418,10 +433,12 @@ class Tracking {
     this.seq++;
     if (!Array.isArray(payload)) {
       this.cache.epoch++; // a flush: nothing read so far is known to be current
+      this.newKeys++;
       return;
     }
     for (const k of payload) {
       const id = Buffer.isBuffer(k) ? k.toString() : String(k);
+      if (!this.known.has(id)) this.newKeys++;
       const e = this.cache.entries.get(id);
       if (e) e.epoch = -1;
       if (this.inFlight > 0) this.recent.set(id, this.seq);
@@ -434,6 +451,7 @@ class Tracking {
     this.cache.epoch++;
     this.reads.disconnect();
     this.invalidations.disconnect();
+    this.broadcast.disconnect();
     this.onLost(this);
   }
 
@@ -497,6 +515,30 @@ class RedisComponents implements ComponentTable {
     return s == null ? undefined : parseRecord<Component>(this.db, id, s);
   }
 
+  /** The sorted ids of the last SCAN, for the tracking epoch and new-key count it was taken in. */
+  private idList: { ids: string[]; tracking: Tracking; epoch: number; newKeys: number } | null = null;
+
+  /**
+   * Sorted ids for a listing. While tracking runs, the last listing's ids are reused until Redis
+   * reports a write to a key they do not include (a component created anywhere; the broadcast
+   * connection sees every write) or tracking restarts: operators page through 100,000 components
+   * 2,800 at a time, and each page would otherwise SCAN and sort every key. An id deleted since is
+   * harmless (its value is gone, so it is not listed). Call after `t.barrier()`.
+   */
+  private async listingIds(t: Tracking | null): Promise<string[]> {
+    const held = this.idList;
+    if (t && held && held.tracking === t && held.epoch === this.cache.epoch && held.newKeys === t.newKeys) return held.ids;
+    const epoch = this.cache.epoch;
+    const newKeys = t?.newKeys;
+    const ids = await this.ids();
+    if (t && t.active && newKeys === t.newKeys && epoch === this.cache.epoch) {
+      // Nothing new was written while the SCAN ran: the list is complete until something is.
+      t.known = new Set(ids);
+      this.idList = { ids, tracking: t, epoch, newKeys: t.newKeys };
+    }
+    return ids;
+  }
+
   async getMany(ids: readonly string[]): Promise<(Component | undefined)[]> {
     const values = await mgetAll(this.conn, this.db, ids);
     return values.map((s, i) => (s == null ? undefined : parseRecord<Component>(this.db, ids[i]!, s)));
@@ -530,34 +572,55 @@ class RedisComponents implements ComponentTable {
    * are handed out as copies (list()), otherwise as they are (listShared()).
    */
   private async visit(opts: ListOptions, copy: boolean): Promise<Component[]> {
-    if (!(opts.limit && opts.limit > 0)) {
-      const t = await this.tracker();
-      if (t) {
-        try {
-          return await this.visitTracked(t, opts, copy);
-        } catch (e) {
-          // Tracking lost track midway (one of its connections closed): list by comparing instead.
-          if (t.active) throw this.conn.translate(this.db, e);
-        }
+    const t = await this.tracker();
+    if (t) {
+      try {
+        return await this.visitTracked(t, opts, copy);
+      } catch (e) {
+        // Tracking lost track midway (one of its connections closed): list by comparing instead.
+        if (t.active) throw this.conn.translate(this.db, e);
       }
     }
     return this.visitCompared(opts, copy);
   }
 
   /**
-   * An unlimited listing while Redis tracks what this store read: only the values of ids not cached,
-   * or invalidated since they were read, are fetched.
+   * A listing while Redis tracks what this store read: only the values of ids not cached, or
+   * invalidated since they were read, are fetched. A limited listing (a page) goes through the ids
+   * in windows and stops at the window where it has its matches.
    */
   private async visitTracked(t: Tracking, opts: ListOptions, copy: boolean): Promise<Component[]> {
-    const [keys] = await Promise.all([this.ids(), t.barrier()]);
+    await t.barrier();
+    const keys = await this.listingIds(t);
     const start = opts.startAfter !== undefined ? upperBound(keys, opts.startAfter) : 0;
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
     const filter = opts.filter;
     const cache = this.cache;
     const pass = cache.begin();
     const epoch = cache.epoch;
-    const recs: (Component | undefined)[] = new Array(keys.length - start);
+    const out: Component[] = [];
+    let from = start;
+    while (from < keys.length && out.length < limit) {
+      const to = limit === Infinity ? keys.length : Math.min(keys.length, from + Math.max(MGET_BATCH, 2 * (limit - out.length)));
+      const recs = await this.readTracked(t, keys, from, to, pass, epoch);
+      for (let i = 0; i < recs.length && out.length < limit; i++) {
+        const c = recs[i];
+        if (c !== undefined && (!filter || filter(c))) out.push(copy ? copyJson(c) : c);
+      }
+      from = to;
+    }
+    // Every id after startAfter was seen: cached ids there that were not are gone from Redis.
+    if (from >= keys.length) cache.evictUnseen(pass, opts.startAfter);
+    return out;
+  }
+
+  /** The records of keys[from..to) (undefined where deleted), reading only what the cache cannot trust. */
+  private async readTracked(t: Tracking, keys: readonly string[], from: number, to: number, pass: number, epoch: number): Promise<(Component | undefined)[]> {
+    const cache = this.cache;
+    const start = from;
+    const recs: (Component | undefined)[] = new Array(to - from);
     const missing: number[] = [];
-    for (let i = start; i < keys.length; i++) {
+    for (let i = from; i < to; i++) {
       const e = cache.entries.get(keys[i]!);
       if (e !== undefined && e.epoch === epoch) {
         if (e.pass < pass) e.pass = pass;
@@ -594,15 +657,12 @@ class RedisComponents implements ComponentTable {
       }
       refill();
     }
-    const out: Component[] = [];
-    for (const c of recs) if (c !== undefined && (!filter || filter(c))) out.push(copy ? copyJson(c) : c);
-    cache.evictUnseen(pass, opts.startAfter);
-    return out;
+    return recs;
   }
 
   /** A listing that fetches every value and compares it with the cached text. */
   private async visitCompared(opts: ListOptions, copy: boolean): Promise<Component[]> {
-    const keys = await this.ids();
+    const keys = await this.listingIds(null);
     const start = opts.startAfter !== undefined ? upperBound(keys, opts.startAfter) : 0;
     const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
     const filter = opts.filter;
