@@ -167,6 +167,27 @@ export function jsonBody<T>(req: FastifyRequest, schema: string | undefined, opt
   return body as T;
 }
 
+/**
+ * Whether the request asks for no answer body (`Prefer: return=minimal`, RFC 7240), as the operators'
+ * bulk patches and the nodes' state reports do: they do not read the updated records.
+ */
+export function prefersMinimal(req: FastifyRequest): boolean {
+  const h = req.headers.prefer;
+  if (!h) return false;
+  return (Array.isArray(h) ? h.join(',') : h)
+    .split(',')
+    .some((p) => p.split(';')[0]!.trim().toLowerCase().replace(/\s+/g, '') === 'return=minimal');
+}
+
+/**
+ * Send a write's answer: the records written, or, when the client prefers a minimal answer, 204
+ * without a body (`Preference-Applied: return=minimal`).
+ */
+export function sendWritten(req: FastifyRequest, reply: FastifyReply, body: unknown): FastifyReply {
+  if (prefersMinimal(req)) return reply.code(204).header('preference-applied', 'return=minimal').send();
+  return sendJson(reply, 200, body);
+}
+
 /** Send a JSON answer (serialised here: plain JSON.stringify is the fastest path for large arrays). */
 export function sendJson(reply: FastifyReply, status: number, body: unknown): FastifyReply {
   return reply.code(status).type('application/json').send(JSON.stringify(body) + '\n');

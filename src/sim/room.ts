@@ -6,6 +6,7 @@ import { buildCatalogue, manifestPath, makeObject, DEFAULT_BOOT_PARAMETERS, SIM_
 import { resolveKnobs, type SimKnobs, type SimService } from './knobs.js';
 import { defaultLayout, type Layout, type NodeArch, type NodeRole, type TenantSpec } from './layout.js';
 import { stream, type Prng } from './prng.js';
+import { ReportSender } from './report-sender.js';
 import { Scheduler, type ScheduledEvent } from './scheduler.js';
 
 export type PowerTransitionOperation = 'On' | 'Off' | 'Soft-Off' | 'Soft-Restart' | 'Hard-Restart' | 'Init' | 'Force-Off';
@@ -157,7 +158,7 @@ export class MachineRoom {
   private readonly queue: (() => Promise<void>)[] = [];
   private active = 0;
   private closed = false;
-  private readonly stopReports = new AbortController();
+  private readonly sender = new ReportSender();
   private bos?: string;
 
   constructor(opts: MachineRoomOptions) {
@@ -560,13 +561,11 @@ export class MachineRoom {
       let status: number | undefined;
       let ok = false;
       try {
-        const headers: Record<string, string> = { 'content-type': 'application/json' };
+        // The updated record is not read: ask BOS not to send it (RFC 7240; upstream BOS sends it anyway).
+        const headers: Record<string, string> = { 'content-type': 'application/json', prefer: 'return=minimal' };
         if (this.knobs.reporterToken) headers.authorization = `Bearer ${this.knobs.reporterToken}`;
-        const signal = AbortSignal.any([AbortSignal.timeout(10_000), this.stopReports.signal]);
-        const res = await fetch(url, { method: 'PATCH', headers, body, signal });
-        status = res.status;
-        ok = res.ok;
-        await res.arrayBuffer().catch(() => undefined);
+        status = await this.sender.patch(url, headers, body, 10_000);
+        ok = status >= 200 && status < 300;
       } catch {
         ok = false;
       }
@@ -847,7 +846,7 @@ export class MachineRoom {
   async close(): Promise<void> {
     this.closed = true;
     this.queue.length = 0;
-    this.stopReports.abort();
+    this.sender.close();
     await this.scheduler.close();
     await Promise.allSettled([...this.inflight]);
   }

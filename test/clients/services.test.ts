@@ -142,6 +142,11 @@ describe('BOS client', () => {
     const patches: Partial<Component>[] = ids(5).map((id) => ({ id, error: '' }));
     expect(await bos.patchComponents(patches, { chunkSize: 2, discardAnswer: true })).toEqual([]);
     expect(f.seen.map((s) => (s.body as { id: string }[]).map((p) => p.id))).toEqual([ids(5).slice(0, 2), ids(5).slice(2, 4), ids(5).slice(4)]);
+    // It asks for no answer body, and takes the 204 this API then gives.
+    expect(f.seen.map((s) => s.headers.prefer)).toEqual(['return=minimal', 'return=minimal', 'return=minimal']);
+    const minimal = await fake(() => ({ status: 204 }));
+    expect(await track(new HttpBosClient(`${minimal.url}/v2`, opts)).patchComponents(patches, { discardAnswer: true })).toEqual([]);
+    expect(minimal.seen).toHaveLength(1);
     const odd = await fake(() => ({ body: { not: 'an array' } }));
     const bad = track(new HttpBosClient(`${odd.url}/v2`, opts));
     await expect(bad.patchComponents(patches, { discardAnswer: true })).rejects.toThrow(/Expected a JSON array in the response to PATCH \/components/);

@@ -236,6 +236,38 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       expect(bulk.body[0].actual_state.bss_token).toBe('y');
     });
 
+    it('component writes with Prefer: return=minimal answer 204 without a body and still write (RFC 7240 extension)', async () => {
+      await putComponents([{ id: 'm1', enabled: false }, { id: 'm2', enabled: false }]);
+      // Not in the OpenAPI document (an extension), so sent without the contract-checking helper.
+      const send = async (method: string, path: string, body: unknown, prefer?: string) => {
+        const headers: Record<string, string> = { 'content-type': 'application/json' };
+        if (prefer !== undefined) headers.prefer = prefer;
+        const res = await fetch(api.url + path, { method, headers, body: JSON.stringify(body) });
+        return { status: res.status, applied: res.headers.get('preference-applied'), text: await res.text() };
+      };
+      const cases: [string, string, unknown, string][] = [
+        ['PATCH', '/v2/components', [{ id: 'm1', error: 'bulk' }], 'bulk'],
+        ['PATCH', '/v2/components', { patch: { error: 'filter' }, filters: { ids: 'm1' } }, 'filter'],
+        ['PATCH', '/v2/components/m1', { error: 'one' }, 'one'],
+        ['PUT', '/v2/components/m1', { enabled: false, error: 'put-one' }, 'put-one'],
+        ['PUT', '/v2/components', [{ id: 'm1', enabled: false, error: 'put-bulk' }], 'put-bulk'],
+      ];
+      for (const [method, path, body, error] of cases) {
+        const res = await send(method, path, body, 'handling=lenient, return=minimal');
+        expect([method, path, res.status, res.applied, res.text]).toEqual([method, path, 204, 'return=minimal', '']);
+        expect((await stored('m1'))!.error).toBe(error);
+      }
+      // Without the preference (or with return=representation) the written records come back.
+      const full = await send('PATCH', '/v2/components', [{ id: 'm2', error: 'full' }], 'return=representation');
+      expect(full.status).toBe(200);
+      expect(full.applied).toBeNull();
+      expect(JSON.parse(full.text).map((c: Component) => [c.id, c.error])).toEqual([['m2', 'full']]);
+      // A refused write is refused the same way whatever the preference.
+      const refused = await send('PATCH', '/v2/components', [{ id: 'nope', error: 'x' }], 'return=minimal');
+      expect(refused.status).toBe(404);
+      expect(JSON.parse(refused.text).detail).toBe("Component 'nope' does not exist");
+    });
+
     it('bulk PATCH, list form: 404 on the first unknown id (store unchanged), skip_bad_ids drops them', async () => {
       await putComponents([{ id: 'x1', enabled: false }, { id: 'x2', enabled: false }]);
       const miss = await api.patch('/v2/components', [

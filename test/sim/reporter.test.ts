@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/common/clock.js';
 import { startSimulator, type RunningSimulator } from '../../src/sim/index.js';
@@ -43,6 +45,8 @@ describe('on-node state reporter', () => {
     clock.advance(1);
     await sim.room.settle();
     expect(bos.reports).toEqual([{ xname: NODE, body: { id: NODE, actual_state: { bss_token: token } } }]);
+    // The node does not read the updated record back, so it asks BOS not to send it.
+    expect(bos.prefers).toEqual(['return=minimal']);
     expect(sim.room.node(NODE)!.boot!.cmdline).toContain(`bss_referral_token=${token}`);
 
     // The wait after the first report is a random fraction of the period; after that, whole periods.
@@ -104,6 +108,26 @@ describe('on-node state reporter', () => {
     const failures = sim.room.node(NODE)!.reportFailures;
     expect(failures).toBeGreaterThan(20);
     expect(failures).toBeLessThanOrEqual(30);
+  });
+
+  it('closing the room aborts reports waiting on a BOS that does not answer', async () => {
+    const silent = createServer(() => {}); // accepts the request, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    cleanups.push(async () => {
+      silent.closeAllConnections();
+      await new Promise<void>((r) => silent.close(() => r()));
+    });
+    const received = new Promise<void>((r) => silent.on('request', () => r()));
+    const { clock, sim } = await setup();
+    sim.room.bosUrl = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/apis/bos/v2`;
+    await call(sim.url + PCS + '/transitions', 'POST', { location: [{ xname: NODE }], operation: 'On', taskDeadlineMinutes: 1 });
+    clock.advance(11_000);
+    sim.room.tick();
+    await received;
+    const t0 = performance.now();
+    await sim.room.close();
+    expect(performance.now() - t0).toBeLessThan(5_000); // not the 10 s report timeout
+    expect(sim.room.node(NODE)!.reports).toBe(0);
   });
 
   it('takes the report period from bos_update_frequency on the kernel command line', async () => {

@@ -9,6 +9,7 @@ import {
   queryInt,
   queryParam,
   sendJson,
+  sendWritten,
   sendJsonArray,
   sendJsonItems,
   tenantOf,
@@ -176,7 +177,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const now = ctx.now();
     const records = [...lastWinsById(body).values()].map((c) => applyAutoFields(c, now, artifacts));
     await store.components.putMany(records);
-    return sendJson(reply, 200, records);
+    return sendWritten(req, reply, records);
   });
 
   routes.add('PATCH', '/v2/components', async (req, reply) => {
@@ -229,7 +230,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
         });
       }
     }
-    return sendJson(reply, 200, merged);
+    return sendWritten(req, reply, merged);
   });
 
   routes.add('GET', '/v2/components/:component_id', async (req, reply) => {
@@ -250,7 +251,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const record: Component = { id, ...rest };
     applyAutoFields(record, ctx.now(), await ctx.artifactsFor([record]));
     await locks.with([id], () => store.components.putMany([record]));
-    return sendJson(reply, 200, record);
+    return sendWritten(req, reply, record);
   });
 
   routes.add('PATCH', '/v2/components/:component_id', async (req, reply) => {
@@ -270,7 +271,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       await store.components.putMany([rec]);
       return rec;
     });
-    return sendJson(reply, 200, rec);
+    return sendWritten(req, reply, rec);
   });
 
   routes.add('DELETE', '/v2/components/:component_id', async (req, reply) => {
