@@ -31,9 +31,9 @@ export function withChangeEvents(store: Store, bus: ChangeBus): Store {
       list: (opts) => c.list(opts),
       listShared: (opts) => c.listShared(opts),
       count: () => c.count(),
-      putMany: async (records) => {
-        await c.putMany(records);
-        if (records.length > 0) bus.publish({ kind: 'components', op: 'put', count: records.length });
+      putMany: async (records, meta) => {
+        await c.putMany(records, meta);
+        if (records.length > 0) bus.publish({ kind: 'components', op: meta?.op ?? 'put', count: records.length });
       },
       delete: async (id) => {
         const had = await c.delete(id);

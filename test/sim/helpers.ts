@@ -36,7 +36,7 @@ export async function fakeBos(answer: (xname: string, n: number) => number = () 
   app.patch('/apis/bos/v2/components/:xname', async (req, reply) => {
     const { xname } = req.params as { xname: string };
     const status = answer(xname, n++);
-    prefers.push(req.headers.prefer);
+    prefers.push(req.headers.prefer as string | undefined);
     if (status >= 200 && status < 300) reports.push({ xname, body: req.body as Report['body'] });
     return reply.code(status).send(status === 409 ? { title: 'Conflict', detail: 'Actual state can not be updated.' } : { id: xname });
   });

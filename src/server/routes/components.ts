@@ -266,9 +266,11 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       const rec = await store.components.get(id);
       if (!rec) throw recordNotFound('Component', id);
       if ('actual_state' in patch && !actualStateUpdateAllowed(rec)) throw actualStateConflict();
+      // A node's state report changes nothing but its actual state; its change event says so.
+      const report = Object.keys(patch).every((k) => k === 'actual_state');
       applyAutoFields(patch, ctx.now(), artifacts);
       mergeComponent(rec, patch);
-      await store.components.putMany([rec]);
+      await store.components.putMany([rec], report ? { op: 'report' } : undefined);
       return rec;
     });
     return sendWritten(req, reply, rec);

@@ -34,6 +34,12 @@ export interface ListOptions {
   limit?: number;
 }
 
+/** What a component write is, for the change events published after it. */
+export interface WriteMeta {
+  /** `report`: a node's own actual-state report (only `actual_state` changed); otherwise a plain write. */
+  op?: 'report';
+}
+
 export interface ComponentTable {
   get(id: string): Promise<Component | undefined>;
   /** Records for the given ids, in the same order; undefined where an id is unknown. */
@@ -56,8 +62,8 @@ export interface ComponentTable {
    * by object identity (a WeakMap), which is what makes repeated full listings cheap.
    */
   listShared(opts?: ListOptions): Promise<readonly Component[]>;
-  /** Write whole records (create or replace), all at once. */
-  putMany(records: readonly Component[]): Promise<void>;
+  /** Write whole records (create or replace), all at once. `meta` describes the write for change events. */
+  putMany(records: readonly Component[], meta?: WriteMeta): Promise<void>;
   /** Remove a record; false when it did not exist. */
   delete(id: string): Promise<boolean>;
   count(): Promise<number>;
