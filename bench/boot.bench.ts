@@ -4,14 +4,28 @@
  * off (off: polling only, `polling_frequency` 15 s, the default), a boot session and then a reboot
  * session of every compute node are timed from creation until BOS marks them `complete`.
  *
+ * With `--split` (Redis store only), the shape of a deployment instead: the API and the simulator in
+ * a child process (bench/system-child.ts), the operators in this one, woken through Redis pub/sub.
+ *
  *   npx tsx bench/run.ts boot                      # 10,000 nodes, every combination
  *   npx tsx bench/boot.bench.ts 2000 --store memory --wake on
+ *   npx tsx bench/boot.bench.ts 10000 --store redis --split
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { createServices, gatewayUrls } from '../src/clients/index.js';
+import { OPTION_DEFAULTS, type Options } from '../src/common/options.js';
+import { RedisChangeBus } from '../src/events/bus.js';
+import { wakeOnChanges } from '../src/events/wiring.js';
+import { startOperators } from '../src/operators/index.js';
 import { INSTANT_KNOBS } from '../src/sim/index.js';
 import { startSystem } from '../src/system.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis.js';
-import { call, machineLine, putAllComputeTemplate, roomSize, sessionTime, timeSession, waitForComponents, type SessionResult } from './scale-common.js';
+import { call, cpuMsOf, machineLine, sleep, putAllComputeTemplate, roomSize, sessionTime, timeSession, waitForComponents, type SessionResult } from './scale-common.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -22,6 +36,11 @@ const COMPUTE = Number(positional[0] ?? 10_000);
 const stores = arg('store', 'both') === 'both' ? ['memory', 'redis'] : [arg('store', 'memory')];
 const wakes = arg('wake', 'both') === 'both' ? [true, false] : [arg('wake', 'on') === 'on'];
 const POLLING = Number(arg('polling', '15'));
+const SPLIT = process.argv.includes('--split');
+if (SPLIT && stores.includes('memory')) {
+  console.error('boot bench: --split runs the API in its own process, which needs the Redis store: add --store redis');
+  process.exit(2);
+}
 
 interface Row {
   store: string;
@@ -29,8 +48,8 @@ interface Row {
   discoveryMs: number;
   boot: SessionResult;
   reboot: SessionResult;
-  bootCpuMs: number;
-  rebootCpuMs: number;
+  bootCpu: { self: number; child?: number };
+  rebootCpu: { self: number; child?: number };
 }
 
 type PassTotals = Map<string, { count: number; seconds: number }>;
@@ -61,13 +80,25 @@ function passLine(before: PassTotals, after: PassTotals): string {
     .join(', ');
 }
 
-/** CPU time (user + system, ms) of this process, which runs the API, the simulator and the operators. */
-function cpuSince(start: NodeJS.CpuUsage): number {
-  const c = process.cpuUsage(start);
+/** CPU time (user + system, ms) this process has used so far. */
+function ownCpuMs(): number {
+  const c = process.cpuUsage();
   return (c.user + c.system) / 1000;
 }
 
-async function runOne(store: string, wake: boolean): Promise<Row> {
+/** Where the boot runs: the URL of the API and how to read its pass totals and CPU time. */
+interface Target {
+  url: string;
+  passTotals(): Promise<PassTotals>;
+  /** CPU time so far, ms: this process, and the child process in split mode. */
+  cpu(): { self: number; child?: number };
+  /** Split only: start or stop the child's CPU profile (BENCH_CHILD_PROFILE=<file>, around the boot). */
+  toggleChildProfile?(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** API + simulator + operators in this process (`bos up`). */
+async function inProcess(store: string, wake: boolean): Promise<Target> {
   let redis: TestRedis | undefined;
   if (store === 'redis') redis = await startRedis();
   const system = await startSystem({
@@ -79,30 +110,104 @@ async function runOne(store: string, wake: boolean): Promise<Row> {
     options: { polling_frequency: POLLING, discovery_frequency: 1 },
     logger: pino({ level: 'silent' }),
   });
+  return {
+    url: system.url,
+    passTotals: () => passTotals(system),
+    cpu: () => ({ self: ownCpuMs() }),
+    async close() {
+      await system.close();
+      await redis?.stop();
+    },
+  };
+}
+
+/**
+ * The shape of a deployment (`bos serve` + `bos sim` | `bos operators`): the API on the Redis store
+ * and the simulator in a child process (bench/system-child.ts, nodes reporting to the API), the ten
+ * operators in this one, woken through Redis pub/sub.
+ */
+async function split(wake: boolean): Promise<Target> {
+  const redis = await startRedis();
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'system-child.ts');
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, String(roomSize(COMPUTE)), redis.url, '--reporters'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout!.setEncoding('utf8');
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: string) => {
+      out += d;
+      const m = /listening (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`bench/system-child.ts exited (${code}) before listening`)));
+  });
+  await call('PATCH', `${url}/v2/options`, { polling_frequency: POLLING, discovery_frequency: 1 });
+  const registry = new Registry();
+  let latest: Options = { ...OPTION_DEFAULTS };
+  const services = createServices({ ...gatewayUrls(url), redisUrl: redis.url, options: () => latest });
+  const ops = startOperators({ services, registry, logger: pino({ level: 'silent' }) });
+  const timer = setInterval(() => (latest = ops.options()), 1000);
+  let bus: RedisChangeBus | undefined;
+  let unsubscribe = () => {};
+  if (wake) {
+    bus = new RedisChangeBus(redis.url);
+    unsubscribe = wakeOnChanges(bus, ops.operators);
+  }
+  return {
+    url,
+    passTotals: () => passTotals({ registry }),
+    cpu: () => ({ self: ownCpuMs(), child: cpuMsOf(child.pid!) }),
+    async toggleChildProfile() {
+      const before = out.length;
+      child.kill('SIGUSR2');
+      while (!/profil(ing|ed)\n$/.test(out.slice(before))) await sleep(50);
+    },
+    async close() {
+      clearInterval(timer);
+      unsubscribe();
+      await bus?.close();
+      await ops.stop();
+      await services.close();
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await once(child, 'exit');
+      await redis.stop();
+    },
+  };
+}
+
+function cpuDelta(a: { self: number; child?: number }, b: { self: number; child?: number }): { self: number; child?: number } {
+  return { self: b.self - a.self, child: a.child !== undefined && b.child !== undefined ? b.child - a.child : undefined };
+}
+
+async function runOne(store: string, wake: boolean): Promise<Row> {
+  const target = SPLIT ? await split(wake) : await inProcess(store, wake);
   try {
-    const api = `${system.url}/v2`;
+    const api = `${target.url}/v2`;
     const discoveryMs = await waitForComponents(api, roomSize(COMPUTE));
     // Discovery has done its work; keep it from listing every node each second during the sessions.
     await call('PATCH', `${api}/options`, { discovery_frequency: 300 });
-    await putAllComputeTemplate(system.url, api, 'all-compute');
+    await putAllComputeTemplate(target.url, api, 'all-compute');
     const tag = `${store}-${wake ? 'wake' : 'poll'}`;
-    let cpu0 = process.cpuUsage();
     const limitMs = wake ? 150_000 : 300_000;
-    const passes0 = await passTotals(system);
+    const how = `${store}${SPLIT ? ' (split)' : ''}, wake-ups ${wake ? 'on' : 'off'}`;
+    const cpu0 = target.cpu();
+    const passes0 = await target.passTotals();
+    const profile = process.env.BENCH_CHILD_PROFILE ? target.toggleChildProfile : undefined;
+    await profile?.();
     const boot = await timeSession(api, `boot-${tag}`, 'all-compute', 'boot', limitMs);
-    const bootCpuMs = cpuSince(cpu0);
-    cpu0 = process.cpuUsage();
-    const passes1 = await passTotals(system);
-    console.log(`  ${store}, wake-ups ${wake ? 'on' : 'off'}: boot ${boot.nodes} nodes ${sessionTime(boot)} (${boot.successful}% ok)`);
+    await profile?.();
+    const cpu1 = target.cpu();
+    const passes1 = await target.passTotals();
+    console.log(`  ${how}: boot ${boot.nodes} nodes ${sessionTime(boot)} (${boot.successful}% ok)`);
     console.log(`    passes (count, summed wall time): ${passLine(passes0, passes1)}`);
     const reboot = await timeSession(api, `reboot-${tag}`, 'all-compute', 'reboot', limitMs);
-    const rebootCpuMs = cpuSince(cpu0);
-    console.log(`  ${store}, wake-ups ${wake ? 'on' : 'off'}: reboot ${reboot.nodes} nodes ${sessionTime(reboot)} (${reboot.successful}% ok)`);
-    console.log(`    passes (count, summed wall time): ${passLine(passes1, await passTotals(system))}`);
-    return { store, wake, discoveryMs, boot, reboot, bootCpuMs, rebootCpuMs };
+    const cpu2 = target.cpu();
+    console.log(`  ${how}: reboot ${reboot.nodes} nodes ${sessionTime(reboot)} (${reboot.successful}% ok)`);
+    console.log(`    passes (count, summed wall time): ${passLine(passes1, await target.passTotals())}`);
+    return { store, wake, discoveryMs, boot, reboot, bootCpu: cpuDelta(cpu0, cpu1), rebootCpu: cpuDelta(cpu1, cpu2) };
   } finally {
-    await system.close();
-    await redis?.stop();
+    await target.close();
   }
 }
 
@@ -111,11 +216,13 @@ console.log(`compute nodes: ${COMPUTE} (room of ${roomSize(COMPUTE)}), instant h
 const rows: Row[] = [];
 for (const store of stores) for (const wake of wakes) rows.push(await runOne(store, wake));
 
-console.log('\n| store | wake-ups | nodes | boot to complete | reboot to complete | process cpu boot / reboot | successful | target (boot < 20 s with wake-ups) |');
+const cpuText = (c: { self: number; child?: number }) =>
+  c.child === undefined ? `${(c.self / 1000).toFixed(1)} s` : `${(c.self / 1000).toFixed(1)} s + ${(c.child / 1000).toFixed(1)} s`;
+console.log(`\n| store | wake-ups | nodes | boot to complete | reboot to complete | ${SPLIT ? 'cpu operators + API/sim' : 'process cpu'} boot / reboot | successful | target (boot < 20 s with wake-ups) |`);
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const target = r.wake ? (r.boot.complete && r.boot.ms < 20_000 ? 'met' : 'MISSED') : '–';
   console.log(
-    `| ${r.store} | ${r.wake ? 'on' : `off (polling ${POLLING} s)`} | ${r.boot.nodes} | ${sessionTime(r.boot)} | ${sessionTime(r.reboot)} | ${(r.bootCpuMs / 1000).toFixed(1)} s / ${(r.rebootCpuMs / 1000).toFixed(1)} s | ${r.boot.successful}% / ${r.reboot.successful}% | ${target} |`,
+    `| ${r.store}${SPLIT ? ' (split)' : ''} | ${r.wake ? 'on' : `off (polling ${POLLING} s)`} | ${r.boot.nodes} | ${sessionTime(r.boot)} | ${sessionTime(r.reboot)} | ${cpuText(r.bootCpu)} / ${cpuText(r.rebootCpu)} | ${r.boot.successful}% / ${r.reboot.successful}% | ${target} |`,
   );
 }

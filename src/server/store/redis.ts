@@ -169,7 +169,9 @@ class Connections {
   }
 
   private async open(db: number): Promise<Redis> {
-    const client = new Redis(this.options(db));
+    // Commands issued in one turn of the event loop (the GETs of many concurrent requests, say) go out
+    // in one write instead of one write each.
+    const client = new Redis({ ...this.options(db), enableAutoPipelining: true });
     let lastError: unknown;
     client.on('error', (e: unknown) => {
       lastError = e;
@@ -712,14 +714,16 @@ class RedisComponents implements ComponentTable {
 
   async putMany(records: readonly Component[]): Promise<void> {
     if (records.length === 0) return;
-    const flat: string[] = new Array(records.length * 2);
+    // Values go to ioredis as Buffers: each record's JSON is encoded once on its own and the command is
+    // assembled by copying bytes, instead of concatenating every value into one string to encode.
+    const flat: (string | Buffer)[] = new Array(records.length * 2);
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
       if (typeof rec.id !== 'string' || rec.id === '') {
         throw new Error(`cannot store a component without an id (record ${i} of ${records.length})`);
       }
       flat[2 * i] = rec.id;
-      flat[2 * i + 1] = JSON.stringify(rec);
+      flat[2 * i + 1] = Buffer.from(JSON.stringify(rec), 'utf8');
     }
     await this.conn.run(this.db, async (r) => {
       if (flat.length <= MSET_CHUNK * 2) {
