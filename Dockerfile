@@ -18,6 +18,9 @@ RUN npx tsc -p tsconfig.json --rootDir . --outDir dist \
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
+# A larger young generation: the API and the operators parse and build many short-lived records per
+# pass (tens of MB at 100,000 nodes); with 64 MB semi-spaces V8 collects them far less often.
+ENV NODE_OPTIONS=--max-semi-space-size=64
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

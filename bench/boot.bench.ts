@@ -129,7 +129,7 @@ async function inProcess(store: string, wake: boolean): Promise<Target> {
 async function split(wake: boolean): Promise<Target> {
   const redis = await startRedis();
   const script = join(dirname(fileURLToPath(import.meta.url)), 'system-child.ts');
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, String(roomSize(COMPUTE)), redis.url, '--reporters'], {
+  const child: ChildProcess = spawn(process.execPath, [...process.execArgv.filter((a) => a.startsWith('--max-semi-space-size')), '--import', 'tsx', script, String(roomSize(COMPUTE)), redis.url, '--reporters'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

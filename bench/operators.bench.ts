@@ -51,7 +51,7 @@ async function inProcess(): Promise<Target> {
 async function split(): Promise<Target> {
   const redis: TestRedis = await startRedis();
   const script = join(dirname(fileURLToPath(import.meta.url)), 'system-child.ts');
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', script, String(roomSize(COMPUTE)), redis.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, [...process.execArgv.filter((a) => a.startsWith('--max-semi-space-size')), '--import', 'tsx', script, String(roomSize(COMPUTE)), redis.url], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout!.setEncoding('utf8');
   const url = await new Promise<string>((resolve, reject) => {
@@ -96,12 +96,46 @@ interface Row {
 }
 const rows: Row[] = [];
 
+/**
+ * CPU profiles: BENCH_STATUS_PROFILE=<file> profiles this process (the operators), BENCH_CHILD_PROFILE=<file>
+ * the child (split). The pass profiled is the first whose step contains BENCH_PROFILE_STEP, or else an
+ * extra status pass over every component, every one changed, at the end.
+ */
+const PROFILE_STEP = process.env.BENCH_PROFILE_STEP;
+let profileTaken = false;
+
+async function startProfile(): Promise<() => Promise<void>> {
+  profileTaken = true;
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const file = process.env.BENCH_STATUS_PROFILE;
+  const s = new Session();
+  if (file) {
+    s.connect();
+    await s.post('Profiler.enable');
+    await s.post('Profiler.start');
+  }
+  const child = process.env.BENCH_CHILD_PROFILE ? system.toggleChildProfile : undefined;
+  await child?.();
+  return async () => {
+    await child?.();
+    if (file) {
+      const { profile } = await s.post('Profiler.stop');
+      writeFileSync(file, JSON.stringify(profile));
+      s.disconnect();
+    }
+  };
+}
+
 async function pass(operator: OperatorName, step: string): Promise<Row> {
+  const profiled = PROFILE_STEP !== undefined && !profileTaken && step.includes(PROFILE_STEP);
+  const stopProfile = profiled ? await startProfile() : undefined;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const r = await ops.operators.get(operator)!.runOnce();
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  await stopProfile?.();
   const row: Row = { step, operator, ms, cpuMs: (cpu.user + cpu.system) / 1000, selected: r.selected, acted: r.acted, ok: r.ok, error: r.error };
   rows.push(row);
   console.log(`  ${operator.padEnd(21)} ${step.padEnd(44)} ${String(Math.round(ms)).padStart(6)} ms  selected ${r.selected}, acted ${r.acted}${r.ok ? '' : `, FAILED: ${r.error}`}`);
@@ -158,20 +192,12 @@ try {
   await pass('power-off-forceful', 'reboot: none past the graceful wait');
   await pass('status', 'reboot: every node off');
   await pass('power-on', 'reboot: every node');
-  if (process.env.BENCH_STATUS_PROFILE) {
+  if (PROFILE_STEP === undefined && process.env.BENCH_STATUS_PROFILE) {
     await reportAll();
     await enableAll();
-    const { Session } = await import('node:inspector/promises');
-    const { writeFileSync } = await import('node:fs');
-    const s = new Session();
-    s.connect();
-    await s.post('Profiler.enable');
-    await s.post('Profiler.start');
-    await system.toggleChildProfile?.();
+    const stopProfile = await startProfile();
     await pass('status', 'profiled');
-    await system.toggleChildProfile?.();
-    const { profile } = await s.post('Profiler.stop');
-    writeFileSync(process.env.BENCH_STATUS_PROFILE, JSON.stringify(profile));
+    await stopProfile();
   }
 
   const mem = memoryOf();

@@ -40,7 +40,12 @@ function freePort(): Promise<number> {
 
 const children: { name: string; proc: ChildProcess; log: string[] }[] = [];
 function start(name: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const proc = spawn(process.execPath, [join(root, 'bin', 'bos.js'), ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  // NODE_OPTIONS as the image sets it (Dockerfile), so the figures are those of a deployment.
+  const proc = spawn(process.execPath, [join(root, 'bin', 'bos.js'), ...args], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=64', ...env },
+  });
   const log: string[] = [];
   const keep = (b: Buffer) => {
     log.push(b.toString());

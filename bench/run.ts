@@ -36,7 +36,8 @@ function pick(names: string[]): string[] {
 
 function runOne(file: string, args: string[]): Promise<number> {
   return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], { cwd: root, stdio: 'inherit' });
+    // The young-generation size the image sets (Dockerfile: NODE_OPTIONS=--max-semi-space-size=64).
+    const child = spawn(process.execPath, ['--max-semi-space-size=64', '--import', 'tsx', file, ...args], { cwd: root, stdio: 'inherit' });
     child.on('exit', (code, signal) => resolveRun(code ?? (signal ? 1 : 0)));
     child.on('error', (err) => {
       console.error(`bench: could not start ${basename(file)}: ${err.message}`);

@@ -213,21 +213,29 @@ export function sendJsonArray<T>(reply: FastifyReply, status: number, items: rea
   return reply.code(status).type('application/json').send(Readable.from(chunks(), { objectMode: false }));
 }
 
+const OPEN_BRACKET = Buffer.from('[');
+const COMMA = Buffer.from(',');
+const CLOSE_BRACKET = Buffer.from(']\n');
+
 /**
- * Send a JSON array whose items are already serialised (`toJson` gives each item's JSON text),
- * streamed in batches when large.
+ * Send a JSON array whose items are already serialised (`toJson` gives each item's UTF-8 JSON bytes):
+ * the answer is assembled by copying bytes, nothing is encoded again; streamed in batches when large.
  */
-export function sendJsonItems<T>(reply: FastifyReply, status: number, items: readonly T[], toJson: (item: T) => string): FastifyReply {
+export function sendJsonItems<T>(reply: FastifyReply, status: number, items: readonly T[], toJson: (item: T) => Buffer): FastifyReply {
   reply.code(status).type('application/json');
-  if (items.length <= STREAM_BATCH * 2) return reply.send('[' + items.map(toJson).join(',') + ']\n');
-  function* chunks(): Generator<Buffer> {
-    for (let i = 0; i < items.length; i += STREAM_BATCH) {
-      const end = Math.min(items.length, i + STREAM_BATCH);
-      const parts: string[] = new Array(end - i);
-      for (let j = i; j < end; j++) parts[j - i] = toJson(items[j]!);
-      yield Buffer.from((i === 0 ? '[' : ',') + parts.join(','));
+  const part = (from: number, to: number): Buffer => {
+    const list: Buffer[] = [from === 0 ? OPEN_BRACKET : COMMA];
+    for (let j = from; j < to; j++) {
+      if (j > from) list.push(COMMA);
+      list.push(toJson(items[j]!));
     }
-    yield Buffer.from(']\n');
+    if (to === items.length) list.push(CLOSE_BRACKET);
+    return Buffer.concat(list);
+  };
+  if (items.length === 0) return reply.send(Buffer.from('[]\n'));
+  if (items.length <= STREAM_BATCH * 2) return reply.send(part(0, items.length));
+  function* chunks(): Generator<Buffer> {
+    for (let i = 0; i < items.length; i += STREAM_BATCH) yield part(i, Math.min(items.length, i + STREAM_BATCH));
   }
   return reply.send(Readable.from(chunks(), { objectMode: false }));
 }
