@@ -61,11 +61,35 @@ export class HttpBosClient implements BosClient {
     let size = Math.max(0, Math.floor(pageSize));
     if (limit > 0 && (size === 0 || size > limit)) size = limit;
     const base: Query = { ...query, page_size: size };
+    // Look-ahead: from the second page on, the next page is asked for as soon as a page's text has
+    // arrived, with the cursor read from the text (the last `{"id":"…"`), so the API serialises
+    // page k+1 while this process parses page k. The cursor is checked against the parsed page; a
+    // look-ahead that guessed wrong (or an API whose records do not start with their id) is
+    // simply not used.
+    const lookAhead = size > 0 && limit === 0;
+    let ahead: { cursor: string; page: Promise<unknown> } | undefined;
+    let generation = 0; // bumped when a look-ahead guessed wrong: its chain stops there
+    const fetchPage = (cursor: string | undefined, gen: number): Promise<unknown> =>
+      this.http.get('/components', {
+        query: cursor === undefined ? base : { ...base, start_after_id: cursor },
+        beforeParse:
+          lookAhead && cursor !== undefined
+            ? (text) => {
+                if (gen !== generation) return;
+                // Only after a full page (as the pager itself would ask again), so no request is added.
+                const { count, lastId: next } = scanPage(text);
+                if (next === undefined || count !== size) return;
+                const page = fetchPage(next, gen);
+                page.catch(() => undefined); // a look-ahead nobody uses must not be an unhandled rejection
+                ahead = { cursor: next, page };
+              }
+            : undefined,
+      });
     const out: Component[] = [];
     let startAfter: string | undefined;
+    let pending = fetchPage(undefined, generation);
     for (;;) {
-      const q: Query = startAfter === undefined ? base : { ...base, start_after_id: startAfter };
-      const page = expectArray<Component>(await this.http.get('/components', { query: q }), 'bos', 'GET', '/components');
+      const page = expectArray<Component>(await pending, 'bos', 'GET', '/components');
       out.push(...page);
       if (limit > 0 && out.length >= limit) return out.slice(0, limit);
       if (size === 0 || page.length !== size) return out;
@@ -74,6 +98,13 @@ export class HttpBosClient implements BosClient {
         throw new ServiceError('bos', 'GET', '/components', undefined, `Paging did not advance past component ${JSON.stringify(last)}`);
       }
       startAfter = last;
+      if (ahead?.cursor === last) {
+        pending = ahead.page;
+      } else {
+        generation++;
+        pending = fetchPage(last, generation);
+      }
+      ahead = undefined;
     }
   }
 
@@ -142,4 +173,25 @@ export class HttpBosClient implements BosClient {
     }
     return body as SessionTemplate;
   }
+}
+
+/**
+ * What can be read off a page's text without parsing it, for records that begin with their id (as
+ * this project's API writes them): how many records begin `{"id":"`, and the last one's id.
+ * Only a guess: the pager checks it against the parsed page.
+ */
+export function scanPage(text: string): { count: number; lastId?: string } {
+  const marker = '{"id":"';
+  let count = 0;
+  let last = -1;
+  for (let at = text.indexOf(marker); at >= 0; at = text.indexOf(marker, at + marker.length)) {
+    count++;
+    last = at;
+  }
+  if (last < 0) return { count };
+  const from = last + marker.length;
+  const end = text.indexOf('"', from);
+  if (end <= from) return { count };
+  const id = text.slice(from, end);
+  return id.includes('\\') ? { count } : { count, lastId: id };
 }

@@ -215,6 +215,8 @@ export interface RequestOptions {
   headers?: Record<string, string>;
   /** Hand back the 2xx answer's text unparsed (a string body) when the caller does not need it read. */
   unparsed?: boolean;
+  /** Called with a 2xx answer's text just before it is parsed (a pager can look ahead from it). */
+  beforeParse?: (text: string) => void;
 }
 
 export interface HttpResponse<T = unknown> {
@@ -366,6 +368,7 @@ export class HttpClient {
     const text = raw.body.toString('utf8');
     if (opts.unparsed) return { status: raw.status, headers: raw.headers, body: text as T };
     if (text.trim() === '') return { status: raw.status, headers: raw.headers, body: null as T };
+    opts.beforeParse?.(text);
     try {
       return { status: raw.status, headers: raw.headers, body: JSON.parse(text) as T };
     } catch (err) {
