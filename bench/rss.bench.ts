@@ -2,8 +2,7 @@
  * Peak memory of each part at scale (default 100,000 compute nodes), each in its own process as in
  * a deployment: `bos serve` (the API, on Redis), `bos sim` (the machine room, instant hardware, nodes
  * reporting to the API) and `bos operators` (all ten, waking on the API's change events through
- * Redis). Discovery fills BOS with every node, then a boot session runs (every compute node, or a
- * quarter of them above 30,000: a session's component list is limited to 524,288 characters; up
+ * Redis). Discovery fills BOS with every node, then a boot session of every compute node runs (up
  * to a time limit), then every component is enabled again so the status operator passes over all
  * of them. The peak RSS (VmHWM in /proc/<pid>/status) of each process is read at the end, and
  * sampled (VmRSS) along the way.
@@ -126,11 +125,8 @@ try {
   sample('after discovery', pids);
 
   await putAllComputeTemplate(sim, api, 'all');
-  // A session's component list must fit the API's 524,288 characters (about 37,000 xnames): above
-  // that, boot the `gpu` group (a quarter of the compute nodes).
-  const limit = COMPUTE > 30_000 ? 'gpu' : undefined;
-  console.log(`  boot session: ${limit ? `limit ${limit} (${COMPUTE / 4} nodes)` : 'every compute node'}`);
-  await call('POST', `${api}/sessions`, { name: 'boot', template_name: 'all', operation: 'boot', ...(limit ? { limit } : {}) });
+  console.log(`  boot session: every compute node (${COMPUTE})`);
+  await call('POST', `${api}/sessions`, { name: 'boot', template_name: 'all', operation: 'boot' });
   const tb = Date.now();
   let bootState = 'not complete';
   let nextSample = tb + 15_000;
