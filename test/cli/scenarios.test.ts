@@ -383,12 +383,13 @@ describe('administrator scenarios on one bos up', { timeout: 80_000 }, () => {
 
 describe('bos up lifecycle', { timeout: 60_000 }, () => {
   it('deletes completed sessions after cleanup_completed_session_ttl, and stops cleanly on Ctrl-C', async () => {
-    // Machine time ×60: the 1-minute TTL passes in about a second of real time.
-    const up = await startUp(['--nodes', '4', '--instant', '--speed', '60', '--option', 'cleanup_completed_session_ttl=1m', '--option', 'polling_frequency=10']);
+    // Machine time ×60: the 5-minute TTL passes in about five seconds of real time, long enough for
+    // the watch below to see the session complete before it is deleted, even on a busy machine.
+    const up = await startUp(['--nodes', '4', '--instant', '--speed', '60', '--option', 'cleanup_completed_session_ttl=5m', '--option', 'polling_frequency=10']);
     expect(up.stdout()).toMatch(/machine time ×60/);
     const bos = bosAt(up);
     const options = JSON.parse(await ok(bos(['options', 'list', '--format', 'json']))) as Record<string, unknown>;
-    expect(options.cleanup_completed_session_ttl).toBe('1m');
+    expect(options.cleanup_completed_session_ttl).toBe('5m');
     await ok(bos(['sessiontemplates', 'create', 'compute', '--file', '-'], { stdin: computeTemplate('compute-config') }));
     await createSession(bos, 'short-lived', 'compute', 'boot', '--limit', x(0));
     const w = await watch(bos, 'short-lived');
