@@ -12,6 +12,13 @@ function componentsOf(body: unknown, method: string, path: string): HsmComponent
   if (!Array.isArray(list)) {
     throw new ServiceError('hsm', method, path, undefined, `The response to ${method} ${path} has no Components list (got ${jsonType(body)})`);
   }
+  // A component without an ID string makes the whole list untrustworthy: said, not silently dropped
+  // (a node left out would otherwise look absent or disabled in HSM).
+  const bad = list.findIndex((e) => !e || typeof e !== 'object' || typeof (e as { ID?: unknown }).ID !== 'string');
+  if (bad >= 0) {
+    const shown = JSON.stringify(list[bad]) ?? String(list[bad]);
+    throw new ServiceError('hsm', method, path, undefined, `The response to ${method} ${path} lists a component without an ID string (entry ${bad}: ${shown.slice(0, 80)})`);
+  }
   return list as HsmComponent[];
 }
 

@@ -277,6 +277,19 @@ describe('HSM client', () => {
     expect(err.message).toBe('The response to GET /State/Components has no Components list (got object)');
   });
 
+  it('a component listing or query with an entry that has no ID string is an error naming hsm, not a shorter list', async () => {
+    for (const entry of [{ ID: 7 }, { Type: 'Node' }, null, 'x1']) {
+      const f = await fake(() => ({ body: { Components: [{ ID: 'x1', Type: 'Node' }, entry] } }));
+      const hsm = track(new HttpHsmClient(`${f.url}/hsm/v2`, opts));
+      const err = await failure(hsm.listComponents());
+      expect((err as ServiceError).service).toBe('hsm');
+      expect(err.message).toMatch(/^The response to GET \/State\/Components lists a component without an ID string \(entry 1: /);
+      const q = await failure(hsm.queryComponents(['x1']));
+      expect((q as ServiceError).service).toBe('hsm');
+      expect(q.message).toMatch(/^The response to POST \/State\/Components\/Query lists a component without an ID string/);
+    }
+  });
+
   it('locked nodes: type=Node&locked=True, entries without ID ignored, no Components → none', async () => {
     let body: unknown = { Components: [{ ID: 'x1', Locked: true }, { Locked: true }, { ID: 'x2' }] };
     const f = await fake(() => ({ body }));
