@@ -50,6 +50,7 @@ export interface Config {
   operatorLogLevel: (typeof LOG_LEVELS)[number];
   only: OperatorName[];
   livenessDeltaMax: number;
+  largePassThreshold: number;
   leaderElection: boolean;
   leaseName: string;
   leaseNamespace: string;
@@ -112,6 +113,11 @@ function port(raw: string): number {
   const n = Number(raw);
   if (n > 65535) fail();
   return n;
+}
+
+function count(raw: string): number {
+  if (!/^\d+$/.test(raw.trim())) fail();
+  return Number(raw.trim());
 }
 
 function bool(raw: string): boolean {
@@ -204,6 +210,15 @@ export const SETTINGS: readonly Setting[] = [
     description: 'which operators this process runs (comma list)',
     expected: `"all" or a comma list of ${OPERATOR_NAMES.join(', ')}`,
     parse: operators,
+  }),
+  setting({
+    key: 'largePassThreshold',
+    env: 'BOS_LARGE_PASS_THRESHOLD',
+    flag: '--large-pass-threshold',
+    default: 20_000,
+    description: 'passes expected to select at least this many components run one at a time in the operators process, bounding its memory (0 = no limit)',
+    expected: 'a whole number, 0 or more',
+    parse: count,
   }),
   setting({ key: 'livenessDeltaMax', env: 'LIVENESS_DELTA_MAX', flag: '--liveness-delta-max', default: 20, description: 'seconds without a finished pass or heartbeat before `/healthz` fails', expected: 'a positive number of seconds', parse: seconds }),
   setting({

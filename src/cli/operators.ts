@@ -39,6 +39,7 @@ export const OPERATOR_SETTING_KEYS: readonly (keyof Config)[] = [
   'operatorLogLevel',
   'only',
   'livenessDeltaMax',
+  'largePassThreshold',
   'leaderElection',
   'leaseName',
   'leaseNamespace',
@@ -137,7 +138,7 @@ export async function startOperatorsProcess(config: Config, deps: OperatorsProce
     stopElector = () => election.stop();
   }
 
-  operators = startOperators({ services, logger, metrics, only: config.only, leadership });
+  operators = startOperators({ services, logger, metrics, only: config.only, leadership, largePassThreshold: config.largePassThreshold });
 
   if (config.redisUrl) {
     const { RedisChangeBus } = await import('../events/bus.js');

@@ -14,6 +14,7 @@ import { discovery } from './discovery.js';
 import { powerOffForceful } from './power-off-forceful.js';
 import { powerOffGraceful } from './power-off-graceful.js';
 import { powerOn } from './power-on.js';
+import { DEFAULT_LARGE_PASS_THRESHOLD, PassGate } from './pass-gate.js';
 import { Runner, type LeadershipGate, type RunnerHealth } from './runner.js';
 import { sessionCleanup } from './session-cleanup.js';
 import { sessionCompletion } from './session-completion.js';
@@ -58,6 +59,11 @@ export interface StartOperatorsOptions {
   pollingOverride?: number | Partial<Record<OperatorName, number>>;
   /** Least pause between passes of one operator, even when woken (default 500 ms). */
   minIntervalMs?: number;
+  /**
+   * Passes expected to select at least this many components run one at a time in this process, to
+   * bound its memory (default 20,000; 0 = no limit). See pass-gate.ts.
+   */
+  largePassThreshold?: number;
   /** Start the loops now (default true). With false, drive passes with `runner.runOnce()`. */
   autoStart?: boolean;
   /** Leader election: act only while this process leads (default: always). */
@@ -97,6 +103,7 @@ export function startOperators(opts: StartOperatorsOptions): RunningOperators {
   const metrics = opts.metrics ?? createMetrics(opts.registry);
   let latest: Options = { ...OPTION_DEFAULTS };
   const operators = new Map<OperatorName, Runner>();
+  const gate = new PassGate(opts.largePassThreshold ?? DEFAULT_LARGE_PASS_THRESHOLD);
   for (const name of names) {
     const override = typeof opts.pollingOverride === 'number' ? opts.pollingOverride : opts.pollingOverride?.[name];
     operators.set(
@@ -109,6 +116,7 @@ export function startOperators(opts: StartOperatorsOptions): RunningOperators {
         frequencySeconds: override,
         minIntervalMs: opts.minIntervalMs,
         leadership: opts.leadership,
+        gate,
         onOptions: (o) => {
           latest = o;
         },

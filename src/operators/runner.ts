@@ -16,6 +16,7 @@ import type { Services } from '../clients/types.js';
 import { applyLoggingLevel, silentLogger, type Logger } from '../log.js';
 import { createMetrics, type OperatorMetrics } from '../metrics.js';
 import { errorService, errorText } from './errors.js';
+import type { PassGate } from './pass-gate.js';
 import { runFilters } from './filters.js';
 import { retryState, splitBatches } from './rules.js';
 import type { FilterOperator, OperatorDefinition, PassContext, PassCounts } from './types.js';
@@ -40,6 +41,8 @@ export interface RunnerOptions {
    * that loses the lease stops its pass before the next batch.
    */
   leadership?: LeadershipGate;
+  /** Shared by the runners of one process: large passes run one at a time (see pass-gate.ts). */
+  gate?: PassGate;
 }
 
 /** Whether this process may act now (see src/leader/lease.ts). */
@@ -95,6 +98,9 @@ export class Runner {
   private readonly minIntervalMs: number;
   private readonly onOptions?: (options: Options) => void;
   private readonly leadership?: LeadershipGate;
+  private readonly gate?: PassGate;
+  /** Components the last finished pass selected (undefined before the first). */
+  private lastSelected?: number;
 
   private current: Options = { ...OPTION_DEFAULTS };
   private chain: Promise<unknown> = Promise.resolve();
@@ -123,6 +129,7 @@ export class Runner {
     this.minIntervalMs = opts.minIntervalMs ?? 500;
     this.onOptions = opts.onOptions;
     this.leadership = opts.leadership;
+    this.gate = opts.gate;
   }
 
   /** The options of the most recent pass (defaults before the first). */
@@ -198,7 +205,8 @@ export class Runner {
       }
       this.wakeRequested = false;
       const started = this.clock.now();
-      await this.runOnce();
+      const report = await (this.gate ? this.gate.run(this.lastSelected, () => this.runOnce()) : this.runOnce());
+      if (report.ok) this.lastSelected = report.selected;
       const deadline = started + this.intervalMs();
       for (;;) {
         if (this.stopping) return;
