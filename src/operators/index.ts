@@ -103,7 +103,7 @@ export function startOperators(opts: StartOperatorsOptions): RunningOperators {
   const metrics = opts.metrics ?? createMetrics(opts.registry);
   let latest: Options = { ...OPTION_DEFAULTS };
   const operators = new Map<OperatorName, Runner>();
-  const gate = new PassGate(opts.largePassThreshold ?? DEFAULT_LARGE_PASS_THRESHOLD);
+  const gate = new PassGate(opts.largePassThreshold ?? DEFAULT_LARGE_PASS_THRESHOLD, () => clock.now());
   for (const name of names) {
     const override = typeof opts.pollingOverride === 'number' ? opts.pollingOverride : opts.pollingOverride?.[name];
     operators.set(

@@ -206,7 +206,10 @@ export class Runner {
       this.wakeRequested = false;
       const started = this.clock.now();
       const report = await (this.gate ? this.gate.run(this.lastSelected, () => this.runOnce()) : this.runOnce());
-      if (report.ok) this.lastSelected = report.selected;
+      if (report.ok) {
+        this.lastSelected = report.selected;
+        this.gate?.note(report.selected);
+      }
       const deadline = started + this.intervalMs();
       for (;;) {
         if (this.stopping) return;

@@ -11,6 +11,18 @@ describe('PassGate', () => {
     expect(gate.isLarge(20_000)).toBe(true);
     expect(gate.isLarge(19_999)).toBe(false);
     expect(gate.isLarge(0)).toBe(false);
+    // Once any pass selected at least the threshold, every pass counts as large for two minutes.
+    let t = 0;
+    const timed = new PassGate(100, () => t);
+    expect(timed.isLarge(0)).toBe(false);
+    timed.note(99);
+    expect(timed.isLarge(0)).toBe(false);
+    timed.note(100);
+    expect(timed.isLarge(0)).toBe(true);
+    t += 119_999;
+    expect(timed.isLarge(0)).toBe(true);
+    t += 1;
+    expect(timed.isLarge(0)).toBe(false);
     const off = new PassGate(0);
     expect(off.isLarge(undefined)).toBe(false);
     expect(off.isLarge(1_000_000)).toBe(false);
