@@ -57,7 +57,7 @@ export class HttpBosClient implements BosClient {
     return this.listPaged(query, pageSize, limit);
   }
 
-  private async listPaged(query: ComponentQuery, pageSize: number, limit: number): Promise<Component[]> {
+  private async *pages(query: ComponentQuery, pageSize: number, limit: number): AsyncGenerator<Component[]> {
     let size = Math.max(0, Math.floor(pageSize));
     if (limit > 0 && (size === 0 || size > limit)) size = limit;
     const base: Query = { ...query, page_size: size };
@@ -85,14 +85,18 @@ export class HttpBosClient implements BosClient {
               }
             : undefined,
       });
-    const out: Component[] = [];
+    let read = 0;
     let startAfter: string | undefined;
     let pending = fetchPage(undefined, generation);
     for (;;) {
       const page = expectArray<Component>(await pending, 'bos', 'GET', '/components');
-      out.push(...page);
-      if (limit > 0 && out.length >= limit) return out.slice(0, limit);
-      if (size === 0 || page.length !== size) return out;
+      read += page.length;
+      if (limit > 0 && read >= limit) {
+        yield page.slice(0, page.length - (read - limit));
+        return;
+      }
+      yield page;
+      if (size === 0 || page.length !== size) return;
       const last = page[page.length - 1]!.id;
       if (typeof last !== 'string' || last === startAfter) {
         throw new ServiceError('bos', 'GET', '/components', undefined, `Paging did not advance past component ${JSON.stringify(last)}`);
@@ -106,6 +110,16 @@ export class HttpBosClient implements BosClient {
       }
       ahead = undefined;
     }
+  }
+
+  private async listPaged(query: ComponentQuery, pageSize: number, limit: number): Promise<Component[]> {
+    const out: Component[] = [];
+    for await (const page of this.pages(query, pageSize, limit)) out.push(...page);
+    return out;
+  }
+
+  listComponentPages(query: Omit<ComponentQuery, 'ids'>, pageSize: number): AsyncIterable<Component[]> {
+    return this.pages(query, pageSize, 0);
   }
 
   async patchComponents(

@@ -42,6 +42,12 @@ export interface BosClient {
    */
   listComponents(query: ComponentQuery, pageSize: number, opts?: { limit?: number }): Promise<Component[]>;
   /**
+   * The same listing (no `ids` filter) page by page, for callers that work through a large listing
+   * without holding all of it (a page size of 0 gives one page with everything). Optional: a client
+   * without it is used through listComponents.
+   */
+  listComponentPages?(query: Omit<ComponentQuery, 'ids'>, pageSize: number): AsyncIterable<Component[]>;
+  /**
    * Bulk PATCH, list form; `skipBadIds` adds skip_bad_ids=true. Chunked by `chunkSize` (0 → one).
    * With `discardAnswer` the updated records are not read (the answer is only checked to be an
    * array) and the result is empty: for writers that do not use them (at 100,000 components the

@@ -74,26 +74,18 @@ export const status: PassOperator = {
     const startMs = ctx.clock.now();
     const previous = censuses.get(ctx.metrics);
     const full = !previous || startMs - previous.at >= CENSUS_INTERVAL_MS;
-    let components: Component[];
-    let census: Census;
-    if (full) {
-      const all = await ctx.services.bos.listComponents({}, ctx.batchSize);
-      components = all.filter((c) => c.enabled === true);
-      census = { at: startMs, disabled: new Map() };
-      for (const c of all) if (c.enabled !== true) census.disabled.set(c.id, componentKey(computeStatus(c), c.status?.phase ?? '', false));
-      censuses.set(ctx.metrics, census);
-    } else {
-      components = await ctx.services.bos.listComponents({ enabled: true }, ctx.batchSize);
-      census = previous;
-    }
-    const keys = new Map<string, string>(census.disabled);
+    const census: Census = full ? { at: startMs, disabled: new Map() } : previous;
+    if (full) censuses.set(ctx.metrics, census);
+    const keys = new Map<string, string>();
+    let selected = 0;
     let updated = 0;
     let errored = 0;
     // Every CFS component (no id filter) is read once per pass, after the first batch's power
     // states; the spec's once per batch made a pass over n components read n/batch full CFS
     // listings (quadratic: 36 listings of 100,000 records at 100,000 components).
     let cfsById: Map<string, CfsComponent> | undefined;
-    for (const batch of splitBatches(components, ctx.batchSize)) {
+    const decideBatch = async (batch: Component[]): Promise<void> => {
+      selected += batch.length;
       const power = await ctx.services.pcs.powerStatus(batch.map((c) => c.id));
       if (!cfsById) {
         cfsById = new Map();
@@ -131,10 +123,28 @@ export const status: PassOperator = {
       const current = await stillCurrent(ctx, batch, patches);
       await patchComponents(ctx.services, current);
       updated += current.length;
+    };
+    // Page by page where the client can (each page a batch): a pass over 100,000 components then
+    // holds one page of them at a time instead of all of them, which bounds the operators' memory.
+    const take = async (page: Component[]): Promise<void> => {
+      const enabled: Component[] = [];
+      for (const c of page) {
+        if (c.enabled === true) enabled.push(c);
+        else if (full) census.disabled.set(c.id, componentKey(computeStatus(c), c.status?.phase ?? '', false));
+      }
+      for (const batch of splitBatches(enabled, ctx.batchSize)) await decideBatch(batch);
+    };
+    const bos = ctx.services.bos;
+    const query = full ? {} : { enabled: true };
+    if (bos.listComponentPages) {
+      for await (const page of bos.listComponentPages(query, ctx.batchSize)) await take(page);
+    } else {
+      await take(await bos.listComponents(query, ctx.batchSize));
     }
+    for (const [id, key] of census.disabled) if (!keys.has(id)) keys.set(id, key);
     const counts = new Map<string, number>();
     for (const k of keys.values()) counts.set(k, (counts.get(k) ?? 0) + 1);
     ctx.metrics.setComponentCounts(counts);
-    return { selected: components.length, acted: updated, errored };
+    return { selected, acted: updated, errored };
   },
 };
