@@ -147,6 +147,32 @@ describe('status operator', () => {
     return w;
   }
 
+  it('with a client that lists in pages, decides page by page and writes what the one-listing pass writes', async () => {
+    const whole = statusWorld();
+    const paged = statusWorld();
+    const pages: number[] = [];
+    Object.assign(paged.bos, {
+      async *listComponentPages(query: object, size: number) {
+        const all = await paged.bos.listComponents(query, size);
+        for (let i = 0; i < all.length; i += 2) {
+          pages.push(all.slice(i, i + 2).length);
+          yield all.slice(i, i + 2);
+        }
+      },
+    });
+    const a = await run(whole, status);
+    const b = await run(paged, status);
+    expect(b.ok).toBe(true);
+    expect([b.selected, b.acted]).toEqual([a.selected, a.acted]);
+    expect(pages).toEqual([2, 2, 1]); // the full listing (disabled included), two at a time
+    const written = (w: World) => w.rec.of('bos', 'patchComponents').flatMap((c) => c.args[0] as unknown[]);
+    expect(written(paged)).toEqual(written(whole));
+    for (const id of ['done', 'cfg-pending', 'needs-off', 'no-pcs', 'disabled']) expect(paged.bos.get(id)).toEqual(whole.bos.get(id));
+    // PCS once per page of enabled components, CFS once per pass
+    expect(paged.rec.of('pcs', 'powerStatus').map((c) => (c.args[0] as string[]).length)).toEqual([1, 2, 1]);
+    expect(paged.rec.of('cfs', 'getComponents')).toHaveLength(1);
+  });
+
   it('decides every enabled component and writes only the changes', async () => {
     const w = statusWorld();
     const registry = new Registry();
