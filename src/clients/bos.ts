@@ -67,7 +67,9 @@ export class HttpBosClient implements BosClient {
     // look-ahead that guessed wrong (or an API whose records do not start with their id) is
     // simply not used.
     const lookAhead = size > 0 && limit === 0;
-    let ahead: { cursor: string; page: Promise<unknown> } | undefined;
+    // Look-aheads by cursor: a page that arrives while the caller still works on an earlier one
+    // asks for its own successor, so more than one can be waiting.
+    const ahead = new Map<string, Promise<unknown>>();
     let generation = 0; // bumped when a look-ahead guessed wrong: its chain stops there
     const fetchPage = (cursor: string | undefined, gen: number): Promise<unknown> =>
       this.http.get('/components', {
@@ -79,9 +81,10 @@ export class HttpBosClient implements BosClient {
                 // Only after a full page (as the pager itself would ask again), so no request is added.
                 const { count, lastId: next } = scanPage(text);
                 if (next === undefined || count !== size) return;
+                if (ahead.has(next)) return;
                 const page = fetchPage(next, gen);
                 page.catch(() => undefined); // a look-ahead nobody uses must not be an unhandled rejection
-                ahead = { cursor: next, page };
+                ahead.set(next, page);
               }
             : undefined,
       });
@@ -102,13 +105,15 @@ export class HttpBosClient implements BosClient {
         throw new ServiceError('bos', 'GET', '/components', undefined, `Paging did not advance past component ${JSON.stringify(last)}`);
       }
       startAfter = last;
-      if (ahead?.cursor === last) {
-        pending = ahead.page;
+      const guessed = ahead.get(last);
+      if (guessed) {
+        pending = guessed;
+        ahead.delete(last);
       } else {
         generation++;
+        ahead.clear();
         pending = fetchPage(last, generation);
       }
-      ahead = undefined;
     }
   }
 

@@ -139,6 +139,19 @@ describe('BOS client', () => {
     );
   });
 
+  it('listComponentPages: a caller slower than the API still gets every page once, with no page asked for twice', async () => {
+    const all = ids(10);
+    const f = await bosFake(all);
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    const got: string[][] = [];
+    for await (const page of bos.listComponentPages({ enabled: true }, 3)) {
+      got.push(page.map((c) => c.id));
+      await new Promise((r) => setTimeout(r, 40)); // the next page (and its look-ahead) arrive meanwhile
+    }
+    expect(got).toEqual([all.slice(0, 3), all.slice(3, 6), all.slice(6, 9), all.slice(9)]);
+    expect(f.seen.map((s) => s.query.start_after_id)).toEqual([undefined, all[2], all[5], all[8]]);
+  });
+
   it('scanPage reads the record count and last id off a page of records that begin with their id (property)', () => {
     const record = fc.record({
       id: fc.stringMatching(/^[a-z0-9]{1,12}$/),
