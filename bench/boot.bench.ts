@@ -11,10 +11,6 @@
  *   npx tsx bench/boot.bench.ts 2000 --store memory --wake on
  *   npx tsx bench/boot.bench.ts 10000 --store redis --split
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createServices, gatewayUrls } from '../src/clients/index.js';
@@ -25,7 +21,20 @@ import { startOperators } from '../src/operators/index.js';
 import { INSTANT_KNOBS } from '../src/sim/index.js';
 import { startSystem } from '../src/system.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis.js';
-import { call, cpuMsOf, machineLine, sleep, putAllComputeTemplate, roomSize, sessionTime, timeSession, waitForComponents, type SessionResult } from './scale-common.js';
+import {
+  call,
+  cpuMsOf,
+  machineLine,
+  passTotals,
+  putAllComputeTemplate,
+  roomSize,
+  sessionTime,
+  startSystemChild,
+  timeSession,
+  waitForComponents,
+  type PassTotals,
+  type SessionResult,
+} from './scale-common.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -50,24 +59,6 @@ interface Row {
   reboot: SessionResult;
   bootCpu: { self: number; child?: number };
   rebootCpu: { self: number; child?: number };
-}
-
-type PassTotals = Map<string, { count: number; seconds: number }>;
-
-/** Passes run so far and their summed duration, per operator (from the system's metrics registry). */
-async function passTotals(system: { registry: { getSingleMetric(name: string): unknown } }): Promise<PassTotals> {
-  const metric = system.registry.getSingleMetric('bos_operator_pass_duration_seconds') as
-    | { get(): Promise<{ values: { metricName?: string; labels: Record<string, string | number>; value: number }[] }> }
-    | undefined;
-  const out: PassTotals = new Map();
-  for (const v of (await metric?.get())?.values ?? []) {
-    const op = String(v.labels.operator);
-    const t = out.get(op) ?? { count: 0, seconds: 0 };
-    if (v.metricName?.endsWith('_count')) t.count += v.value;
-    else if (v.metricName?.endsWith('_sum')) t.seconds += v.value;
-    out.set(op, t);
-  }
-  return out;
 }
 
 /** "status 12 passes 9.1 s, power-on 3 passes 2.0 s, …": the passes between two snapshots. */
@@ -112,7 +103,7 @@ async function inProcess(store: string, wake: boolean): Promise<Target> {
   });
   return {
     url: system.url,
-    passTotals: () => passTotals(system),
+    passTotals: () => passTotals(system.registry),
     cpu: () => ({ self: ownCpuMs() }),
     async close() {
       await system.close();
@@ -127,51 +118,31 @@ async function inProcess(store: string, wake: boolean): Promise<Target> {
  * operators in this one, woken through Redis pub/sub.
  */
 async function split(wake: boolean): Promise<Target> {
-  const redis = await startRedis();
-  const script = join(dirname(fileURLToPath(import.meta.url)), 'system-child.ts');
-  const child: ChildProcess = spawn(process.execPath, [...process.execArgv.filter((a) => a.startsWith('--max-semi-space-size')), '--import', 'tsx', script, String(roomSize(COMPUTE)), redis.url, '--reporters'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout!.setEncoding('utf8');
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: string) => {
-      out += d;
-      const m = /listening (\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`bench/system-child.ts exited (${code}) before listening`)));
-  });
-  await call('PATCH', `${url}/v2/options`, { polling_frequency: POLLING, discovery_frequency: 1 });
+  const child = await startSystemChild(roomSize(COMPUTE), { reporters: true });
+  await call('PATCH', `${child.url}/v2/options`, { polling_frequency: POLLING, discovery_frequency: 1 });
   const registry = new Registry();
   let latest: Options = { ...OPTION_DEFAULTS };
-  const services = createServices({ ...gatewayUrls(url), redisUrl: redis.url, options: () => latest });
+  const services = createServices({ ...gatewayUrls(child.url), redisUrl: child.redisUrl, options: () => latest });
   const ops = startOperators({ services, registry, logger: pino({ level: 'silent' }) });
   const timer = setInterval(() => (latest = ops.options()), 1000);
   let bus: RedisChangeBus | undefined;
   let unsubscribe = () => {};
   if (wake) {
-    bus = new RedisChangeBus(redis.url);
+    bus = new RedisChangeBus(child.redisUrl);
     unsubscribe = wakeOnChanges(bus, ops.operators);
   }
   return {
-    url,
-    passTotals: () => passTotals({ registry }),
-    cpu: () => ({ self: ownCpuMs(), child: cpuMsOf(child.pid!) }),
-    async toggleChildProfile() {
-      const before = out.length;
-      child.kill('SIGUSR2');
-      while (!/profil(ing|ed)\n$/.test(out.slice(before))) await sleep(50);
-    },
+    url: child.url,
+    passTotals: () => passTotals(registry),
+    cpu: () => ({ self: ownCpuMs(), child: cpuMsOf(child.pid) }),
+    toggleChildProfile: () => child.toggleProfile(),
     async close() {
       clearInterval(timer);
       unsubscribe();
       await bus?.close();
       await ops.stop();
       await services.close();
-      child.kill('SIGTERM');
-      if (child.exitCode === null) await once(child, 'exit');
-      await redis.stop();
+      await child.stop();
     },
   };
 }
@@ -193,10 +164,9 @@ async function runOne(store: string, wake: boolean): Promise<Row> {
     const how = `${store}${SPLIT ? ' (split)' : ''}, wake-ups ${wake ? 'on' : 'off'}`;
     const cpu0 = target.cpu();
     const passes0 = await target.passTotals();
-    const profile = process.env.BENCH_CHILD_PROFILE ? target.toggleChildProfile : undefined;
-    await profile?.();
+    await target.toggleChildProfile?.();
     const boot = await timeSession(api, `boot-${tag}`, 'all-compute', 'boot', limitMs);
-    await profile?.();
+    await target.toggleChildProfile?.();
     const cpu1 = target.cpu();
     const passes1 = await target.passTotals();
     console.log(`  ${how}: boot ${boot.nodes} nodes ${sessionTime(boot)} (${boot.successful}% ok)`);

@@ -14,18 +14,13 @@
  *   npx tsx bench/run.ts operators            # 100,000 nodes
  *   npx tsx bench/operators.bench.ts 10000 [--split]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { OPTION_DEFAULTS } from '../src/common/options.js';
 import { createServices, gatewayUrls, type ClosableServices } from '../src/clients/index.js';
 import { startOperators, type OperatorName } from '../src/operators/index.js';
 import { INSTANT_KNOBS } from '../src/sim/index.js';
 import { startSystem } from '../src/system.js';
-import { startRedis, type TestRedis } from '../test/helpers/redis.js';
-import { call, machineLine, memoryOf, putAllComputeTemplate, roomSize } from './scale-common.js';
+import { call, machineLine, memoryOf, putAllComputeTemplate, roomSize, startSystemChild } from './scale-common.js';
 
 const SPLIT = process.argv.includes('--split');
 const COMPUTE = Number(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 100_000);
@@ -49,33 +44,15 @@ async function inProcess(): Promise<Target> {
 
 /** API (Redis store) + machine room in a child process; this process's clients reach them over loopback. */
 async function split(): Promise<Target> {
-  const redis: TestRedis = await startRedis();
-  const script = join(dirname(fileURLToPath(import.meta.url)), 'system-child.ts');
-  const child: ChildProcess = spawn(process.execPath, [...process.execArgv.filter((a) => a.startsWith('--max-semi-space-size')), '--import', 'tsx', script, String(roomSize(COMPUTE)), redis.url], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.setEncoding('utf8');
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: string) => {
-      out += d;
-      const m = /listening (\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`bench/system-child.ts exited (${code}) before listening`)));
-  });
-  const services = createServices({ ...gatewayUrls(url), redisUrl: redis.url, options: () => OPTION_DEFAULTS });
+  const child = await startSystemChild(roomSize(COMPUTE));
+  const services = createServices({ ...gatewayUrls(child.url), redisUrl: child.redisUrl, options: () => OPTION_DEFAULTS });
   return {
-    url,
+    url: child.url,
     services,
-    async toggleChildProfile() {
-      const before = out.length;
-      child.kill('SIGUSR2');
-      while (!/profil(ing|ed)\n$/.test(out.slice(before))) await new Promise((r) => setTimeout(r, 50));
-    },
+    toggleChildProfile: () => child.toggleProfile(),
     async close() {
       await services.close();
-      child.kill('SIGTERM');
-      if (child.exitCode === null) await once(child, 'exit');
-      await redis.stop();
+      await child.stop();
     },
   };
 }
@@ -115,10 +92,9 @@ async function startProfile(): Promise<() => Promise<void>> {
     await s.post('Profiler.enable');
     await s.post('Profiler.start');
   }
-  const child = process.env.BENCH_CHILD_PROFILE ? system.toggleChildProfile : undefined;
-  await child?.();
+  await system.toggleChildProfile?.();
   return async () => {
-    await child?.();
+    await system.toggleChildProfile?.();
     if (file) {
       const { profile } = await s.post('Profiler.stop');
       writeFileSync(file, JSON.stringify(profile));

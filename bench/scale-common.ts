@@ -1,13 +1,17 @@
 /**
  * Helpers shared by the scale benchmarks (boot, operators, rss, soak): machine facts, a small JSON
  * HTTP client, waiting for discovery, the two-boot-set template that covers every compute node,
- * session timing and reading a process's peak RSS.
+ * session timing, reading a process's peak RSS and CPU, the operators' pass totals, and the API +
+ * simulator child process of the split (deployment-shaped) runs.
  */
-import { execSync } from 'node:child_process';
+import { execSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
+import type { Registry } from 'prom-client';
+import { startRedis } from '../test/helpers/redis.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -162,4 +166,71 @@ export function writeResultsSection(heading: string, section: string, file = res
 
 function resultsFile(): string {
   return join(dirname(fileURLToPath(import.meta.url)), 'RESULTS.md');
+}
+
+/** Passes run so far and their summed duration in seconds, per operator. */
+export type PassTotals = Map<string, { count: number; seconds: number }>;
+
+/** Read the pass-duration histogram (`bos_operator_pass_duration_seconds`) of an operators registry. */
+export async function passTotals(registry: Registry): Promise<PassTotals> {
+  const out: PassTotals = new Map();
+  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === 'bos_operator_pass_duration_seconds');
+  for (const v of (metric?.values ?? []) as { metricName?: string; labels: Record<string, string | number>; value: number }[]) {
+    const op = String(v.labels.operator);
+    const t = out.get(op) ?? { count: 0, seconds: 0 };
+    if (v.metricName?.endsWith('_count')) t.count += v.value;
+    else if (v.metricName?.endsWith('_sum')) t.seconds += v.value;
+    out.set(op, t);
+  }
+  return out;
+}
+
+export interface SystemChild {
+  /** Root URL of the API and the simulated services. */
+  url: string;
+  /** The throw-away redis-server the API stores in (and publishes change events on). */
+  redisUrl: string;
+  pid: number;
+  /** Start, or stop and write, the child's CPU profile (only when BENCH_CHILD_PROFILE is set). */
+  toggleProfile(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * A throw-away redis-server and bench/system-child.ts (the API on it and a machine room of `nodes`
+ * nodes, instant hardware) in a process of its own; with `reporters` the nodes report to the API.
+ * The child gets this process's `--max-semi-space-size`.
+ */
+export async function startSystemChild(nodes: number, opts: { reporters?: boolean } = {}): Promise<SystemChild> {
+  const redis = await startRedis();
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'system-child.ts');
+  const args = [...process.execArgv.filter((a) => a.startsWith('--max-semi-space-size')), '--import', 'tsx', script, String(nodes), redis.url];
+  if (opts.reporters) args.push('--reporters');
+  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8');
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (d: string) => {
+      out += d;
+      const m = /listening (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`bench/system-child.ts exited (${code}) before listening`)));
+  });
+  return {
+    url,
+    redisUrl: redis.url,
+    pid: child.pid!,
+    async toggleProfile() {
+      if (!process.env.BENCH_CHILD_PROFILE) return; // without it the child does not handle SIGUSR2
+      const before = out.length;
+      child.kill('SIGUSR2');
+      while (!/profil(ing|ed)\n$/.test(out.slice(before))) await sleep(50);
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await once(child, 'exit');
+      await redis.stop();
+    },
+  };
 }

@@ -14,7 +14,7 @@ import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { FakeClock } from '../src/common/clock.js';
 import { startSystem } from '../src/system.js';
-import { call, machineLine, memoryOf, putAllComputeTemplate, roomSize, sleep, waitForComponents } from './scale-common.js';
+import { call, machineLine, memoryOf, passTotals, putAllComputeTemplate, roomSize, sleep, waitForComponents } from './scale-common.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -39,20 +39,6 @@ const system = await startSystem({
 });
 const api = `${system.url}/v2`;
 const registry = system.registry;
-
-/** Sum and count of the pass-duration histogram, per operator. */
-async function passTotals(): Promise<Map<string, { sum: number; count: number }>> {
-  const out = new Map<string, { sum: number; count: number }>();
-  const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === 'bos_operator_pass_duration_seconds');
-  for (const v of (metric?.values ?? []) as { metricName?: string; labels: Record<string, string | number>; value: number }[]) {
-    const op = String(v.labels.operator);
-    const e = out.get(op) ?? { sum: 0, count: 0 };
-    if (v.metricName?.endsWith('_sum')) e.sum += v.value;
-    else if (v.metricName?.endsWith('_count')) e.count += v.value;
-    out.set(op, e);
-  }
-  return out;
-}
 
 interface Sample {
   minute: number;
@@ -98,7 +84,7 @@ try {
     console.error(`session loop failed: ${String(err)}`);
     stop = true;
   });
-  let last = await passTotals();
+  let last = await passTotals(registry);
   let minute = 0;
   while (!stop && clock.now() - startMachine < MINUTES * 60_000) {
     if (Date.now() - startReal > REAL_LIMIT_MS) {
@@ -108,14 +94,14 @@ try {
     const next = startMachine + (minute + 1) * 60_000;
     while (clock.now() < next && Date.now() - startReal <= REAL_LIMIT_MS) await sleep(50);
     minute++;
-    const now = await passTotals();
+    const now = await passTotals(registry);
     const delta = (op?: string) => {
       let sum = 0;
       let count = 0;
       for (const [k, v] of now) {
         if (op && k !== op) continue;
-        const p = last.get(k) ?? { sum: 0, count: 0 };
-        sum += v.sum - p.sum;
+        const p = last.get(k) ?? { seconds: 0, count: 0 };
+        sum += v.seconds - p.seconds;
         count += v.count - p.count;
       }
       return { ms: count ? (sum / count) * 1000 : 0, count };
