@@ -232,7 +232,6 @@ export function sendJsonItems<T>(reply: FastifyReply, status: number, items: rea
     if (to === items.length) list.push(CLOSE_BRACKET);
     return Buffer.concat(list);
   };
-  if (items.length === 0) return reply.send(Buffer.from('[]\n'));
   if (items.length <= STREAM_BATCH * 2) return reply.send(part(0, items.length));
   function* chunks(): Generator<Buffer> {
     for (let i = 0; i < items.length; i += STREAM_BATCH) yield part(i, Math.min(items.length, i + STREAM_BATCH));
