@@ -278,6 +278,8 @@ describe.each(factories)('Store contract: $name', ({ make }) => {
     await s.components.putMany([mine]);
     mine.enabled = false;
     mine.desired_state!.boot_artifacts!.kernel = 'changed-after-put';
+    expect(await s.components.listShared()).toEqual([booted('x1')]);
+    expect(await s.components.list()).toEqual([booted('x1')]);
     const got = await s.components.get('x1');
     expect(got).toEqual(booted('x1'));
     got!.actual_state!.boot_artifacts!.kernel = 'changed-after-get';
@@ -522,6 +524,24 @@ describe('RedisStore only', () => {
       await admin.acl('DELUSER', 'no-client');
       await admin.quit();
     }
+  });
+
+  it('a listing after a write through the same store uses the records as written, unless another process wrote since', async () => {
+    await flushRedis(redis.url);
+    const a = await RedisStore.connect({ url: redis.url });
+    const b = await RedisStore.connect({ url: redis.url });
+    opened.push(a, b);
+    const entries = (a.components as unknown as { cache: { entries: Map<string, { rec: Component }> } }).cache.entries;
+    const recs = Array.from({ length: 1_500 }, (_, i) => booted(`x${1000 + i}c0s0b0n0`));
+    await a.components.putMany(recs);
+    await b.components.putMany([{ ...recs[3]!, session: 'by-b' }]);
+    const written = recs.map((c) => entries.get(c.id)?.rec);
+    expect(written.every((r, i) => r !== undefined && r !== recs[i])).toBe(true); // copies, held before any listing
+    const listed = await a.components.listShared();
+    expect(listed).toHaveLength(recs.length);
+    expect(listed[3]).toMatchObject({ id: recs[3]!.id, session: 'by-b' });
+    expect(listed.filter((c, i) => i !== 3).every((c) => c === written[recs.findIndex((r) => r.id === c.id)])).toBe(true);
+    expect(await a.components.list()).toEqual(await b.components.list());
   });
 
   it('the listing cache drops ids deleted anywhere, also after a listing from startAfter', async () => {

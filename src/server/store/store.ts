@@ -62,7 +62,10 @@ export interface ComponentTable {
    * by object identity (a WeakMap), which is what makes repeated full listings cheap.
    */
   listShared(opts?: ListOptions): Promise<readonly Component[]>;
-  /** Write whole records (create or replace), all at once. `meta` describes the write for change events. */
+  /**
+   * Write whole records (create or replace), all at once. `meta` describes the write for change
+   * events. The records are copied in: changing them afterwards changes nothing stored.
+   */
   putMany(records: readonly Component[], meta?: WriteMeta): Promise<void>;
   /** Remove a record; false when it did not exist. */
   delete(id: string): Promise<boolean>;
