@@ -68,10 +68,22 @@ export class HttpBosClient implements BosClient {
     // simply not used.
     const lookAhead = size > 0 && limit === 0;
     // Look-aheads by cursor: a page that arrives while the caller still works on an earlier one
-    // asks for its own successor, so more than one can be waiting.
+    // asks for its own successor, so more than one can be waiting, but never more than
+    // LOOK_AHEAD_PAGES past the page the caller holds: a caller slower than the API (an operator
+    // acting on each page) would otherwise have the whole listing fetched and parsed ahead of it,
+    // which is the memory that paging is there to save. A successor held back is asked for as soon
+    // as the caller takes the next page.
     const ahead = new Map<string, Promise<unknown>>();
     let generation = 0; // bumped when a look-ahead guessed wrong: its chain stops there
-    const fetchPage = (cursor: string | undefined, gen: number): Promise<unknown> =>
+    let taken = 0; // pages handed to the caller (page n is the nth of the listing)
+    let held: { cursor: string; n: number; gen: number } | undefined;
+    const startAhead = (cursor: string, n: number, gen: number): void => {
+      if (ahead.has(cursor)) return;
+      const page = fetchPage(cursor, n, gen);
+      page.catch(() => undefined); // a look-ahead nobody uses must not be an unhandled rejection
+      ahead.set(cursor, page);
+    };
+    const fetchPage = (cursor: string | undefined, n: number, gen: number): Promise<unknown> =>
       this.http.get('/components', {
         query: cursor === undefined ? base : { ...base, start_after_id: cursor },
         beforeParse:
@@ -81,18 +93,21 @@ export class HttpBosClient implements BosClient {
                 // Only after a full page (as the pager itself would ask again), so no request is added.
                 const { count, lastId: next } = scanPage(text);
                 if (next === undefined || count !== size) return;
-                if (ahead.has(next)) return;
-                const page = fetchPage(next, gen);
-                page.catch(() => undefined); // a look-ahead nobody uses must not be an unhandled rejection
-                ahead.set(next, page);
+                if (n + 1 - taken > LOOK_AHEAD_PAGES) held = { cursor: next, n: n + 1, gen };
+                else startAhead(next, n + 1, gen);
               }
             : undefined,
       });
     let read = 0;
     let startAfter: string | undefined;
-    let pending = fetchPage(undefined, generation);
+    let pending = fetchPage(undefined, 1, generation);
     for (;;) {
       const page = expectArray<Component>(await pending, 'bos', 'GET', '/components');
+      taken++;
+      if (held && held.gen === generation && held.n - taken <= LOOK_AHEAD_PAGES) {
+        startAhead(held.cursor, held.n, held.gen);
+        held = undefined;
+      }
       read += page.length;
       if (limit > 0 && read >= limit) {
         yield page.slice(0, page.length - (read - limit));
@@ -112,7 +127,8 @@ export class HttpBosClient implements BosClient {
       } else {
         generation++;
         ahead.clear();
-        pending = fetchPage(last, generation);
+        held = undefined;
+        pending = fetchPage(last, taken + 1, generation);
       }
     }
   }
@@ -199,6 +215,9 @@ export class HttpBosClient implements BosClient {
  * this project's API writes them): how many records begin `{"id":"`, and the last one's id.
  * Only a guess: the pager checks it against the parsed page.
  */
+/** Pages a listing may have asked for beyond the one its caller holds (see pages()). */
+export const LOOK_AHEAD_PAGES = 2;
+
 export function scanPage(text: string): { count: number; lastId?: string } {
   const marker = '{"id":"';
   let count = 0;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
-import { HttpBosClient, scanPage } from '../../src/clients/bos.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { HttpBosClient, LOOK_AHEAD_PAGES, scanPage } from '../../src/clients/bos.js';
 import { HttpBssClient } from '../../src/clients/bss.js';
 import { CFS_GET_BATCH, CFS_PATCH_BATCH, HttpCfsClient } from '../../src/clients/cfs.js';
 import { HttpHsmClient } from '../../src/clients/hsm.js';
@@ -150,6 +150,27 @@ describe('BOS client', () => {
     }
     expect(got).toEqual([all.slice(0, 3), all.slice(3, 6), all.slice(6, 9), all.slice(9)]);
     expect(f.seen.map((s) => s.query.start_after_id)).toEqual([undefined, all[2], all[5], all[8]]);
+  });
+
+  it('listComponentPages: the look-ahead stays at most LOOK_AHEAD_PAGES pages past the page a slow caller holds', async () => {
+    const all = ids(40);
+    const f = await bosFake(all);
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    const got: string[] = [];
+    let held = 0;
+    for await (const page of bos.listComponentPages({}, 2)) {
+      held++;
+      got.push(...page.map((c) => c.id));
+      // It looks ahead from the second page on (the first is asked for alone), as far as allowed and no further.
+      const allowed = held === 1 ? 1 : Math.min(held + LOOK_AHEAD_PAGES, 21);
+      await vi.waitFor(() => expect(f.seen.length).toBeGreaterThanOrEqual(allowed), { timeout: 2000, interval: 5 });
+      await new Promise((r) => setTimeout(r, 20)); // time for a look-ahead too many to show up
+      expect(f.seen.length).toBe(allowed);
+    }
+    expect(got).toEqual(all);
+    const cursors = f.seen.map((s) => s.query.start_after_id);
+    expect(new Set(cursors).size).toBe(cursors.length); // no page asked for twice
+    expect(cursors).toHaveLength(21); // 20 full pages and the empty one that ends the listing
   });
 
   it('scanPage reads the record count and last id off a page of records that begin with their id (property)', () => {
