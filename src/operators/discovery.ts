@@ -29,7 +29,15 @@ export const discovery: PassOperator = {
   async pass(ctx) {
     const hsm = await ctx.services.hsm.listComponents();
     const nodes = new Set(hsm.filter((h) => h && h.Type === 'Node' && typeof h.ID === 'string').map((h) => h.ID));
-    const known = new Set((await ctx.services.bos.listComponents({}, ctx.batchSize)).map((c) => c.id));
+    // Only the ids of what BOS holds are kept, page by page where the client pages (a listing of
+    // 100,000 whole records would otherwise be held at once just for their ids).
+    const known = new Set<string>();
+    const bos = ctx.services.bos;
+    if (bos.listComponentPages) {
+      for await (const page of bos.listComponentPages({}, ctx.batchSize)) for (const c of page) known.add(c.id);
+    } else {
+      for (const c of await bos.listComponents({}, ctx.batchSize)) known.add(c.id);
+    }
     const missing = [...nodes].filter((id) => !known.has(id)).sort();
     if (missing.length === 0) return { selected: 0, acted: 0 };
     ctx.log.info({ count: missing.length, ids: missing.slice(0, 20) }, `discovered ${missing.length} new node(s) in HSM`);

@@ -120,6 +120,19 @@ describe('discovery', () => {
     expect(w.bos.components.has('x0c0s0b0')).toBe(false);
   });
 
+  it('reads what BOS knows page by page where the client pages', async () => {
+    const w = world();
+    w.bos.enablePaging();
+    w.hsm.addNodes(['x1', 'x2', 'x3', 'x4', 'x5']);
+    for (const id of ['x1', 'x2', 'x4']) w.bos.put(comp(id));
+    w.bos.options = { max_component_batch_size: 2 };
+    const r = await run(w, discovery);
+    expect(r.acted).toBe(2);
+    expect(w.rec.of('bos', 'listComponentPages').map((c) => c.args[2])).toEqual([undefined, 'x2']);
+    expect(w.rec.of('bos', 'listComponents')).toHaveLength(0);
+    expect(w.rec.of('bos', 'putComponents').map((c) => (c.args[0] as { id: string }[]).map((x) => x.id))).toEqual([['x3', 'x5']]);
+  });
+
   it('sends nothing when BOS knows every node, and runs on discovery_frequency', async () => {
     const w = world();
     w.hsm.addNodes(['x1']);
