@@ -39,6 +39,9 @@ export function bosQuery(query: ComponentQuery = {}): Filter {
     async run(ctx) {
       return ctx.services.bos.listComponents(query, ctx.batchSize);
     },
+    pages(ctx) {
+      return ctx.services.bos.listComponentPages?.(query, ctx.batchSize);
+    },
   };
 }
 
@@ -145,9 +148,12 @@ export function orFilter(a: Filter, b: Filter): Filter {
   };
 }
 
-/** Run a filter list: the first gets [], each later one the previous output (skipped when empty). */
-export async function runFilters(ctx: PassContext, filters: readonly Filter[]): Promise<Component[]> {
-  let current: Component[] = [];
+/**
+ * Run a filter list: the first gets `input` ([] when it is the BOS query), each later one the
+ * previous output (skipped when empty).
+ */
+export async function runFilters(ctx: PassContext, filters: readonly Filter[], input: Component[] = []): Promise<Component[]> {
+  let current = input;
   for (const [i, f] of filters.entries()) {
     if (i > 0 && current.length === 0) return [];
     try {
@@ -158,6 +164,37 @@ export async function runFilters(ctx: PassContext, filters: readonly Filter[]): 
     ctx.log.debug({ filter: f.name, count: current.length }, `filter ${f.name} kept ${current.length} component(s)`);
   }
   return current;
+}
+
+/**
+ * The selection of a filter list, page by page where its first filter pages (a BOS query through
+ * the HTTP client): each page of the query goes through the later filters on its own, so a pass
+ * over 100,000 components holds a page of them at a time instead of all of them. Otherwise one
+ * page: the whole selection. Pages are in the query's id order; a page may be empty.
+ */
+export async function* selectPages(ctx: PassContext, filters: readonly Filter[]): AsyncGenerator<Component[]> {
+  const [first, ...later] = filters;
+  const pages = first?.pages?.(ctx);
+  if (!first || !pages) {
+    yield await runFilters(ctx, filters);
+    return;
+  }
+  const iterator = pages[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      let next: IteratorResult<Component[]>;
+      try {
+        next = await iterator.next();
+      } catch (err) {
+        throw new FilterError(first.name, err);
+      }
+      if (next.done) return;
+      ctx.log.debug({ filter: first.name, count: next.value.length }, `filter ${first.name} gave a page of ${next.value.length} component(s)`);
+      yield next.value.length === 0 ? [] : await runFilters(ctx, later, next.value);
+    }
+  } finally {
+    await iterator.return?.();
+  }
 }
 
 /** A filter failed; the pass fails with this error. */

@@ -17,8 +17,8 @@ import { applyLoggingLevel, silentLogger, type Logger } from '../log.js';
 import { createMetrics, type OperatorMetrics } from '../metrics.js';
 import { errorService, errorText } from './errors.js';
 import type { PassGate } from './pass-gate.js';
-import { runFilters } from './filters.js';
-import { retryState, splitBatches } from './rules.js';
+import { selectPages } from './filters.js';
+import { retryState } from './rules.js';
 import type { FilterOperator, OperatorDefinition, PassContext, PassCounts } from './types.js';
 
 export interface RunnerOptions {
@@ -330,19 +330,39 @@ export class Runner {
     return report;
   }
 
+  /**
+   * Select and act page by page (see selectPages): the selection gathers into batches of
+   * `max_component_batch_size`, each acted on as soon as it is full, so a batch may span pages and
+   * the batches are the same as if everything had been selected first.
+   */
   private async filterPass(ctx: PassContext, op: FilterOperator): Promise<PassCounts> {
-    const selected = await runFilters(ctx, op.filters(ctx));
-    const counts: Required<PassCounts> = { selected: selected.length, acted: 0, failedAtLimit: 0, errored: 0 };
-    if (selected.length === 0) return counts;
-    const batches = splitBatches(selected, ctx.batchSize);
-    ctx.log.info({ selected: selected.length, batches: batches.length }, `selected ${selected.length} component(s)`);
-    for (const batch of batches) {
+    const counts: Required<PassCounts> = { selected: 0, acted: 0, failedAtLimit: 0, errored: 0 };
+    let batches = 0;
+    const act = async (batch: Component[]) => {
       if (this.leadership && !this.leadership.isLeader()) throw new LostLeadership();
+      batches++;
       const r = await this.processBatch(ctx, op, batch);
       counts.acted += r.acted;
       counts.failedAtLimit += r.failedAtLimit;
       counts.errored += r.errored;
+    };
+    const size = ctx.batchSize;
+    let pending: Component[] = [];
+    for await (const page of selectPages(ctx, op.filters(ctx))) {
+      counts.selected += page.length;
+      if (size > 0 && pending.length === 0 && page.length <= size) {
+        pending = page;
+      } else {
+        for (const c of page) pending.push(c);
+      }
+      while (size > 0 && pending.length >= size) {
+        const batch = pending.length === size ? pending : pending.slice(0, size);
+        pending = pending.length === size ? [] : pending.slice(size);
+        await act(batch);
+      }
     }
+    if (pending.length > 0) await act(pending);
+    if (counts.selected > 0) ctx.log.info({ selected: counts.selected, batches }, `selected ${counts.selected} component(s)`);
     return counts;
   }
 

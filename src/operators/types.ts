@@ -41,6 +41,11 @@ export interface PassContext {
 export interface Filter {
   readonly name: string;
   run(ctx: PassContext, input: Component[]): Promise<Component[]>;
+  /**
+   * A first filter that can give its selection page by page (a BOS query through a paging client);
+   * undefined when it cannot. See selectPages() in filters.ts.
+   */
+  pages?(ctx: PassContext): AsyncIterable<Component[]> | undefined;
 }
 
 /** What one pass did, for metrics, logs and tests. */

@@ -137,8 +137,33 @@ export class FakeBos implements BosClient {
     return copy(this.options);
   }
 
+  /** Set by enablePaging(): the paged listing the HTTP client has (off by default: the whole-listing path). */
+  listComponentPages?: (query: Omit<ComponentQuery, 'ids'>, pageSize: number) => AsyncIterable<Component[]>;
+
+  /** List page by page, as the HTTP client does: each page read (and recorded) when asked for, after the previous page's last id. */
+  enablePaging(): void {
+    this.listComponentPages = (query, pageSize) => {
+      const self = this;
+      return (async function* () {
+        let after: string | undefined;
+        for (;;) {
+          self.rec.record('bos', 'listComponentPages', [query, pageSize, after]);
+          const rest = self.matching(query).filter((c) => after === undefined || c.id > after);
+          const page = pageSize > 0 ? rest.slice(0, pageSize) : rest;
+          yield page;
+          if (!(pageSize > 0) || page.length < pageSize) return;
+          after = page[page.length - 1]!.id;
+        }
+      })();
+    };
+  }
+
   async listComponents(query: ComponentQuery, pageSize: number): Promise<Component[]> {
     this.rec.record('bos', 'listComponents', [query, pageSize]);
+    return this.matching(query);
+  }
+
+  private matching(query: ComponentQuery): Component[] {
     const ids = query.ids ? new Set(query.ids.split(',')) : undefined;
     const statuses = query.status ? query.status.split(',') : undefined;
     return [...this.components.values()]

@@ -12,6 +12,7 @@ import {
   lastActionIsFilter,
   orFilter,
   runFilters,
+  selectPages,
   timeSinceLastActionFilter,
 } from '../../src/operators/filters.js';
 import { ago, comp, context, world } from './fakes.js';
@@ -92,5 +93,24 @@ describe('filters', () => {
     const err = await runFilters(context(w), [bosQuery(), hsmState()]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FilterError);
     expect((err as Error).message).toBe('filter HSMState() failed: hsm: Non-2XX response (500)');
+  });
+
+  it('selectPages runs the later filters on each page of a paging BOS query, and names the filter that failed', async () => {
+    const w = world();
+    w.bos.enablePaging();
+    for (const id of ['a', 'b', 'c', 'd', 'e']) w.bos.put(comp(id, { enabled: id !== 'b' }));
+    w.hsm.addNodes(['a', 'c', 'd']);
+    const ctx = context(w, { max_component_batch_size: 2 });
+    const pages: string[][] = [];
+    for await (const page of selectPages(ctx, [bosQuery({ enabled: true }), hsmState()])) pages.push(ids(page));
+    expect(pages).toEqual([['a', 'c'], ['d'], []]);
+    expect(w.rec.of('hsm', 'queryComponents').map((c) => c.args[0])).toEqual([['a', 'c'], ['d', 'e']]);
+
+    w.rec.fail('bos', 'listComponentPages', 'Non-2XX response (503)', { times: 1 });
+    const err = await (async () => {
+      for await (const _ of selectPages(ctx, [bosQuery({ enabled: true })]));
+    })().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FilterError);
+    expect((err as Error).message).toBe('filter BOSQuery(enabled=true) failed: bos: Non-2XX response (503)');
   });
 });

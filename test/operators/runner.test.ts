@@ -37,11 +37,38 @@ function seed(w: World, n: number, extra: Partial<Component> = {}): string[] {
 }
 
 describe('runner: filter/act pass', () => {
+  it('with a paging BOS client, acts on each full batch before reading the pages after it', async () => {
+    const w = world();
+    w.bos.enablePaging();
+    const ids = seed(w, 10);
+    w.bos.options = { max_component_batch_size: 3, default_retry_policy: -1 };
+    const order: string[] = [];
+    const op: FilterOperator = {
+      kind: 'filter',
+      name: 'rec',
+      action: 'powering_on',
+      filters: () => [bosQuery({ enabled: true }), { name: 'notx0004', run: async (_ctx, input) => input.filter((c) => c.id !== 'x0004') }],
+      async act(_ctx, batch) {
+        order.push(`act ${batch.map((c) => c.id).join(' ')} after ${w.rec.of('bos', 'listComponentPages').length} page(s)`);
+      },
+    };
+    const r = await new Runner(op, { services: w, clock: w.clock }).runOnce();
+    expect(r).toMatchObject({ ok: true, selected: 9, acted: 9 });
+    // Pages of 3 listed; x0004 filtered out, so the second batch spans the second and third pages.
+    expect(w.rec.of('bos', 'listComponentPages').map((c) => c.args[2])).toEqual([undefined, 'x0002', 'x0005', 'x0008']);
+    expect(order).toEqual([`act ${ids.slice(0, 3).join(' ')} after 1 page(s)`, 'act x0003 x0005 x0006 after 3 page(s)', 'act x0007 x0008 x0009 after 4 page(s)']);
+    expect(w.rec.of('bos', 'listComponents')).toHaveLength(0);
+  });
+
   it('acts on every selected component exactly once per pass, in batches of max_component_batch_size (property)', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 12 }), async (n, size) => {
+      fc.asyncProperty(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 12 }), fc.boolean(), fc.boolean(), async (n, size, paging, filtered) => {
         const w = world();
-        const ids = seed(w, n);
+        if (paging) w.bos.enablePaging();
+        let ids = seed(w, n);
+        // Some components filtered out after the BOS query, so pages select fewer than they list.
+        if (filtered) ids = ids.filter((id, i) => (i % 3 === 1 ? (w.bos.put(comp(id, { enabled: false })), false) : true));
+        n = ids.length;
         w.bos.options = { max_component_batch_size: size, default_retry_policy: -1 };
         const { op, acted } = recordingOperator();
         const r = await new Runner(op, { services: w, clock: w.clock }).runOnce();
