@@ -145,7 +145,7 @@ export class HttpBosClient implements BosClient {
 
   async patchComponents(
     patches: Partial<Component>[],
-    opts: { skipBadIds?: boolean; chunkSize?: number; discardAnswer?: boolean } = {},
+    opts: { skipBadIds?: boolean; chunkSize?: number; discardAnswer?: boolean; idsOnly?: boolean } = {},
   ): Promise<Component[]> {
     const out: Component[] = [];
     const query: Query | undefined = opts.skipBadIds ? { skip_bad_ids: true } : undefined;
@@ -161,7 +161,10 @@ export class HttpBosClient implements BosClient {
         }
         continue;
       }
-      out.push(...expectArray<Component>(await this.http.patch('/components', { body: part, query }), 'bos', 'PATCH', '/components'));
+      const answer = expectArray<Component>(await this.http.patch('/components', { body: part, query }), 'bos', 'PATCH', '/components');
+      // With idsOnly, each chunk's records are let go as soon as their ids are read.
+      if (opts.idsOnly) for (const c of answer) out.push({ id: c?.id } as Component);
+      else for (const c of answer) out.push(c);
     }
     return out;
   }

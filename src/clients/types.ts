@@ -53,7 +53,12 @@ export interface BosClient {
    * array) and the result is empty: for writers that do not use them (at 100,000 components the
    * answers are as large as a full listing).
    */
-  patchComponents(patches: Partial<Component>[], opts?: { skipBadIds?: boolean; chunkSize?: number; discardAnswer?: boolean }): Promise<Component[]>;
+  /**
+   * Bulk PATCH in chunks of `chunkSize`. The updated records come back, or with `idsOnly` records
+   * holding only their id (for a caller that wants to know which were found), or with
+   * `discardAnswer` nothing.
+   */
+  patchComponents(patches: Partial<Component>[], opts?: { skipBadIds?: boolean; chunkSize?: number; discardAnswer?: boolean; idsOnly?: boolean }): Promise<Component[]>;
   /** Bulk PATCH, filter form. */
   patchComponentsByFilter(
     patch: Partial<Component>,

@@ -433,13 +433,13 @@ export class Runner {
 /**
  * Bulk PATCH of component entries (nothing sent when empty). Refuses an entry that writes
  * `desired_state` without `session`: desired state always travels with the session that set it.
- * The updated records come back only with `records: true` (otherwise the API's answer is not
- * parsed and the result is empty).
+ * The updated records come back only with `records: true`, records holding only their id with
+ * `records: 'ids'` (otherwise the API's answer is not parsed and the result is empty).
  */
 export async function patchComponents(
   services: Services,
   patches: ComponentPatch[],
-  opts: { skipBadIds?: boolean; chunkSize?: number; records?: boolean } = {},
+  opts: { skipBadIds?: boolean; chunkSize?: number; records?: boolean | 'ids' } = {},
 ): Promise<Component[]> {
   if (patches.length === 0) return [];
   for (const p of patches) {
@@ -448,5 +448,6 @@ export async function patchComponents(
     }
   }
   const { records, ...rest } = opts;
+  if (records === 'ids') return services.bos.patchComponents(patches as Partial<Component>[], { ...rest, idsOnly: true });
   return services.bos.patchComponents(patches as Partial<Component>[], records ? rest : { ...rest, discardAnswer: true });
 }

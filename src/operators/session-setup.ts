@@ -233,7 +233,9 @@ export async function setupSession(ctx: PassContext, session: Session, inventory
   } catch (err) {
     return fail(err);
   }
-  const patched = await patchComponents(ctx.services, patches, { skipBadIds: true, chunkSize: ctx.batchSize, records: true });
+  // Only which ids BOS has matters here (skip_bad_ids leaves out the others): each chunk's answer
+  // is let go once its ids are read, not 100,000 whole records held at once.
+  const patched = await patchComponents(ctx.services, patches, { skipBadIds: true, chunkSize: ctx.batchSize, records: 'ids' });
   const found = new Set(patched.map((c) => c.id));
   const notFound = [...nodes].filter((n) => !found.has(n));
   if (notFound.length > 0) {

@@ -215,6 +215,16 @@ describe('BOS client', () => {
     expect(f.seen.length).toBe(4);
   });
 
+  it('bulk PATCH with idsOnly keeps only the ids of the records the API answers with', async () => {
+    // An API answering with whole records, one of them not found (skip_bad_ids leaves it out).
+    const f = await fake((req) => ({ body: (req.body as { id: string }[]).filter((p) => p.id !== 'x00003').map((p) => ({ ...p, enabled: true, desired_state: { configuration: 'c' } })) }));
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    const patches: Partial<Component>[] = ids(5).map((id) => ({ id, error: 'e' }));
+    expect((await bos.patchComponents(patches, { chunkSize: 2 }))[0]).toEqual({ id: ids(5)[0], error: 'e', enabled: true, desired_state: { configuration: 'c' } });
+    expect(await bos.patchComponents(patches, { chunkSize: 2, skipBadIds: true, idsOnly: true })).toEqual(ids(5).filter((id) => id !== 'x00003').map((id) => ({ id })));
+    expect(f.seen.slice(3).map((s) => [(s.body as unknown[]).length, s.query.skip_bad_ids])).toEqual([[2, 'True'], [2, 'True'], [1, 'True']]);
+  });
+
   it('bulk PATCH with discardAnswer sends the same requests, reads no record back, and still refuses a non-array answer', async () => {
     const f = await bosFake([]);
     const bos = track(new HttpBosClient(`${f.url}/v2`, opts));

@@ -60,7 +60,7 @@ describe('session-setup: a boot session', () => {
     const { session: s, patch } = await setupOnce(w, session('s1'));
     expect(s.status.status).toBe('running');
     expect(s.components).toBe('x1,x2');
-    expect(patch!.args[1]).toEqual({ skipBadIds: true, chunkSize: 2800 });
+    expect(patch!.args[1]).toEqual({ skipBadIds: true, chunkSize: 2800, idsOnly: true });
     expect((patch!.args[0] as unknown[])[0]).toEqual({
       id: 'x1',
       error: '',
