@@ -5,6 +5,7 @@
  * architecture and HSM's enabled flag. Boot artifacts and kernel parameters come from the image
  * manifest in S3.
  */
+import { copyJson } from '../common/copy.js';
 import { emptyActualState, emptyDesiredState, emptyStagedState } from '../common/constants.js';
 import type { BootSet, ComponentPatch, DesiredState, Session, SessionTemplate, StagedState } from '../common/types.js';
 import { ARTIFACT_TYPES, ArtifactNotFound, readBootParameters, readManifest, summarizeManifest } from '../clients/s3.js';
@@ -189,7 +190,7 @@ async function targetState(scope: SessionScope, template: SessionTemplate, bootS
 
 /** One node's patch (spec operators §6.5); `target` is copied. */
 export function componentPatch(id: string, session: Session, target: DesiredState | StagedState): ComponentPatch {
-  const state = structuredClone(target);
+  const state = copyJson(target);
   if (session.stage) return { id, error: '', staged_state: state as StagedState };
   const p: ComponentPatch = {
     id,

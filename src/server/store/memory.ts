@@ -1,15 +1,9 @@
 import type { BootArtifactsRecord, Component } from '../../common/types.js';
 import type { ComponentTable, ListOptions, Store, TenantTable } from './store.js';
 import { tenantKey } from './keys.js';
+import { copyJson } from '../../common/copy.js';
 
-/** Deep copy of JSON data. Records are plain JSON, so this is exact. */
-export function copyJson<T>(v: T): T {
-  if (v === null || typeof v !== 'object') return v;
-  if (Array.isArray(v)) return v.map(copyJson) as T;
-  const out: Record<string, unknown> = {};
-  for (const k in v as Record<string, unknown>) out[k] = copyJson((v as Record<string, unknown>)[k]);
-  return out as T;
-}
+export { copyJson };
 
 class MemoryComponents implements ComponentTable {
   private readonly records = new Map<string, Component>();
