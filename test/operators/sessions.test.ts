@@ -3,7 +3,7 @@ import type { BootSet, Session, SessionTemplate } from '../../src/common/types.j
 import { Runner } from '../../src/operators/runner.js';
 import { sessionCleanup } from '../../src/operators/session-cleanup.js';
 import { sessionCompletion } from '../../src/operators/session-completion.js';
-import { sessionSetup } from '../../src/operators/session-setup.js';
+import { componentPatch, sessionSetup } from '../../src/operators/session-setup.js';
 import type { OperatorDefinition } from '../../src/operators/types.js';
 import { comp, world, type World } from './fakes.js';
 
@@ -53,6 +53,21 @@ async function setupOnce(w: World, s: Session) {
   const ids = patch ? (patch.args[0] as { id: string }[]).map((p) => p.id).sort() : [];
   return { report, session: w.bos.sessions.get(s.name)!, ids, patch };
 }
+
+describe('session-setup: componentPatch', () => {
+  it('gives each node its own copy of the boot set state (changing one changes neither the target nor another)', () => {
+    const target = { boot_artifacts: { kernel: 'k', kernel_parameters: 'p', initrd: 'i' }, configuration: 'c' };
+    const session = { name: 's1', operation: 'boot', template_name: 't' } as Session;
+    const a = componentPatch('x1', session, target);
+    const b = componentPatch('x2', session, target);
+    expect(a.desired_state).toEqual(target);
+    a.desired_state!.boot_artifacts!.kernel = 'changed';
+    expect(target.boot_artifacts.kernel).toBe('k');
+    expect(b.desired_state!.boot_artifacts!.kernel).toBe('k');
+    const staged = componentPatch('x3', { ...session, stage: true }, { ...target, session: 's1' });
+    expect(staged).toEqual({ id: 'x3', error: '', staged_state: { ...target, session: 's1' } });
+  });
+});
 
 describe('session-setup: a boot session', () => {
   it('sets desired state, session, enabled and last_action, and starts the session', async () => {
