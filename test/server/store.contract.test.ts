@@ -544,6 +544,39 @@ describe('RedisStore only', () => {
     expect(await a.components.list()).toEqual(await b.components.list());
   });
 
+  it('reads by id what a listing has just read without asking Redis again, and still sees writes made anywhere', async () => {
+    await flushRedis(redis.url);
+    const a = await RedisStore.connect({ url: redis.url });
+    const b = await RedisStore.connect({ url: redis.url });
+    opened.push(a, b);
+    const admin = await raw(redis.url, 1);
+    const mgets = async () => Number(/cmdstat_mget:calls=(\d+)/.exec(String(await admin.info('commandstats')))?.[1] ?? 0);
+    try {
+      const recs = Array.from({ length: 1_200 }, (_, i) => booted(`x${1000 + i}c0s0b0n0`));
+      await b.components.putMany(recs);
+      const listed = await a.components.listShared();
+      const ids = recs.map((c) => c.id);
+      const before = await mgets();
+      const shared = await a.components.getManyShared(ids);
+      const copies = await a.components.getMany([...ids, 'x9']);
+      expect(await mgets()).toBe(before + 1); // only the unknown id x9 was fetched
+      expect(shared.every((c, i) => c === listed[i])).toBe(true);
+      expect(copies.slice(0, -1)).toEqual(recs);
+      expect(copies[ids.length]).toBeUndefined();
+      expect(copies.every((c, i) => i === ids.length || c !== listed[i])).toBe(true);
+      copies[0]!.session = 'changed-in-a-copy';
+      expect((await a.components.getMany([ids[0]!]))[0]!.session).toBe(recs[0]!.session);
+      // Written elsewhere, or deleted: Redis says so, and the read goes to Redis.
+      await b.components.putMany([{ ...recs[5]!, session: 'by-b' }]);
+      await b.components.delete(ids[6]!);
+      const after = await a.components.getMany(ids.slice(4, 8));
+      expect(after.map((c) => c?.session)).toEqual([recs[4]!.session, 'by-b', undefined, recs[7]!.session]);
+      expect((await a.components.getManyShared([ids[5]!]))[0]!.session).toBe('by-b');
+    } finally {
+      await admin.quit();
+    }
+  });
+
   it('the listing cache drops ids deleted anywhere, also after a listing from startAfter', async () => {
     await flushRedis(redis.url);
     const a = await RedisStore.connect({ url: redis.url });

@@ -558,19 +558,55 @@ class RedisComponents implements ComponentTable {
     return ids;
   }
 
-  async getMany(ids: readonly string[]): Promise<(Component | undefined)[]> {
-    const values = await mgetAll(this.conn, this.db, ids);
-    return values.map((s, i) => (s == null ? undefined : parseRecord<Component>(this.db, ids[i]!, s)));
+  getMany(ids: readonly string[]): Promise<(Component | undefined)[]> {
+    return this.readMany(ids, false);
   }
 
   /** The cached record where the stored text is the one cached (so its output JSON is cached too). */
-  async getManyShared(ids: readonly string[]): Promise<(Component | undefined)[]> {
-    const values = await mgetAll(this.conn, this.db, ids);
-    return values.map((s, i) => {
-      if (s == null) return undefined;
-      const e = this.cache.entries.get(ids[i]!);
-      return e !== undefined && e.raw === s ? e.rec : parseRecord<Component>(this.db, ids[i]!, s);
-    });
+  getManyShared(ids: readonly string[]): Promise<(Component | undefined)[]> {
+    return this.readMany(ids, true);
+  }
+
+  /**
+   * Records by id. While tracking runs, a cached entry Redis has not invalidated since it was read
+   * is current (as for a listing, after the barrier): it is used without fetching its value (as is,
+   * or copied when not `shared`). The rest is fetched; a fetched value whose text is the cached one
+   * gives the cached record (shared) or a copy of it, instead of a parse. An operator's re-read and
+   * bulk PATCH of components it has just listed then cost the API no reads from Redis.
+   */
+  private async readMany(ids: readonly string[], shared: boolean): Promise<(Component | undefined)[]> {
+    const out: (Component | undefined)[] = new Array(ids.length);
+    const entries = this.cache.entries;
+    let missing: number[] | undefined;
+    const t = this.tracking;
+    if (t?.active) {
+      try {
+        await t.barrier();
+      } catch {
+        // the invalidation connection failed: fetch everything (tracking restarts with the next listing)
+      }
+      if (t.active) {
+        const epoch = this.cache.epoch;
+        missing = [];
+        for (let i = 0; i < ids.length; i++) {
+          const e = entries.get(ids[i]!);
+          if (e !== undefined && e.epoch === epoch) out[i] = shared ? e.rec : copyJson(e.rec);
+          else missing.push(i);
+        }
+      }
+    }
+    const fetch = missing ?? ids.map((_, i) => i);
+    if (fetch.length === 0) return out;
+    const values = await mgetAll(this.conn, this.db, fetch.length === ids.length ? ids : fetch.map((i) => ids[i]!));
+    for (let j = 0; j < fetch.length; j++) {
+      const i = fetch[j]!;
+      const s = values[j];
+      if (s == null) continue;
+      const e = entries.get(ids[i]!);
+      if (e !== undefined && e.raw === s) out[i] = shared ? e.rec : copyJson(e.rec);
+      else out[i] = parseRecord<Component>(this.db, ids[i]!, s);
+    }
+    return out;
   }
 
   ids(): Promise<string[]> {
