@@ -8,12 +8,17 @@
  * sampled (VmRSS) along the way.
  *
  *   npx tsx bench/run.ts rss                 # 100,000 nodes
- *   npx tsx bench/rss.bench.ts 10000 [--boot-limit 240]
+ *   npx tsx bench/rss.bench.ts 10000 [--boot-limit 240] [--image-node-options]
+ *
+ * The API and the operators run with the NODE_OPTIONS their containers get in deploy/base (V8
+ * heap ceilings); --image-node-options runs them with the image's alone (no ceiling).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { loadAll } from 'js-yaml';
 import { SIM_PATHS } from '../src/sim/index.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { call, countComponents, machineLine, memoryOf, putAllComputeTemplate, roomSize, sleep } from './scale-common.js';
@@ -24,6 +29,7 @@ const COMPUTE = Number(positional[0] ?? 100_000);
 const bootLimitArg = process.argv.indexOf('--boot-limit');
 const BOOT_LIMIT_MS = (bootLimitArg >= 0 ? Number(process.argv[bootLimitArg + 1]) : 300) * 1000;
 const OPERATORS_TARGET_MIB = 1024;
+const IMAGE_ONLY = process.argv.includes('--image-node-options');
 
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -37,9 +43,25 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * NODE_OPTIONS of a container of deploy/base (the API's and the operators' V8 heap ceilings), so the
+ * figures are those of a deployment; with --image-node-options only the image's (no ceiling: V8
+ * sizes the heap from the machine's memory, as `bos` run by hand does).
+ */
+function nodeOptions(file: string, container: string): Record<string, string> {
+  if (IMAGE_ONLY) return {};
+  const where = `deploy/base/${file}`;
+  for (const doc of loadAll(readFileSync(join(root, where), 'utf8')) as { spec?: { template?: { spec?: { containers?: { name: string; env?: { name: string; value?: string }[] }[] } } } }[]) {
+    const c = doc?.spec?.template?.spec?.containers?.find((x) => x.name === container);
+    const v = c?.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+    if (v) return { NODE_OPTIONS: v };
+  }
+  throw new Error(`${where}: container ${container} sets no NODE_OPTIONS; run with --image-node-options to measure without`);
+}
+
 const children: { name: string; proc: ChildProcess; log: string[] }[] = [];
 function start(name: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  // NODE_OPTIONS as the image sets it (Dockerfile), so the figures are those of a deployment.
+  // NODE_OPTIONS as the image sets it (Dockerfile), unless `env` sets the deployment's (nodeOptions()).
   const proc = spawn(process.execPath, [join(root, 'bin', 'bos.js'), ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -89,6 +111,11 @@ const redis = await startRedis();
 try {
   console.log(machineLine());
   console.log(`compute nodes: ${COMPUTE} (room of ${roomSize(COMPUTE)}); API on Redis, simulator with instant hardware, operators; separate processes`);
+  console.log(
+    IMAGE_ONLY
+      ? 'NODE_OPTIONS: the image\'s (--max-semi-space-size=64) for every process, no heap ceiling'
+      : `NODE_OPTIONS as deployed: API ${nodeOptions('api.yaml', 'api').NODE_OPTIONS}; operators ${nodeOptions('operators.yaml', 'operators').NODE_OPTIONS}`,
+  );
   const [apiPort, simPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
   const apiBase = `http://127.0.0.1:${apiPort}`;
   const sim = `http://127.0.0.1:${simPort}`;
@@ -99,7 +126,7 @@ try {
   const apiProc = start('api', [
     'serve', '--port', String(apiPort), '--redis', redis.url, '--log-level', 'warn',
     '--ims-url', `${sim}${SIM_PATHS.ims}`, '--tapms-url', `${sim}${SIM_PATHS.tapms}`,
-  ], { S3_PROTOCOL: 'http', S3_GATEWAY: `127.0.0.1:${simPort}`, S3_ACCESS_KEY: 'bench', S3_SECRET_KEY: 'bench' });
+  ], { S3_PROTOCOL: 'http', S3_GATEWAY: `127.0.0.1:${simPort}`, S3_ACCESS_KEY: 'bench', S3_SECRET_KEY: 'bench', ...nodeOptions('api.yaml', 'api') });
   await waitFor(`${api}/options`, 'bos serve');
   await waitFor(`${sim}${SIM_PATHS.hsm}/State/Components?limit=1`, 'bos sim');
   await call('PATCH', `${api}/options`, { discovery_frequency: 5, logging_level: 'WARNING' });
@@ -108,7 +135,7 @@ try {
     '--cfs-url', `${sim}${SIM_PATHS.cfs}`, '--ims-url', `${sim}${SIM_PATHS.ims}`, '--tapms-url', `${sim}${SIM_PATHS.tapms}`,
     '--s3-protocol', 'http', '--s3-gateway', `127.0.0.1:${simPort}`, '--s3-access-key', 'bench', '--s3-secret-key', 'bench', '--redis', redis.url, '--metrics-port', String(metricsPort),
     '--operator-log-level', 'warn',
-  ]);
+  ], nodeOptions('operators.yaml', 'operators'));
   await waitFor(`${metrics}/metrics`, 'bos operators');
   const pids = { api: apiProc.pid!, sim: simProc.pid!, operators: opsProc.pid! };
   sample('started', pids);

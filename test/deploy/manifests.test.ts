@@ -169,10 +169,30 @@ describe.each(DIRS)('%s', (dir) => {
     }
   });
 
-  it('names only environment variables that src/config.ts reads, with values it accepts', () => {
+  it('names only environment variables that src/config.ts (or Node, NODE_OPTIONS) reads, with values it accepts', () => {
     for (const { workload, c } of bosContainers(objs)) {
-      for (const e of c.env ?? []) expect(CONFIG_ENV_VARS, `${workload.metadata.name}/${c.name} sets ${e.name}`).toContain(e.name);
+      for (const e of c.env ?? []) if (e.name !== 'NODE_OPTIONS') expect(CONFIG_ENV_VARS, `${workload.metadata.name}/${c.name} sets ${e.name}`).toContain(e.name);
       expect(() => containerConfig(c), `${workload.metadata.name}/${c.name}`).not.toThrow();
+    }
+  });
+
+  it('gives the API and the operators a V8 heap ceiling that fits their memory limit with room to spare', () => {
+    for (const { workload, c } of bosContainers(objs)) {
+      const where = `${workload.metadata.name}/${c.name}`;
+      const options = c.env?.find((e) => e.name === 'NODE_OPTIONS')?.value;
+      if (!['serve', 'operators'].includes(c.args?.[0] ?? '')) continue;
+      expect(options, `${where} NODE_OPTIONS`).toBeDefined();
+      const flag = (name: string) => Number(new RegExp(`--${name}=(\\d+)`).exec(options!)?.[1]);
+      const oldSpace = flag('max-old-space-size');
+      const semiSpace = flag('max-semi-space-size');
+      expect(oldSpace, `${where} --max-old-space-size`).toBeGreaterThan(0);
+      expect(semiSpace, `${where} --max-semi-space-size`).toBeGreaterThan(0);
+      const limit = /^(\d+)(Mi|Gi)$/.exec(String(c.resources?.limits?.memory));
+      expect(limit, `${where} limits.memory in Mi or Gi`).not.toBeNull();
+      const limitMiB = Number(limit![1]) * (limit![2] === 'Gi' ? 1024 : 1);
+      // Old generation plus young generation (three semi-spaces) within three quarters of the limit:
+      // the rest is for code, buffers outside the heap and the runtime.
+      expect(oldSpace + 3 * semiSpace, where).toBeLessThanOrEqual(0.75 * limitMiB);
     }
   });
 
