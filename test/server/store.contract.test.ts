@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTemplate } from '../../src/common/types.js';
-import { MemoryStore } from '../../src/server/store/memory.js';
+import { MemoryStore, sortIds } from '../../src/server/store/memory.js';
 import { RedisStore, parseRedisUrl } from '../../src/server/store/redis.js';
 import { StoreDataError, StoreUnavailableError, type Store, type TenantTable } from '../../src/server/store/store.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -598,6 +598,43 @@ describe('RedisStore only', () => {
     expect(cache.size).toBe(2);
   });
 
+  it('paged listings look up the few keys written since among the components instead of scanning again, in any database', async () => {
+    await flushRedis(redis.url);
+    const a = await RedisStore.connect({ url: redis.url });
+    const b = await RedisStore.connect({ url: redis.url });
+    opened.push(a, b);
+    const admin = await raw(redis.url, 1);
+    const scans = async () => Number(/cmdstat_scan:calls=(\d+)/.exec(String(await admin.info('commandstats')))?.[1] ?? 0);
+    try {
+      const ids = Array.from({ length: 2_000 }, (_, i) => `x${1000 + i}c0s0b0n0`);
+      await b.components.putMany(ids.map((id) => booted(id)));
+      const page = async (startAfter?: string) => (await a.components.listShared({ startAfter, limit: 500 })).map((c) => c.id);
+      expect(await page()).toEqual(ids.slice(0, 500));
+      const before = await scans();
+      // Keys of other databases (a boot-artifact record, a session; one named like a component)
+      // and a component created by another process, between pages.
+      await b.bootArtifacts.put('token-1', { kernel: 'k', kernel_parameters: 'p', initrd: 'i', timestamp: 't' });
+      await b.sessions.put('', 's1', { name: 's1' } as Session);
+      await b.bootArtifacts.put('x1000c0s0b0n0b', { kernel: 'k', kernel_parameters: 'p', initrd: 'i', timestamp: 't' });
+      await b.components.putMany([booted('x1000c0s0b0n0a')]);
+      expect(await page('x1000c0s0b0n0')).toEqual(['x1000c0s0b0n0a', ...ids.slice(1, 500)]);
+      expect(await page(ids[499])).toEqual(ids.slice(500, 1000));
+      expect(await scans()).toBe(before); // looked up, not scanned
+      // The name of another database's key becomes a component later: it is listed.
+      await b.components.putMany([booted('x1000c0s0b0n0b')]);
+      expect((await page('x1000c0s0b0n0a')).slice(0, 2)).toEqual(['x1000c0s0b0n0b', ids[1]]);
+      // More new names than are looked up: one SCAN, and everything listed.
+      const many = Array.from({ length: 1_100 }, (_, i) => `x9${i}c0s0b0n0`);
+      await b.components.putMany(many.map((id) => booted(id)));
+      const all = (await a.components.listShared()).map((c) => c.id);
+      expect(all).toEqual(sortIds([...ids, 'x1000c0s0b0n0a', 'x1000c0s0b0n0b', ...many]));
+      expect(await scans()).toBeGreaterThan(before);
+      expect(await a.components.listShared()).toHaveLength(all.length);
+    } finally {
+      await admin.quit();
+    }
+  });
+
   it('paged listings reuse the id list until a component is created anywhere, and drop only what they looked at', async () => {
     await flushRedis(redis.url);
     const a = await RedisStore.connect({ url: redis.url });
@@ -616,8 +653,9 @@ describe('RedisStore only', () => {
     await b.components.delete(ids[1]!);
     expect(await page(ids[699])).toEqual(ids.slice(700, 1400));
     expect(await page('x1000c0s0b0n0')).toEqual(['x1000c0s0b0n0a', ...ids.slice(2, 701)]);
-    // The pages did not see every id: nothing left the cache (the deleted ones stay until a full listing).
-    expect(cache.size).toBe(3_001);
+    // The pages did not see every id: only the deleted id a page looked at (still in the held id
+    // list, its value gone) left the cache; the other stays until a full listing.
+    expect(cache.size).toBe(3_000);
     const all = (await a.components.listShared()).map((c) => c.id);
     expect(all).toEqual(['x1000c0s0b0n0', 'x1000c0s0b0n0a', ...ids.slice(2, 2_999)]);
     expect(cache.size).toBe(2_999);

@@ -404,7 +404,14 @@ class Tracking {
   /** Bumped whenever a key this store had not listed is written somewhere (or everything is flushed). */
   newKeys = 0;
   /** Ids the last listing found: a write to any other key bumps newKeys. */
-  known: ReadonlySet<string> = new Set();
+  known = new Set<string>();
+  /**
+   * Names written since the last SCAN that are not known ids, up to NEW_NAMES_MAX (then null: too
+   * many to look up, the next listing SCANs). Tracking names keys of every database, so most of them
+   * are not components at all (a boot-artifact record, a session), and a listing only needs to ask
+   * Redis whether these few exist among the components instead of scanning every key again.
+   */
+  newNames: Set<string> | null = new Set();
 
   private constructor(
     readonly reads: Redis,
@@ -453,11 +460,16 @@ class Tracking {
     if (!Array.isArray(payload)) {
       this.cache.epoch++; // a flush: nothing read so far is known to be current
       this.newKeys++;
+      this.newNames = null;
       return;
     }
     for (const k of payload) {
       const id = Buffer.isBuffer(k) ? k.toString() : String(k);
-      if (!this.known.has(id)) this.newKeys++;
+      if (!this.known.has(id)) {
+        this.newKeys++;
+        if (this.newNames && this.newNames.size < NEW_NAMES_MAX) this.newNames.add(id);
+        else this.newNames = null;
+      }
       const e = this.cache.entries.get(id);
       if (e) e.epoch = -1;
       if (this.inFlight > 0) this.recent.set(id, this.seq);
@@ -503,6 +515,8 @@ class Tracking {
 }
 
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
+/** Names of unknown keys written since the last SCAN that a listing looks up instead of scanning again. */
+const NEW_NAMES_MAX = 1_000;
 /** After Redis refused tracking (older than 6, or not permitted), how long listings go without it before trying again. */
 const TRACKING_RETRY_MS = 60_000;
 
@@ -539,22 +553,77 @@ class RedisComponents implements ComponentTable {
 
   /**
    * Sorted ids for a listing. While tracking runs, the last listing's ids are reused until Redis
-   * reports a write to a key they do not include (a component created anywhere; the broadcast
-   * connection sees every write) or tracking restarts: operators page through 100,000 components
-   * 2,800 at a time, and each page would otherwise SCAN and sort every key. An id deleted since is
-   * harmless (its value is gone, so it is not listed). Call after `t.barrier()`.
+   * reports a write to a key they do not include (the broadcast connection sees every write, in
+   * every database: a component created anywhere, but also every boot-artifact record, session and
+   * template written) or tracking restarts: operators page through 100,000 components 2,800 at a
+   * time, and each page would otherwise SCAN and sort every key. Up to NEW_NAMES_MAX such names are
+   * looked up among the components instead (EXISTS) and the ones found added; more, and the ids
+   * are SCANned again. An id deleted since is harmless (its value is gone, so it is not listed).
+   * Call after `t.barrier()`.
    */
   private async listingIds(t: Tracking | null): Promise<string[]> {
     const held = this.idList;
-    if (t && held && held.tracking === t && held.epoch === this.cache.epoch && held.newKeys === t.newKeys) return held.ids;
+    if (t && held && held.tracking === t && held.epoch === this.cache.epoch) {
+      if (held.newKeys === t.newKeys) return held.ids;
+      if (t.newNames) {
+        // Names written since are few: ask whether they are components instead of a SCAN (one
+        // lookup at a time, so a listing never returns while an earlier one's lookup is pending).
+        const run = this.idsChain.then(() => this.withNewIds(t));
+        this.idsChain = run.catch(() => undefined);
+        return run;
+      }
+    }
+    return this.scanIds(t);
+  }
+
+  private idsChain: Promise<unknown> = Promise.resolve();
+
+  /** SCAN every id; the list is held for later listings when nothing new was written meanwhile. */
+  private async scanIds(t: Tracking | null): Promise<string[]> {
     const epoch = this.cache.epoch;
     const newKeys = t?.newKeys;
     const ids = await this.ids();
     if (t && t.active && newKeys === t.newKeys && epoch === this.cache.epoch) {
       // Nothing new was written while the SCAN ran: the list is complete until something is.
       t.known = new Set(ids);
+      t.newNames = new Set();
       this.idList = { ids, tracking: t, epoch, newKeys: t.newKeys };
     }
+    return ids;
+  }
+
+  /**
+   * The held id list with the names written since that exist among the components (EXISTS on this
+   * database). The names looked up are taken out of newNames first, so a name written again
+   * meanwhile is looked up again by the next listing (the list is kept at the newKeys count seen
+   * before the lookup). A lookup that fails leaves the next listing to SCAN.
+   */
+  private async withNewIds(t: Tracking): Promise<string[]> {
+    const held = this.idList;
+    if (!t.active || !held || held.tracking !== t || held.epoch !== this.cache.epoch || !t.newNames) return this.scanIds(t);
+    if (held.newKeys === t.newKeys) return held.ids; // an earlier lookup saw to it
+    const newKeys = t.newKeys;
+    const names = [...t.newNames];
+    t.newNames.clear();
+    let found: string[];
+    try {
+      found = names.length === 0 ? [] : await this.conn.run(this.db, async (r) => {
+        const replies = await r.pipeline(names.map((n) => ['exists', n])).exec();
+        if (!replies) throw new Error('the EXISTS pipeline was aborted');
+        return names.filter((_, i) => {
+          const [err, n] = replies[i]!;
+          if (err) throw err;
+          return Number(n) > 0;
+        });
+      });
+    } catch (e) {
+      t.newNames = null;
+      throw e;
+    }
+    found = found.filter((id) => !t.known.has(id));
+    const ids = found.length === 0 ? held.ids : sortIds([...held.ids, ...found]);
+    for (const id of found) t.known.add(id);
+    if (t.active && held.epoch === this.cache.epoch && this.idList === held) this.idList = { ids, tracking: t, epoch: held.epoch, newKeys };
     return ids;
   }
 
