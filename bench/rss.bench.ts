@@ -8,10 +8,12 @@
  * sampled (VmRSS) along the way.
  *
  *   npx tsx bench/run.ts rss                 # 100,000 nodes
- *   npx tsx bench/rss.bench.ts 10000 [--boot-limit 240] [--image-node-options]
+ *   npx tsx bench/rss.bench.ts 10000 [--boot-limit 240] [--image-node-options] [--operators-node-options "..."]
  *
  * The API and the operators run with the NODE_OPTIONS their containers get in deploy/base (V8
- * heap ceilings); --image-node-options runs them with the image's alone (no ceiling).
+ * heap ceilings); --image-node-options runs them with the image's alone (no ceiling);
+ * --operators-node-options gives the operators other ones (for instance the per-operator
+ * containers' ceiling, deploy/components/operator-per-container).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -30,6 +32,10 @@ const bootLimitArg = process.argv.indexOf('--boot-limit');
 const BOOT_LIMIT_MS = (bootLimitArg >= 0 ? Number(process.argv[bootLimitArg + 1]) : 300) * 1000;
 const OPERATORS_TARGET_MIB = 1024;
 const IMAGE_ONLY = process.argv.includes('--image-node-options');
+const opsOptionsArg = process.argv.indexOf('--operators-node-options');
+/** NODE_OPTIONS for the operators instead of deploy/base's (another heap ceiling to try). */
+const OPERATORS_NODE_OPTIONS = opsOptionsArg >= 0 ? process.argv[opsOptionsArg + 1] : undefined;
+if (opsOptionsArg >= 0 && !OPERATORS_NODE_OPTIONS) throw new Error('--operators-node-options needs a value, e.g. "--max-old-space-size=384"');
 
 function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -49,6 +55,7 @@ function freePort(): Promise<number> {
  * sizes the heap from the machine's memory, as `bos` run by hand does).
  */
 function nodeOptions(file: string, container: string): Record<string, string> {
+  if (container === 'operators' && OPERATORS_NODE_OPTIONS) return { NODE_OPTIONS: OPERATORS_NODE_OPTIONS };
   if (IMAGE_ONLY) return {};
   const where = `deploy/base/${file}`;
   for (const doc of loadAll(readFileSync(join(root, where), 'utf8')) as { spec?: { template?: { spec?: { containers?: { name: string; env?: { name: string; value?: string }[] }[] } } } }[]) {
@@ -112,9 +119,8 @@ try {
   console.log(machineLine());
   console.log(`compute nodes: ${COMPUTE} (room of ${roomSize(COMPUTE)}); API on Redis, simulator with instant hardware, operators; separate processes`);
   console.log(
-    IMAGE_ONLY
-      ? 'NODE_OPTIONS: the image\'s (--max-semi-space-size=64) for every process, no heap ceiling'
-      : `NODE_OPTIONS as deployed: API ${nodeOptions('api.yaml', 'api').NODE_OPTIONS}; operators ${nodeOptions('operators.yaml', 'operators').NODE_OPTIONS}`,
+    `NODE_OPTIONS: API ${nodeOptions('api.yaml', 'api').NODE_OPTIONS ?? 'the image\'s (--max-semi-space-size=64), no heap ceiling'}; ` +
+      `operators ${nodeOptions('operators.yaml', 'operators').NODE_OPTIONS ?? 'the image\'s'}; simulator the image's`,
   );
   const [apiPort, simPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
   const apiBase = `http://127.0.0.1:${apiPort}`;
