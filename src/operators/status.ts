@@ -84,6 +84,7 @@ export const status: PassOperator = {
     // states; the spec's once per batch made a pass over n components read n/batch full CFS
     // listings (quadratic: 36 listings of 100,000 records at 100,000 components).
     let cfsById: Map<string, CfsComponent> | undefined;
+    let writing: Promise<void> = Promise.resolve();
     const decideBatch = async (batch: Component[]): Promise<void> => {
       selected += batch.length;
       const power = await ctx.services.pcs.powerStatus(batch.map((c) => c.id));
@@ -121,8 +122,14 @@ export const status: PassOperator = {
         if (after.enabled !== true) census.disabled.set(c.id, keys.get(c.id)!);
       }
       const current = await stillCurrent(ctx, batch, patches);
-      await patchComponents(ctx.services, current);
-      updated += current.length;
+      // The write goes on while the next batch is read and decided (at most one write in flight,
+      // in batch order): the API works on this batch's PATCH while this process parses the next
+      // page and asks PCS. A failed write fails the pass at the next batch or at the end.
+      await writing;
+      writing = patchComponents(ctx.services, current).then(() => {
+        updated += current.length;
+      });
+      writing.catch(() => undefined); // awaited later; this only keeps it from being an unhandled rejection meanwhile
     };
     // Page by page where the client can (each page a batch): a pass over 100,000 components then
     // holds one page of them at a time instead of all of them, which bounds the operators' memory.
@@ -136,11 +143,17 @@ export const status: PassOperator = {
     };
     const bos = ctx.services.bos;
     const query = full ? {} : { enabled: true };
-    if (bos.listComponentPages) {
-      for await (const page of bos.listComponentPages(query, ctx.batchSize)) await take(page);
-    } else {
-      await take(await bos.listComponents(query, ctx.batchSize));
+    try {
+      if (bos.listComponentPages) {
+        for await (const page of bos.listComponentPages(query, ctx.batchSize)) await take(page);
+      } else {
+        await take(await bos.listComponents(query, ctx.batchSize));
+      }
+    } catch (err) {
+      await writing.catch(() => undefined); // no write of this pass outlives it
+      throw err;
     }
+    await writing;
     for (const [id, key] of census.disabled) if (!keys.has(id)) keys.set(id, key);
     const counts = new Map<string, number>();
     for (const k of keys.values()) counts.set(k, (counts.get(k) ?? 0) + 1);

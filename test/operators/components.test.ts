@@ -186,6 +186,53 @@ describe('status operator', () => {
     expect(paged.rec.of('cfs', 'getComponents')).toHaveLength(1);
   });
 
+  it('writes a page while the next one is read and decided, in page order, and a failed write fails the pass', async () => {
+    const paged = statusWorld();
+    paged.bos.enablePaging();
+    paged.bos.options = { max_component_batch_size: 2 };
+    // Pages of two (disabled included): [cfg-pending, disabled] writes nothing, [done, needs-off]
+    // writes first, [no-pcs] second. The first write is held until the last page has been asked
+    // PCS for.
+    const order: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const patch = paged.bos.patchComponents.bind(paged.bos);
+    const power = paged.pcs.powerStatus.bind(paged.pcs);
+    let writes = 0;
+    Object.assign(paged.bos, {
+      async patchComponents(...args: Parameters<typeof patch>) {
+        const n = ++writes;
+        order.push(`write ${n} sent`);
+        if (n === 1) await held;
+        const out = await patch(...args);
+        order.push(`write ${n} done`);
+        return out;
+      },
+    });
+    Object.assign(paged.pcs, {
+      async powerStatus(ids: string[]) {
+        order.push(`pcs ${ids.join(' ')}`);
+        if (ids.includes('no-pcs')) release();
+        return power(ids);
+      },
+    });
+    const fallback = setTimeout(() => release(), 500); // without overlap the third PCS call never comes
+    const r = await run(paged, status);
+    clearTimeout(fallback);
+    expect(r.ok).toBe(true);
+    expect(order.indexOf('pcs no-pcs')).toBeLessThan(order.indexOf('write 1 done'));
+    expect(order.indexOf('write 1 done')).toBeLessThan(order.indexOf('write 2 sent'));
+
+    const failing = statusWorld();
+    failing.bos.enablePaging();
+    failing.bos.options = { max_component_batch_size: 2 };
+    failing.rec.fail('bos', 'patchComponents', 'Non-2XX response (503)', { times: 1 });
+    const f = await run(failing, status);
+    expect(f.ok).toBe(false);
+    expect(f.error).toContain('503');
+    expect(failing.rec.of('bos', 'patchComponents')).toHaveLength(1); // nothing written after the failure
+  });
+
   it('decides every enabled component and writes only the changes', async () => {
     const w = statusWorld();
     const registry = new Registry();
