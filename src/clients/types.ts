@@ -51,12 +51,8 @@ export interface BosClient {
    * Bulk PATCH, list form; `skipBadIds` adds skip_bad_ids=true. Chunked by `chunkSize` (0 → one).
    * With `discardAnswer` the updated records are not read (the answer is only checked to be an
    * array) and the result is empty: for writers that do not use them (at 100,000 components the
-   * answers are as large as a full listing).
-   */
-  /**
-   * Bulk PATCH in chunks of `chunkSize`. The updated records come back, or with `idsOnly` records
-   * holding only their id (for a caller that wants to know which were found), or with
-   * `discardAnswer` nothing.
+   * answers are as large as a full listing). With `idsOnly` the records come back holding only
+   * their id, each chunk's answer let go once read (for a caller that wants to know which were found).
    */
   patchComponents(patches: Partial<Component>[], opts?: { skipBadIds?: boolean; chunkSize?: number; discardAnswer?: boolean; idsOnly?: boolean }): Promise<Component[]>;
   /** Bulk PATCH, filter form. */
