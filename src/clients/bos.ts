@@ -213,14 +213,23 @@ export class HttpBosClient implements BosClient {
   }
 }
 
+/** Pages a listing may have asked for beyond the one its caller holds (see pages()). */
+export const LOOK_AHEAD_PAGES = 2;
+
+/**
+ * A component listing page by page where the client pages (listComponentPages), else as one page
+ * holding the whole listing: for callers that work through a listing without needing all of it.
+ */
+export async function* componentPages(bos: BosClient, query: Omit<ComponentQuery, 'ids'>, pageSize: number): AsyncGenerator<Component[]> {
+  if (bos.listComponentPages) yield* bos.listComponentPages(query, pageSize);
+  else yield await bos.listComponents(query, pageSize);
+}
+
 /**
  * What can be read off a page's text without parsing it, for records that begin with their id (as
  * this project's API writes them): how many records begin `{"id":"`, and the last one's id.
  * Only a guess: the pager checks it against the parsed page.
  */
-/** Pages a listing may have asked for beyond the one its caller holds (see pages()). */
-export const LOOK_AHEAD_PAGES = 2;
-
 export function scanPage(text: string): { count: number; lastId?: string } {
   const marker = '{"id":"';
   let count = 0;

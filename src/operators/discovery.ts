@@ -3,6 +3,7 @@
  * (spec operators §4.1). Never deletes components HSM no longer lists. Runs every
  * `discovery_frequency` seconds.
  */
+import { componentPages } from '../clients/bos.js';
 import { emptyActualState, emptyDesiredState } from '../common/constants.js';
 import type { Component } from '../common/types.js';
 import { splitBatches } from './rules.js';
@@ -32,12 +33,7 @@ export const discovery: PassOperator = {
     // Only the ids of what BOS holds are kept, page by page where the client pages (a listing of
     // 100,000 whole records would otherwise be held at once just for their ids).
     const known = new Set<string>();
-    const bos = ctx.services.bos;
-    if (bos.listComponentPages) {
-      for await (const page of bos.listComponentPages({}, ctx.batchSize)) for (const c of page) known.add(c.id);
-    } else {
-      for (const c of await bos.listComponents({}, ctx.batchSize)) known.add(c.id);
-    }
+    for await (const page of componentPages(ctx.services.bos, {}, ctx.batchSize)) for (const c of page) known.add(c.id);
     const missing = [...nodes].filter((id) => !known.has(id)).sort();
     if (missing.length === 0) return { selected: 0, acted: 0 };
     ctx.log.info({ count: missing.length, ids: missing.slice(0, 20) }, `discovered ${missing.length} new node(s) in HSM`);

@@ -4,6 +4,7 @@
  * that throws fails the pass (the runner records it), it never silently yields "no work".
  */
 import type { Component } from '../common/types.js';
+import { componentPages } from '../clients/bos.js';
 import { describeError } from '../clients/http.js';
 import type { CfsComponent, ComponentQuery } from '../clients/types.js';
 import {
@@ -40,7 +41,7 @@ export function bosQuery(query: ComponentQuery = {}): Filter {
       return ctx.services.bos.listComponents(query, ctx.batchSize);
     },
     pages(ctx) {
-      return ctx.services.bos.listComponentPages?.(query, ctx.batchSize);
+      return componentPages(ctx.services.bos, query, ctx.batchSize);
     },
   };
 }
@@ -167,19 +168,18 @@ export async function runFilters(ctx: PassContext, filters: readonly Filter[], i
 }
 
 /**
- * The selection of a filter list, page by page where its first filter pages (a BOS query through
- * the HTTP client): each page of the query goes through the later filters on its own, so a pass
- * over 100,000 components holds a page of them at a time instead of all of them. Otherwise one
- * page: the whole selection. Pages are in the query's id order; a page may be empty.
+ * The selection of a filter list, page by page where its first filter pages (a BOS query, page by
+ * page through the HTTP client): each page of the query goes through the later filters on its own,
+ * so a pass over 100,000 components holds a page of them at a time instead of all of them.
+ * Otherwise one page: the whole selection. Pages are in the query's id order; a page may be empty.
  */
 export async function* selectPages(ctx: PassContext, filters: readonly Filter[]): AsyncGenerator<Component[]> {
   const [first, ...later] = filters;
-  const pages = first?.pages?.(ctx);
-  if (!first || !pages) {
+  if (!first?.pages) {
     yield await runFilters(ctx, filters);
     return;
   }
-  const iterator = pages[Symbol.asyncIterator]();
+  const iterator = first.pages(ctx)[Symbol.asyncIterator]();
   try {
     for (;;) {
       let next: IteratorResult<Component[]>;

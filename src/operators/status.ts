@@ -7,6 +7,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Component, ComponentPatch } from '../common/types.js';
 import { computeStatus } from '../common/status.js';
+import { componentPages } from '../clients/bos.js';
 import type { CfsComponent } from '../clients/types.js';
 import { componentKey, type OperatorMetrics } from '../metrics.js';
 import { applyStatusPatch, buildStatusPatch, decideStatus, PCS_MISSING_ERROR, splitBatches } from './rules.js';
@@ -141,14 +142,9 @@ export const status: PassOperator = {
       }
       for (const batch of splitBatches(enabled, ctx.batchSize)) await decideBatch(batch);
     };
-    const bos = ctx.services.bos;
     const query = full ? {} : { enabled: true };
     try {
-      if (bos.listComponentPages) {
-        for await (const page of bos.listComponentPages(query, ctx.batchSize)) await take(page);
-      } else {
-        await take(await bos.listComponents(query, ctx.batchSize));
-      }
+      for await (const page of componentPages(ctx.services.bos, query, ctx.batchSize)) await take(page);
     } catch (err) {
       await writing.catch(() => undefined); // no write of this pass outlives it
       throw err;

@@ -42,10 +42,10 @@ export interface Filter {
   readonly name: string;
   run(ctx: PassContext, input: Component[]): Promise<Component[]>;
   /**
-   * A first filter that can give its selection page by page (a BOS query through a paging client);
-   * undefined when it cannot. See selectPages() in filters.ts.
+   * A first filter that can give its selection page by page (a BOS query: pages where the client
+   * pages, else one page). See selectPages() in filters.ts.
    */
-  pages?(ctx: PassContext): AsyncIterable<Component[]> | undefined;
+  pages?(ctx: PassContext): AsyncIterable<Component[]>;
 }
 
 /** What one pass did, for metrics, logs and tests. */
