@@ -350,14 +350,10 @@ export class Runner {
     let pending: Component[] = [];
     for await (const page of selectPages(ctx, op.filters(ctx))) {
       counts.selected += page.length;
-      if (size > 0 && pending.length === 0 && page.length <= size) {
-        pending = page;
-      } else {
-        for (const c of page) pending.push(c);
-      }
+      for (const c of page) pending.push(c);
       while (size > 0 && pending.length >= size) {
-        const batch = pending.length === size ? pending : pending.slice(0, size);
-        pending = pending.length === size ? [] : pending.slice(size);
+        const batch = pending.slice(0, size);
+        pending = pending.slice(size);
         await act(batch);
       }
     }
