@@ -379,6 +379,11 @@ describe('RedisStore only', () => {
     return r;
   }
 
+  /** How many times Redis has run `command` (INFO commandstats). */
+  async function commandCalls(admin: Redis, command: string): Promise<number> {
+    return Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(String(await admin.info('commandstats')))?.[1] ?? 0);
+  }
+
   it('uses upstream layout: one DB per record type, ids and tenant-aware keys, JSON object values', async () => {
     await flushRedis(redis.url);
     const s = await RedisStore.connect({ url: redis.url });
@@ -550,7 +555,7 @@ describe('RedisStore only', () => {
     const b = await RedisStore.connect({ url: redis.url });
     opened.push(a, b);
     const admin = await raw(redis.url, 1);
-    const mgets = async () => Number(/cmdstat_mget:calls=(\d+)/.exec(String(await admin.info('commandstats')))?.[1] ?? 0);
+    const mgets = () => commandCalls(admin, 'mget');
     try {
       const recs = Array.from({ length: 1_200 }, (_, i) => booted(`x${1000 + i}c0s0b0n0`));
       await b.components.putMany(recs);
@@ -604,7 +609,7 @@ describe('RedisStore only', () => {
     const b = await RedisStore.connect({ url: redis.url });
     opened.push(a, b);
     const admin = await raw(redis.url, 1);
-    const scans = async () => Number(/cmdstat_scan:calls=(\d+)/.exec(String(await admin.info('commandstats')))?.[1] ?? 0);
+    const scans = () => commandCalls(admin, 'scan');
     try {
       const ids = Array.from({ length: 2_000 }, (_, i) => `x${1000 + i}c0s0b0n0`);
       await b.components.putMany(ids.map((id) => booted(id)));
