@@ -118,9 +118,11 @@ const redis = await startRedis();
 try {
   console.log(machineLine());
   console.log(`compute nodes: ${COMPUTE} (room of ${roomSize(COMPUTE)}); API on Redis, simulator with instant hardware, operators; separate processes`);
+  const apiOptions = nodeOptions('api.yaml', 'api');
+  const operatorsOptions = nodeOptions('operators.yaml', 'operators');
   console.log(
-    `NODE_OPTIONS: API ${nodeOptions('api.yaml', 'api').NODE_OPTIONS ?? 'the image\'s (--max-semi-space-size=64), no heap ceiling'}; ` +
-      `operators ${nodeOptions('operators.yaml', 'operators').NODE_OPTIONS ?? 'the image\'s'}; simulator the image's`,
+    `NODE_OPTIONS: API ${apiOptions.NODE_OPTIONS ?? 'the image\'s (--max-semi-space-size=64), no heap ceiling'}; ` +
+      `operators ${operatorsOptions.NODE_OPTIONS ?? 'the image\'s'}; simulator the image's`,
   );
   const [apiPort, simPort, metricsPort] = [await freePort(), await freePort(), await freePort()];
   const apiBase = `http://127.0.0.1:${apiPort}`;
@@ -132,7 +134,7 @@ try {
   const apiProc = start('api', [
     'serve', '--port', String(apiPort), '--redis', redis.url, '--log-level', 'warn',
     '--ims-url', `${sim}${SIM_PATHS.ims}`, '--tapms-url', `${sim}${SIM_PATHS.tapms}`,
-  ], { S3_PROTOCOL: 'http', S3_GATEWAY: `127.0.0.1:${simPort}`, S3_ACCESS_KEY: 'bench', S3_SECRET_KEY: 'bench', ...nodeOptions('api.yaml', 'api') });
+  ], { S3_PROTOCOL: 'http', S3_GATEWAY: `127.0.0.1:${simPort}`, S3_ACCESS_KEY: 'bench', S3_SECRET_KEY: 'bench', ...apiOptions });
   await waitFor(`${api}/options`, 'bos serve');
   await waitFor(`${sim}${SIM_PATHS.hsm}/State/Components?limit=1`, 'bos sim');
   await call('PATCH', `${api}/options`, { discovery_frequency: 5, logging_level: 'WARNING' });
@@ -141,7 +143,7 @@ try {
     '--cfs-url', `${sim}${SIM_PATHS.cfs}`, '--ims-url', `${sim}${SIM_PATHS.ims}`, '--tapms-url', `${sim}${SIM_PATHS.tapms}`,
     '--s3-protocol', 'http', '--s3-gateway', `127.0.0.1:${simPort}`, '--s3-access-key', 'bench', '--s3-secret-key', 'bench', '--redis', redis.url, '--metrics-port', String(metricsPort),
     '--operator-log-level', 'warn',
-  ], nodeOptions('operators.yaml', 'operators'));
+  ], operatorsOptions);
   await waitFor(`${metrics}/metrics`, 'bos operators');
   const pids = { api: apiProc.pid!, sim: simProc.pid!, operators: opsProc.pid! };
   sample('started', pids);
