@@ -82,17 +82,15 @@ function listQuery(req: Parameters<typeof queryParam>[0]): ComponentListQuery {
  * Output JSON of the records listShared() gives, by record object. Sound because a store never
  * changes such a record in place: a changed value is a new object, so a new key here (and the old
  * entry is collected with the old object). Repeated full listings (operators poll them) then cost
- * little more than fetching the values and copying their bytes.
+ * little more than fetching the values and joining their texts. Kept as strings, not buffers: a
+ * buffer per record is an ArrayBuffer per record, whose allocation and collection cost more than
+ * encoding the text once per answer.
  */
-const outputJsonCache = new WeakMap<Component, Buffer>();
-function cachedOutputJson(c: Component): Buffer {
+const outputJsonCache = new WeakMap<Component, string>();
+function cachedOutputJson(c: Component): string {
   let json = outputJsonCache.get(c);
   if (json === undefined) {
-    const text = JSON.stringify(outputView(c));
-    // Its own memory, not a slice of Node's shared pool: a cached record's bytes must not keep the
-    // pool slab of records long replaced alive.
-    json = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
-    json.write(text);
+    json = JSON.stringify(outputView(c));
     outputJsonCache.set(c, json);
   }
   return json;
