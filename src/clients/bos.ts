@@ -21,6 +21,8 @@ function seg(name: string): string {
 
 export class HttpBosClient implements BosClient {
   readonly http: HttpClient;
+  /** Where each page listComponentPages() yielded came from, and the API's entity tag for it (if it sent one). */
+  private readonly pageSources = new WeakMap<Component[], { query: Query; etag: string }>();
 
   constructor(baseUrl: string, opts: BosClientOptions = {}) {
     this.http = new HttpClient({
@@ -73,7 +75,7 @@ export class HttpBosClient implements BosClient {
     // acting on each page) would otherwise have the whole listing fetched and parsed ahead of it,
     // which is the memory that paging is there to save. A successor held back is asked for as soon
     // as the caller takes the next page.
-    const ahead = new Map<string, Promise<unknown>>();
+    const ahead = new Map<string, ReturnType<typeof fetchPage>>();
     let generation = 0; // bumped when a look-ahead guessed wrong: its chain stops there
     let taken = 0; // pages handed to the caller (page n is the nth of the listing)
     let held: { cursor: string; n: number; gen: number } | undefined;
@@ -83,9 +85,10 @@ export class HttpBosClient implements BosClient {
       page.catch(() => undefined); // a look-ahead nobody uses must not be an unhandled rejection
       ahead.set(cursor, page);
     };
-    const fetchPage = (cursor: string | undefined, n: number, gen: number): Promise<unknown> =>
-      this.http.get('/components', {
-        query: cursor === undefined ? base : { ...base, start_after_id: cursor },
+    const fetchPage = async (cursor: string | undefined, n: number, gen: number): Promise<{ body: unknown; query: Query; etag: unknown }> => {
+      const pageQuery = cursor === undefined ? base : { ...base, start_after_id: cursor };
+      const res = await this.http.request('GET', '/components', {
+        query: pageQuery,
         beforeParse:
           lookAhead && cursor !== undefined
             ? (text) => {
@@ -98,11 +101,15 @@ export class HttpBosClient implements BosClient {
               }
             : undefined,
       });
+      return { body: res.body, query: pageQuery, etag: res.headers.etag };
+    };
     let read = 0;
     let startAfter: string | undefined;
     let pending = fetchPage(undefined, 1, generation);
     for (;;) {
-      const page = expectArray<Component>(await pending, 'bos', 'GET', '/components');
+      const answer = await pending;
+      const page = expectArray<Component>(answer.body, 'bos', 'GET', '/components');
+      if (typeof answer.etag === 'string' && answer.etag !== '') this.pageSources.set(page, { query: answer.query, etag: answer.etag });
       taken++;
       if (held && held.gen === generation && held.n - taken <= LOOK_AHEAD_PAGES) {
         startAhead(held.cursor, held.n, held.gen);
@@ -141,6 +148,14 @@ export class HttpBosClient implements BosClient {
 
   listComponentPages(query: Omit<ComponentQuery, 'ids'>, pageSize: number): AsyncIterable<Component[]> {
     return this.pages(query, pageSize, 0);
+  }
+
+  async rereadPage(page: Component[]): Promise<Component[] | 'unchanged' | undefined> {
+    const source = this.pageSources.get(page);
+    if (!source) return undefined;
+    const res = await this.http.request('GET', '/components', { query: source.query, headers: { 'if-none-match': source.etag }, notModified: true });
+    if (res.status === 304) return 'unchanged';
+    return expectArray<Component>(res.body, 'bos', 'GET', '/components');
   }
 
   async patchComponents(

@@ -217,6 +217,8 @@ export interface RequestOptions {
   unparsed?: boolean;
   /** Called with a 2xx answer's text just before it is parsed (a pager can look ahead from it). */
   beforeParse?: (text: string) => void;
+  /** A 304 Not Modified answer (to a conditional GET) is returned, with a null body, instead of failing. */
+  notModified?: boolean;
 }
 
 export interface HttpResponse<T = unknown> {
@@ -364,6 +366,7 @@ export class HttpClient {
       throw fail(undefined, `${method} ${endpoint} failed: ${(err as Error)?.message ?? String(err)}${suffix}`, token);
     }
 
+    if (raw.status === 304 && opts.notModified) return { status: 304, headers: raw.headers, body: null as T };
     if (raw.status < 200 || raw.status >= 300) throw fail(raw.status, non2xx(method, endpoint, raw), token);
     const text = raw.body.toString('utf8');
     if (opts.unparsed) return { status: raw.status, headers: raw.headers, body: text as T };

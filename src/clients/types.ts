@@ -48,6 +48,12 @@ export interface BosClient {
    */
   listComponentPages?(query: Omit<ComponentQuery, 'ids'>, pageSize: number): AsyncIterable<Component[]>;
   /**
+   * Read again a page listComponentPages yielded, conditionally (If-None-Match with the entity tag
+   * the API sent with it): 'unchanged' when the API answers 304 Not Modified, else the page as it is
+   * now. undefined when the API sent no tag (upstream BOS) or the page is not one of this client's.
+   */
+  rereadPage?(page: Component[]): Promise<Component[] | 'unchanged' | undefined>;
+  /**
    * Bulk PATCH, list form; `skipBadIds` adds skip_bad_ids=true. Chunked by `chunkSize` (0 → one).
    * With `discardAnswer` the updated records are not read (the answer is only checked to be an
    * array) and the result is empty: for writers that do not use them (at 100,000 components the

@@ -42,13 +42,20 @@ export function sameDecisionInputs(a: Component, b: Component): boolean {
  * The patches whose component is still as this pass read it. A session that sets a component up
  * while PCS and CFS are being asked would otherwise have its fresh desired state silently
  * disabled (or its phase overwritten) by a decision made from the old record; a changed component
- * is decided again next pass. If BOS cannot be read, all patches.
+ * is decided again next pass. When most of the batch's page is patched, the page is read again
+ * conditionally where the API tags its pages (a 304 says no record on it changed: nothing to
+ * compare, nothing to parse); else the patched components by id. If BOS cannot be read, all patches.
  */
-async function stillCurrent(ctx: PassContext, batch: readonly Component[], patches: ComponentPatch[]): Promise<ComponentPatch[]> {
+async function stillCurrent(ctx: PassContext, batch: readonly Component[], patches: ComponentPatch[], page?: Component[]): Promise<ComponentPatch[]> {
   if (patches.length === 0) return patches;
   let fresh: Component[];
   try {
-    fresh = await ctx.services.bos.listComponents({ ids: patches.map((p) => p.id).join(',') }, ctx.batchSize);
+    // Only when at least half the page is patched: a page whose other records changed (node reports
+    // during a boot) is answered in full, which must not cost much more than reading the patched ones.
+    const conditional = page && ctx.services.bos.rereadPage && patches.length * 2 >= page.length;
+    const again = conditional ? await ctx.services.bos.rereadPage!(page) : undefined;
+    if (again === 'unchanged') return patches;
+    fresh = again ?? (await ctx.services.bos.listComponents({ ids: patches.map((p) => p.id).join(',') }, ctx.batchSize));
   } catch (err) {
     ctx.log.warn({ err: errorText(err) }, 'could not re-read the components before writing their status; writing anyway');
     return patches;
@@ -86,7 +93,7 @@ export const status: PassOperator = {
     // listings (quadratic: 36 listings of 100,000 records at 100,000 components).
     let cfsById: Map<string, CfsComponent> | undefined;
     let writing: Promise<void> = Promise.resolve();
-    const decideBatch = async (batch: Component[]): Promise<void> => {
+    const decideBatch = async (batch: Component[], page?: Component[]): Promise<void> => {
       selected += batch.length;
       const power = await ctx.services.pcs.powerStatus(batch.map((c) => c.id));
       if (!cfsById) {
@@ -122,7 +129,7 @@ export const status: PassOperator = {
         keys.set(c.id, componentKey(computeStatus(after), after.status?.phase ?? '', after.enabled === true));
         if (after.enabled !== true) census.disabled.set(c.id, keys.get(c.id)!);
       }
-      const current = await stillCurrent(ctx, batch, patches);
+      const current = await stillCurrent(ctx, batch, patches, page);
       // The write goes on while the next batch is read and decided (at most one write in flight,
       // in batch order): the API works on this batch's PATCH while this process parses the next
       // page and asks PCS. A failed write fails the pass at the next batch or at the end.
@@ -140,7 +147,8 @@ export const status: PassOperator = {
         if (c.enabled === true) enabled.push(c);
         else if (full) census.disabled.set(c.id, componentKey(computeStatus(c), c.status?.phase ?? '', false));
       }
-      for (const batch of splitBatches(enabled, ctx.batchSize)) await decideBatch(batch);
+      // The page a batch came from, for its conditional re-read (a page is one batch at the pass's page size).
+      for (const batch of splitBatches(enabled, ctx.batchSize)) await decideBatch(batch, page);
     };
     const query = full ? {} : { enabled: true };
     try {

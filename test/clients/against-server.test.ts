@@ -78,6 +78,21 @@ describe('BOS client against the BOS server', () => {
     expect((await bos.listComponents({ ids: ids.slice(0, 3).join(',') }, 2)).map((c) => c.id).sort()).toEqual(ids.slice(0, 3).sort());
   });
 
+  it('re-reads a page conditionally: unchanged (304) until a record on it changes, then the page as it is now', async () => {
+    await bos.putComponents(ids.map(newComponent));
+    const pages: Component[][] = [];
+    for await (const page of bos.listComponentPages({}, 5)) pages.push(page);
+    expect(pages.map((p) => p.length)).toEqual([5, 5, 2]);
+    for (const page of pages) expect(await bos.rereadPage(page)).toBe('unchanged');
+    const changed = pages[1]![2]!.id;
+    await bos.patchComponents([{ id: changed, error: 'now' }]);
+    expect(await bos.rereadPage(pages[0]!)).toBe('unchanged');
+    const again = await bos.rereadPage(pages[1]!);
+    expect(Array.isArray(again) && again.map((c) => [c.id, c.error])).toEqual(pages[1]!.map((c) => [c.id, c.id === changed ? 'now' : '']));
+    // a page this client did not list: nothing to re-read it by
+    expect(await bos.rereadPage([...pages[0]!])).toBeUndefined();
+  });
+
   it('bulk PATCH in both forms; skip_bad_ids ignores unknown ids, without it they are a 404', async () => {
     const patched = await bos.patchComponents(
       [

@@ -18,6 +18,8 @@ export interface TestRedis {
   dir: string;
   /** With `tls`: the PEM file of the self-signed CA/certificate the server presents. */
   caFile?: string;
+  /** Process id of the running redis-server (undefined while it is stopped). */
+  readonly pid: number | undefined;
   stop(): Promise<void>;
   kill(): Promise<void>;
   restart(): Promise<void>;
@@ -157,6 +159,9 @@ export async function startRedis(opts: { appendonly?: boolean; password?: string
     port,
     dir,
     caFile,
+    get pid() {
+      return proc?.pid;
+    },
     async stop() {
       await halt('SIGTERM');
       if (!removed) {

@@ -290,6 +290,48 @@ describe('status operator', () => {
     expect(w.bos.get('done')).toMatchObject({ enabled: true, session: 's2', status: { status_override: 'on_hold' } });
   });
 
+  it('re-reads a mostly patched page conditionally: unchanged, it writes without re-reading by id; changed, it compares as before', async () => {
+    // Unchanged: every enabled component of the page is patched, the re-read says nothing changed.
+    const quiet = statusWorld();
+    quiet.bos.enablePaging();
+    await run(quiet, status);
+    const reread = quiet.rec.of('bos', 'rereadPage').map((c) => c.args[0]);
+    expect(reread).toEqual([['cfg-pending', 'disabled', 'done', 'needs-off', 'no-pcs']]);
+    expect(quiet.rec.of('bos', 'listComponents').filter((c) => 'ids' in (c.args[0] as object))).toHaveLength(0);
+    expect(quiet.bos.get('done').enabled).toBe(false);
+    expect(quiet.bos.get('needs-off').status?.phase).toBe('powering_off');
+
+    // Changed: a session sets 'done' up while PCS and CFS are asked; the page comes back in full and
+    // only the components still as read are written.
+    const raced = statusWorld();
+    raced.bos.enablePaging();
+    const getComponents = raced.cfs.getComponents.bind(raced.cfs);
+    raced.cfs.getComponents = async (...args) => {
+      const out = await getComponents(...args);
+      raced.bos.put(comp('done', { session: 's2', desired_state: { configuration: 'cfg2' }, status: { phase: 'configuring', status_override: 'on_hold' } }));
+      return out;
+    };
+    await run(raced, status);
+    expect(raced.rec.of('bos', 'rereadPage')).toHaveLength(1);
+    const written = raced.rec.of('bos', 'patchComponents').flatMap((c) => (c.args[0] as { id: string }[]).map((p) => p.id));
+    expect(written).not.toContain('done');
+    expect(written).toContain('needs-off');
+    expect(raced.bos.get('done')).toMatchObject({ enabled: true, session: 's2' });
+
+    // Few patches on a large page: re-read by id, not the whole page.
+    const few = statusWorld();
+    few.bos.enablePaging();
+    // (copies of 'cfg-pending': configuring, CFS still pending, nothing to write)
+    for (let i = 0; i < 8; i++) {
+      few.bos.put({ ...few.bos.get('cfg-pending'), id: `pending${i}` });
+      few.pcs.power.set(`pending${i}`, 'on');
+      few.cfs.components.set(`pending${i}`, { id: `pending${i}`, desired_config: 'cfg', configuration_status: 'pending' });
+    }
+    await run(few, status);
+    expect(few.rec.of('bos', 'rereadPage')).toHaveLength(0);
+    expect(few.rec.of('bos', 'listComponents').filter((c) => 'ids' in (c.args[0] as object))).toHaveLength(1);
+  });
+
   it('lists every component at most once a minute for the counts, else only enabled ones', async () => {
     const w = statusWorld();
     const metrics = createMetrics(new Registry());

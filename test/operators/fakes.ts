@@ -140,21 +140,41 @@ export class FakeBos implements BosClient {
   /** Set by enablePaging(): the paged listing the HTTP client has (off by default: the whole-listing path). */
   listComponentPages?: (query: Omit<ComponentQuery, 'ids'>, pageSize: number) => AsyncIterable<Component[]>;
 
-  /** List page by page, as the HTTP client does: each page read (and recorded) when asked for, after the previous page's last id. */
+  /** Set by enablePaging(): the conditional re-read of a page the HTTP client has against this API. */
+  rereadPage?: (page: Component[]) => Promise<Component[] | 'unchanged' | undefined>;
+
+  /**
+   * List page by page, as the HTTP client does: each page read (and recorded) when asked for, after
+   * the previous page's last id; and re-read a page conditionally, as against this project's API
+   * (its tag here: the page's JSON, so 'unchanged' exactly when no record on it changed).
+   */
   enablePaging(): void {
+    const sources = new WeakMap<Component[], { read: () => Component[]; tag: string }>();
     this.listComponentPages = (query, pageSize) => {
       const self = this;
       return (async function* () {
         let after: string | undefined;
         for (;;) {
           self.rec.record('bos', 'listComponentPages', [query, pageSize, after]);
-          const rest = self.matching(query).filter((c) => after === undefined || c.id > after);
-          const page = pageSize > 0 ? rest.slice(0, pageSize) : rest;
+          const from = after;
+          const read = () => {
+            const rest = self.matching(query).filter((c) => from === undefined || c.id > from);
+            return pageSize > 0 ? rest.slice(0, pageSize) : rest;
+          };
+          const page = read();
+          sources.set(page, { read, tag: JSON.stringify(page) });
           yield page;
           if (!(pageSize > 0) || page.length < pageSize) return;
           after = page[page.length - 1]!.id;
         }
       })();
+    };
+    this.rereadPage = async (page) => {
+      this.rec.record('bos', 'rereadPage', [page.map((c) => c.id)]);
+      const source = sources.get(page);
+      if (!source) return undefined;
+      const now = source.read();
+      return JSON.stringify(now) === source.tag ? 'unchanged' : now;
     };
   }
 

@@ -322,6 +322,64 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       expect((await stored('x1'))!.error).toBe('e1');
     });
 
+    it('tags listings (ETag) and answers 304 to If-None-Match until a record of the listing changes, anywhere (extension)', async () => {
+      await putComponents(['a', 'c', 'e', 'g'].map((id) => ({ id, enabled: true, error: '' })));
+      // 304 is not in the OpenAPI document (an extension), so sent without the contract-checking helper.
+      const get = async (path: string, ifNoneMatch?: string) => {
+        const res = await fetch(api.url + path, { headers: ifNoneMatch === undefined ? {} : { 'if-none-match': ifNoneMatch } });
+        return { status: res.status, tag: res.headers.get('etag'), text: await res.text() };
+      };
+      const page = '/v2/components?enabled=true&page_size=2';
+      const first = await get(page);
+      expect(first.status).toBe(200);
+      expect(first.tag).toMatch(/^"[^"]+"$/);
+      expect(JSON.parse(first.text).map((c: Component) => c.id)).toEqual(['a', 'c']);
+      const again = async () => get(page, first.tag!);
+      expect(await again()).toEqual({ status: 304, tag: first.tag, text: '' });
+      // weak form and lists of tags; a tag of another listing does not match
+      expect((await get(page, `"x", W/${first.tag}`)).status).toBe(304);
+      expect((await get(page, '*')).status).toBe(304);
+      const second = await get(`${page}&start_after_id=c`);
+      expect(second.tag).not.toBe(first.tag);
+      expect((await get(page, second.tag!)).status).toBe(200);
+      // the same records by id: the same answer, so the same tag
+      expect((await get('/v2/components?ids=c,a', first.tag!)).status).toBe(304);
+      // changes outside the page leave it unchanged
+      await api.patch('/v2/components/e', { error: 'outside' });
+      await putComponents([{ id: 'f', enabled: true }]);
+      expect((await again()).status).toBe(304);
+      // a write to a record on it, even of the same value, a new record within it, a record leaving it: 200 with the page as it is now
+      const changes: [string, () => Promise<unknown>, string[]][] = [
+        ['write', () => api.patch('/v2/components/c', { error: '' }), ['a', 'c']],
+        ['create', () => putComponents([{ id: 'b', enabled: true }]), ['a', 'b']],
+        ['disable', () => api.patch('/v2/components', [{ id: 'b', enabled: false }]), ['a', 'c']],
+        ['delete', () => api.delete('/v2/components/a'), ['c', 'e']],
+      ];
+      let tag = first.tag!;
+      for (const [what, change, ids] of changes) {
+        await change();
+        const now = await get(page, tag);
+        expect([what, now.status], what).toEqual([what, 200]);
+        expect(JSON.parse(now.text).map((c: Component) => c.id), what).toEqual(ids);
+        expect(now.tag, what).not.toBe(tag);
+        tag = now.tag!;
+        expect((await get(page, tag)).status, what).toBe(304);
+      }
+      if (backend.name === 'redis') {
+        // A write by another API process (another store on the same Redis) changes the tag too.
+        const other = await RedisStore.connect({ url: redis!.url });
+        try {
+          const rec = (await other.components.get('c'))!;
+          await other.components.putMany([{ ...rec, error: 'elsewhere' }]);
+        } finally {
+          await other.close();
+        }
+        const now = await get(page, tag);
+        expect(now.status).toBe(200);
+        expect(JSON.parse(now.text)[0]).toMatchObject({ id: 'c', error: 'elsewhere' });
+      }
+    });
+
     it('lists with filters, paging and the filter-activation quirk', async () => {
       await putComponents([
         { id: 'a', enabled: true, session: 's1', status: { status_override: '' } },

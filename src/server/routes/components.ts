@@ -1,4 +1,6 @@
 /** Component endpoints and applystaged (api.md §2). */
+import { createHash, randomBytes } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { attachStatus } from '../../common/status.js';
 import type { Component, ComponentPatch, Session } from '../../common/types.js';
 import {
@@ -97,6 +99,45 @@ function cachedOutputJson(c: Component): string {
 }
 
 /**
+ * Entity tags of component listings (an extension: upstream sends none). A listing's tag names the
+ * exact record objects it shows, in order: each record object gets a revision number the first
+ * time a listing shows it (a changed record is a new object, as above, so a new revision), and the
+ * tag is a digest of those numbers and this process's own random prefix (another API process
+ * numbers its records on its own, so its tags never match ours). Equal tags therefore mean equal
+ * answers, and a GET with `If-None-Match` naming the tag is answered 304 Not Modified, with no body
+ * to send or parse: an operator re-reading a page before it writes decisions made from it (the
+ * status operator) learns in one small answer that nothing on the page changed.
+ */
+const TAG_PREFIX = randomBytes(6).toString('base64url');
+const revisions = new WeakMap<Component, number>();
+let lastRevision = 0;
+export function listingTag(recs: readonly Component[]): string {
+  const numbers = new Float64Array(recs.length);
+  for (let i = 0; i < recs.length; i++) {
+    const c = recs[i]!;
+    let n = revisions.get(c);
+    if (n === undefined) revisions.set(c, (n = ++lastRevision));
+    numbers[i] = n;
+  }
+  return `"${TAG_PREFIX}.${recs.length}.${createHash('sha1').update(numbers).digest('base64url')}"`;
+}
+
+/** Whether an If-None-Match header (a list of tags, or `*`) names `tag`; weak tags compare equal to strong ones. */
+export function noneMatchHas(header: string | string[] | undefined, tag: string): boolean {
+  if (header === undefined) return false;
+  const list = (Array.isArray(header) ? header.join(',') : header).split(',').map((t) => t.trim().replace(/^W\//, ''));
+  return list.includes('*') || list.includes(tag);
+}
+
+/** A listing: 304 when the client already holds it (If-None-Match), else the records' cached JSON; with its tag either way. */
+function sendListing(req: FastifyRequest, reply: FastifyReply, recs: readonly Component[]): FastifyReply {
+  const tag = listingTag(recs);
+  reply.header('etag', tag);
+  if (noneMatchHas(req.headers['if-none-match'], tag)) return reply.code(304).send();
+  return sendJsonItems(reply, 200, recs, cachedOutputJson);
+}
+
+/**
  * Per-component write locks: a request that reads, merges and writes components holds the ids it
  * touches, so concurrent PATCHes of one component (an operator's bulk update and the node's state
  * report) are applied one after the other instead of the later write dropping the earlier one.
@@ -161,13 +202,13 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
           if (limit && out.length >= limit) break;
         }
       }
-      return sendJsonItems(reply, 200, out, cachedOutputJson);
+      return sendListing(req, reply, out);
     } else {
       // The store's own records, uncopied (they are only read, through outputView, never changed),
       // each shown through its cached output JSON: a record object stands for one stored value, so
       // repeated listings (operators poll them) serialise only what changed since the last one.
       const recs = await store.components.listShared({ startAfter: q.start_after_id, filter, limit });
-      return sendJsonItems(reply, 200, recs, cachedOutputJson);
+      return sendListing(req, reply, recs);
     }
   });
 
