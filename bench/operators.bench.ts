@@ -8,8 +8,8 @@
  *
  * With `--split`, the shape of a deployment instead: the API (on Redis: a throw-away redis-server)
  * and the machine room run in a child process (bench/system-child.ts), the operators in this one,
- * so the two share the machine's two cores as separate pods would; "process CPU" is then the
- * operators' alone.
+ * so the two share the machine's two cores as separate pods would; the table then gives the CPU of
+ * the operators, of the API + simulator and of redis-server during each pass.
  *
  *   npx tsx bench/run.ts operators            # 100,000 nodes
  *   npx tsx bench/operators.bench.ts 10000 [--split]
@@ -32,6 +32,8 @@ interface Target {
   close(): Promise<void>;
   /** Split only: start or stop the child's CPU profile (BENCH_CHILD_PROFILE). */
   toggleChildProfile?(): Promise<void>;
+  /** Split only: CPU used so far by the child (API and simulator) and by its redis-server, in ms. */
+  childCpuMs?(): { api: number; redis: number };
 }
 
 /** API + machine room in this process, memory store. */
@@ -50,6 +52,7 @@ async function split(): Promise<Target> {
     url: child.url,
     services,
     toggleChildProfile: () => child.toggleProfile(),
+    childCpuMs: () => child.cpuMs(),
     async close() {
       await services.close();
       await child.stop();
@@ -66,6 +69,9 @@ interface Row {
   operator: OperatorName;
   ms: number;
   cpuMs: number;
+  /** Split only: CPU of the API + simulator process and of redis-server during the pass. */
+  apiCpuMs?: number;
+  redisCpuMs?: number;
   selected: number;
   acted: number;
   ok: boolean;
@@ -107,12 +113,18 @@ async function pass(operator: OperatorName, step: string): Promise<Row> {
   const profiled = PROFILE_STEP !== undefined && !profileTaken && step.includes(PROFILE_STEP);
   const stopProfile = profiled ? await startProfile() : undefined;
   const cpu0 = process.cpuUsage();
+  const child0 = system.childCpuMs?.();
   const t0 = performance.now();
   const r = await ops.operators.get(operator)!.runOnce();
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const child1 = system.childCpuMs?.();
   await stopProfile?.();
   const row: Row = { step, operator, ms, cpuMs: (cpu.user + cpu.system) / 1000, selected: r.selected, acted: r.acted, ok: r.ok, error: r.error };
+  if (child0 && child1) {
+    row.apiCpuMs = child1.api - child0.api;
+    row.redisCpuMs = child1.redis - child0.redis;
+  }
   rows.push(row);
   console.log(`  ${operator.padEnd(21)} ${step.padEnd(44)} ${String(Math.round(ms)).padStart(6)} ms  selected ${r.selected}, acted ${r.acted}${r.ok ? '' : `, FAILED: ${r.error}`}`);
   return row;
@@ -180,9 +192,13 @@ try {
   const best = Math.min(...statusRows.map((r) => r.ms));
   const median = statusRows.map((r) => r.ms).sort((a, b) => a - b)[Math.floor(statusRows.length / 2)]!;
   console.log(`\nprocess peak RSS (${SPLIT ? 'operators' : 'API + simulator + operators, one process'}): ${Math.round(mem.hwm)} MiB`);
-  console.log('\n| operator | pass | nodes selected | acted | wall ms | process cpu ms |');
-  console.log('|---|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.operator} | ${r.step} | ${r.selected} | ${r.acted} | ${Math.round(r.ms)} | ${Math.round(r.cpuMs)} |${r.ok ? '' : ` FAILED: ${r.error}`}`);
+  const cpuColumns = SPLIT ? ' operators cpu ms | API + simulator cpu ms | redis-server cpu ms |' : ' process cpu ms |';
+  console.log(`\n| operator | pass | nodes selected | acted | wall ms |${cpuColumns}`);
+  console.log(`|---|---|---|---|---|${SPLIT ? '---|---|---|' : '---|'}`);
+  for (const r of rows) {
+    const cpu = SPLIT ? `${Math.round(r.cpuMs)} | ${Math.round(r.apiCpuMs ?? NaN)} | ${Math.round(r.redisCpuMs ?? NaN)}` : `${Math.round(r.cpuMs)}`;
+    console.log(`| ${r.operator} | ${r.step} | ${r.selected} | ${r.acted} | ${Math.round(r.ms)} | ${cpu} |${r.ok ? '' : ` FAILED: ${r.error}`}`);
+  }
   const quiet = Math.min(...quietRows.map((r) => r.ms));
   console.log(`\nstatus pass over ${COMPUTE} enabled components that need no change: best ${Math.round(quiet)} ms of ${quietRows.length} (target < ${STATUS_TARGET_MS} ms: ${quiet < STATUS_TARGET_MS ? 'met' : 'MISSED'})`);
   console.log(

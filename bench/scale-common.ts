@@ -185,12 +185,28 @@ export async function passTotals(registry: Registry): Promise<PassTotals> {
   return out;
 }
 
+/** CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat; NaN where that cannot be read. */
+export function processCpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    // Fields after the command name (which may hold spaces, so split after its closing parenthesis): utime and stime are fields 14 and 15.
+    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return NaN;
+  }
+}
+/** USER_HZ, the unit of /proc's CPU times: 100 on every Linux this runs on (getconf CLK_TCK). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 export interface SystemChild {
   /** Root URL of the API and the simulated services. */
   url: string;
   /** The throw-away redis-server the API stores in (and publishes change events on). */
   redisUrl: string;
   pid: number;
+  /** CPU time (user + system) the child and its redis-server have used so far, in ms (Linux /proc). */
+  cpuMs(): { api: number; redis: number };
   /** Start, or stop and write, the child's CPU profile (only when BENCH_CHILD_PROFILE is set). */
   toggleProfile(): Promise<void>;
   stop(): Promise<void>;
@@ -221,6 +237,7 @@ export async function startSystemChild(nodes: number, opts: { reporters?: boolea
     url,
     redisUrl: redis.url,
     pid: child.pid!,
+    cpuMs: () => ({ api: processCpuMs(child.pid), redis: processCpuMs(redis.pid) }),
     async toggleProfile() {
       if (!process.env.BENCH_CHILD_PROFILE) return; // without it the child does not handle SIGUSR2
       const before = out.length;
