@@ -460,8 +460,8 @@ describe('RedisStore only', () => {
     const admin = await raw(redis.url, 0);
     try {
       const tracked = async () => ((await admin.client('LIST')) as string).split('\n').filter((l) => /flags=\S*t/.test(l) || /sub=1/.test(l));
-      // The tracked reader, the broadcast tracker and the invalidation subscriber.
-      expect((await tracked()).length).toBe(3);
+      // The tracked connection (reads and writes, broadcast mode) and the invalidation subscriber.
+      expect((await tracked()).length).toBe(2);
       for (const line of await tracked()) await admin.client('KILL', 'ID', /\bid=(\d+)/.exec(line)![1]!);
       // Changes made while nothing tracks them are still seen.
       for (let i = 0; i < 5; i++) {
@@ -470,7 +470,7 @@ describe('RedisStore only', () => {
         expect(got[i * 7]!.session).toBe(`round-${i}`);
         expect(got).toHaveLength(recs.length);
       }
-      expect((await tracked()).length).toBe(3);
+      expect((await tracked()).length).toBe(2);
     } finally {
       await admin.quit();
     }
@@ -502,6 +502,32 @@ describe('RedisStore only', () => {
     const truth = await b.components.getMany(await b.components.ids());
     expect(await a.components.listShared()).toEqual(truth);
     expect(await a.components.list()).toEqual(truth);
+  });
+
+  it('writes of the same components by two processes at once, with listings between, end up with what Redis holds in both', async () => {
+    await flushRedis(redis.url);
+    const a = await RedisStore.connect({ url: redis.url });
+    const b = await RedisStore.connect({ url: redis.url });
+    opened.push(a, b);
+    const ids = Array.from({ length: 600 }, (_, i) => `x${1000 + i}c0s0b0n0`);
+    await a.components.putMany(ids.map((id) => booted(id)));
+    await Promise.all([a.components.listShared(), b.components.listShared()]); // both track
+    const writer = (store: RedisStore, name: string) => async () => {
+      for (let round = 0; round < 60; round++) {
+        const some = ids.filter((_, i) => (i * 5 + round) % 7 === 0);
+        await store.components.putMany(some.map((id) => booted(id, { session: `${name}${round}` })));
+        if (round % 3 === 0) await store.components.listShared();
+        if (round % 20 === 0) await store.components.getMany(some.slice(0, 50));
+      }
+    };
+    await Promise.all([writer(a, 'a')(), writer(b, 'b')()]);
+    const admin = await raw(redis.url, 1);
+    const truth = (await admin.mget(ids)).map((v) => JSON.parse(v!));
+    await admin.quit();
+    for (const store of [a, b]) {
+      expect(await store.components.listShared()).toEqual(truth);
+      expect(await store.components.getMany(ids)).toEqual(truth);
+    }
   });
 
   it('lists correctly by comparing values when Redis refuses tracking (a user without CLIENT)', async () => {
@@ -547,6 +573,40 @@ describe('RedisStore only', () => {
     expect(listed[3]).toMatchObject({ id: recs[3]!.id, session: 'by-b' });
     expect(listed.filter((c, i) => i !== 3).every((c) => c === written[recs.findIndex((r) => r.id === c.id)])).toBe(true);
     expect(await a.components.list()).toEqual(await b.components.list());
+  });
+
+  it('while tracking runs, its own writes stay cached as current: listings and reads after them fetch nothing, and still see writes made elsewhere', async () => {
+    await flushRedis(redis.url);
+    const a = await RedisStore.connect({ url: redis.url });
+    const b = await RedisStore.connect({ url: redis.url });
+    opened.push(a, b);
+    const admin = await raw(redis.url, 1);
+    const calls = async () => ({ mget: await commandCalls(admin, 'mget'), scan: await commandCalls(admin, 'scan') });
+    try {
+      const recs = Array.from({ length: 1_200 }, (_, i) => booted(`x${1000 + i}c0s0b0n0`));
+      await b.components.putMany(recs);
+      expect(await a.components.listShared()).toEqual(recs); // tracking starts with the first listing
+      // a rewrites every record and creates one: the next listing and reads by id ask Redis for no value and scan nothing
+      const rewritten = recs.map((c) => ({ ...c, session: 'by-a' }));
+      const created = booted('x0999c0s0b0n0');
+      await a.components.putMany([...rewritten, created]);
+      const before = await calls();
+      const listed = await a.components.listShared();
+      expect(listed).toEqual([created, ...rewritten]);
+      expect(await a.components.getMany(recs.map((c) => c.id))).toEqual(rewritten);
+      expect(await calls()).toEqual(before);
+      // b writes one, deletes one, creates one: a sees all three (fetching only what changed)
+      await b.components.putMany([{ ...recs[5]!, session: 'by-b' }, booted('x0998c0s0b0n0')]);
+      await b.components.delete(recs[6]!.id);
+      const after = await a.components.listShared();
+      expect(after.map((c) => c.id)).toEqual(['x0998c0s0b0n0', created.id, ...recs.map((c) => c.id).filter((id) => id !== recs[6]!.id)]);
+      expect(after.find((c) => c.id === recs[5]!.id)!.session).toBe('by-b');
+      expect(after.filter((c) => c.session === 'by-a')).toHaveLength(recs.length - 2);
+      expect((await calls()).mget - before.mget).toBeLessThanOrEqual(2);
+      expect(await a.components.list()).toEqual(await b.components.list());
+    } finally {
+      await admin.quit();
+    }
   });
 
   it('reads by id what a listing has just read without asking Redis again, and still sees writes made anywhere', async () => {
@@ -822,9 +882,9 @@ describe('RedisStore only', () => {
       await s.bootArtifacts.get('t');
       await s.components.list();
       const mine = [...(await clients())].filter(([id]) => !before.has(id));
-      // DB 1 four times: the listing also reads through a tracked connection, hears of changes on another,
-      // and a broadcast-tracking one reports every key written (new components).
-      expect(mine.map(([, db]) => db).sort()).toEqual([0, 1, 1, 1, 1, 2, 4]);
+      // DB 1 three times: the listing also reads through a tracked connection (broadcast mode: Redis
+      // reports every key written elsewhere) and hears of changes on another.
+      expect(mine.map(([, db]) => db).sort()).toEqual([0, 1, 1, 1, 2, 4]);
       await s.close();
       let left = mine.length;
       for (let i = 0; i < 50 && left > 0; i++) {

@@ -344,18 +344,21 @@ class ListingCache {
   }
 
   /**
-   * Values this process has just written (write-through): the next listing still fetches them (the
-   * entries are untrusted, as Redis has not told this process that they stay current), but finds
-   * the same text and uses a copy of the record as written instead of parsing it again (a copy costs
-   * about a fifth of a parse). A boot rewrites every component several times, and each rewrite
-   * otherwise cost the API a parse of every record at the next listing.
+   * Values this process has just written (write-through), as copies of the records written. Written
+   * through the tracked connection (`trusted` per value, see Tracking.write()), they are current
+   * until Redis reports them written elsewhere: the next listing fetches nothing. Otherwise the
+   * next listing still fetches them but finds the same text and uses the record as written instead
+   * of parsing it again (a copy costs about a fifth of a parse). A boot rewrites every component
+   * several times, and each rewrite otherwise cost the API a parse of every record at the next
+   * listing.
    */
-  wrote(records: readonly Component[], texts: readonly string[]): void {
+  wrote(records: readonly Component[], texts: readonly string[], trusted?: readonly boolean[]): void {
+    const epoch = this.epoch;
     for (let i = 0; i < records.length; i++) {
       const id = records[i]!.id;
       const e = this.entries.get(id);
       if (e !== undefined || this.entries.size < LIST_CACHE_MAX) {
-        this.entries.set(id, { raw: texts[i]!, rec: copyJson(records[i]!), pass: e?.pass ?? 0, epoch: -1 });
+        this.entries.set(id, { raw: texts[i]!, rec: copyJson(records[i]!), pass: e?.pass ?? 0, epoch: trusted?.[i] ? epoch : -1 });
       }
     }
   }
@@ -377,21 +380,25 @@ class ListingCache {
 }
 
 /**
- * Server-assisted client-side caching (Redis 6 and later): a connection with CLIENT TRACKING ON
- * REDIRECT reads the component values, and Redis then sends the id of every value it read that
- * changes (written, deleted, expired, flushed; by any client) to a second connection subscribed to
- * `__redis__:invalidate`. Both are connections of their own; when either closes, everything read
- * in this epoch counts as unread and tracking starts again with the next listing.
+ * Server-assisted client-side caching (Redis 6 and later) in broadcast mode: one connection, with
+ * CLIENT TRACKING ON REDIRECT … BCAST NOLOOP (no prefix), reads and writes the component values,
+ * and Redis sends the name of every key written anywhere by any other client (written, deleted,
+ * expired, flushed; in every database) to a second connection subscribed to `__redis__:invalidate`.
+ * Both are connections of their own; when either closes, everything known in this epoch counts as
+ * unknown and tracking starts again with the next listing.
  *
- * A third connection tracks in broadcast mode (BCAST, no prefix): Redis then reports every key
- * written anywhere, so a component created by another process is known too, and the sorted id list
- * of the last listing can be reused until one is (see RedisComponents.listingIds()).
+ * So a cached value not reported since it was read or written through the tracked connection is
+ * current, and this process's own writes (NOLOOP: not reported back to it) stay cached as current:
+ * a listing after them fetches nothing. Every key written anywhere being reported, a component
+ * created by another process is known too, and the sorted id list of the last listing can be
+ * reused until one is (see RedisComponents.listingIds()); components this process creates are
+ * added to it by the write itself.
  *
- * Ordering: invalidations arrive on another connection than the values. A listing first sends a
- * PING on the invalidation connection and waits for its answer, so every invalidation sent before
- * the listing began has been applied. An invalidation that overtakes the reply of a value read
- * before the change is caught by the sequence number: invalidations received while values are in
- * flight are remembered, and such a value is used but not trusted later.
+ * Ordering: reports arrive on another connection than the values. A listing first sends a PING on
+ * the invalidation connection and waits for its answer, so every report sent before the listing
+ * began has been applied. A report that overtakes the reply of a read or write made before the
+ * change is caught by the sequence number: reports received while values are in flight are
+ * remembered, and such a value is used but not trusted later.
  */
 class Tracking {
   /** The number of invalidation messages received. */
@@ -414,38 +421,33 @@ class Tracking {
   newNames: Set<string> | null = new Set();
 
   private constructor(
-    readonly reads: Redis,
+    /** The tracked connection: component values are read and written through it. */
+    readonly conn: Redis,
     private readonly invalidations: Redis,
-    private readonly broadcast: Redis,
     private readonly cache: ListingCache,
     private readonly onLost: (t: Tracking) => void,
   ) {}
 
   /** Open the connections and turn tracking on; null when this Redis does not support it. */
   static async start(conn: Connections, db: number, cache: ListingCache, onLost: (t: Tracking) => void): Promise<Tracking | null> {
-    let reads: Redis | undefined;
+    let tracked: Redis | undefined;
     let invalidations: Redis | undefined;
-    let broadcast: Redis | undefined;
     try {
       // Invalidation messages come as Pub/Sub messages to a RESP2 subscriber.
       invalidations = await conn.dedicated(db, { protocol: 2 });
-      reads = await conn.dedicated(db);
-      broadcast = await conn.dedicated(db);
-      const t = new Tracking(reads, invalidations, broadcast, cache, onLost);
+      tracked = await conn.dedicated(db);
+      const t = new Tracking(tracked, invalidations, cache, onLost);
       cache.epoch++;
       invalidations.on('messageBuffer', (channel: Buffer, payload: unknown) => t.invalidate(channel, payload));
       invalidations.once('close', () => t.lose());
-      reads.once('close', () => t.lose());
-      broadcast.once('close', () => t.lose());
+      tracked.once('close', () => t.lose());
       const id = await invalidations.client('ID');
       await invalidations.subscribe(INVALIDATE_CHANNEL);
-      await reads.client('TRACKING', 'ON', 'REDIRECT', String(id));
-      await broadcast.client('TRACKING', 'ON', 'REDIRECT', String(id), 'BCAST');
+      await tracked.client('TRACKING', 'ON', 'REDIRECT', String(id), 'BCAST', 'NOLOOP');
       return t;
     } catch {
-      reads?.disconnect();
+      tracked?.disconnect();
       invalidations?.disconnect();
-      broadcast?.disconnect();
       return null;
     }
   }
@@ -465,24 +467,27 @@ class Tracking {
     }
     for (const k of payload) {
       const id = Buffer.isBuffer(k) ? k.toString() : String(k);
-      if (!this.known.has(id)) {
-        this.newKeys++;
-        if (this.newNames && this.newNames.size < NEW_NAMES_MAX) this.newNames.add(id);
-        else this.newNames = null;
-      }
+      this.named(id);
       const e = this.cache.entries.get(id);
       if (e) e.epoch = -1;
       if (this.inFlight > 0) this.recent.set(id, this.seq);
     }
   }
 
+  /** A key written: one the last listing did not find may be a new component. */
+  private named(id: string): void {
+    if (this.known.has(id)) return;
+    this.newKeys++;
+    if (this.newNames && this.newNames.size < NEW_NAMES_MAX) this.newNames.add(id);
+    else this.newNames = null;
+  }
+
   private lose(): void {
     if (this.closed) return;
     this.closed = true;
     this.cache.epoch++;
-    this.reads.disconnect();
+    this.conn.disconnect();
     this.invalidations.disconnect();
-    this.broadcast.disconnect();
     this.onLost(this);
   }
 
@@ -498,19 +503,35 @@ class Tracking {
    * cache entry and clears it).
    */
   async read(keys: string[]): Promise<{ values: (string | null)[]; trusted: boolean[] }> {
+    const { result: values, trusted } = await this.inFlightFor(keys, (r) => r.mget(keys));
+    return { values, trusted };
+  }
+
+  /**
+   * Run a write of `keys` through the tracked connection, and per key whether the value written can
+   * be relied on later (as for read()). No report comes back for it (NOLOOP), so keys it creates
+   * are counted as new names here.
+   */
+  async write(keys: readonly string[], run: (r: Redis) => Promise<void>): Promise<boolean[]> {
+    const { trusted } = await this.inFlightFor(keys, run);
+    for (const id of keys) this.named(id);
+    return trusted;
+  }
+
+  private async inFlightFor<T>(keys: readonly string[], run: (r: Redis) => Promise<T>): Promise<{ result: T; trusted: boolean[] }> {
     const seq = this.seq;
     const epoch = this.cache.epoch;
     this.inFlight++;
-    let values: (string | null)[];
+    let result: T;
     try {
-      values = await this.reads.mget(keys);
+      result = await run(this.conn);
     } finally {
       this.inFlight--;
     }
     const ok = this.cache.epoch === epoch && !this.closed;
     const trusted = keys.map((id) => ok && (this.recent.get(id) ?? 0) <= seq);
     if (this.inFlight === 0) this.recent.clear();
-    return { values, trusted };
+    return { result, trusted };
   }
 }
 
@@ -553,7 +574,7 @@ class RedisComponents implements ComponentTable {
 
   /**
    * Sorted ids for a listing. While tracking runs, the last listing's ids are reused until Redis
-   * reports a write to a key they do not include (the broadcast connection sees every write, in
+   * reports a write to a key they do not include (the tracked connection sees every write, in
    * every database: a component created anywhere, but also every boot-artifact record, session and
    * template written) or tracking restarts: operators page through 100,000 components 2,800 at a
    * time, and each page would otherwise SCAN and sort every key. Up to NEW_NAMES_MAX such names are
@@ -850,7 +871,7 @@ class RedisComponents implements ComponentTable {
       flat[2 * i] = rec.id;
       flat[2 * i + 1] = Buffer.from(text, 'utf8');
     }
-    await this.conn.run(this.db, async (r) => {
+    const write = async (r: Redis): Promise<void> => {
       if (flat.length <= MSET_CHUNK * 2) {
         await r.mset(flat);
         return;
@@ -861,8 +882,23 @@ class RedisComponents implements ComponentTable {
       const failed = results?.find(([err]) => err);
       if (!results) throw new Error('the MULTI transaction was aborted');
       if (failed) throw failed[0];
-    });
-    this.cache.wrote(records, texts);
+    };
+    // Through the tracked connection while tracking runs: the values written stay cached as current.
+    const t = this.tracking;
+    let trusted: boolean[] | undefined;
+    let written = false;
+    if (t?.active) {
+      try {
+        trusted = await t.write(records.map((r) => r.id), write);
+        written = true;
+      } catch (e) {
+        // Refused by Redis: refused. The tracked connection lost: written again through the shared one
+        // (setting the same values twice is harmless), as a write that was never tracked.
+        if (t.active) throw this.conn.translate(this.db, e);
+      }
+    }
+    if (!written) await this.conn.run(this.db, write);
+    this.cache.wrote(records, texts, trusted);
   }
 
   async delete(id: string): Promise<boolean> {
