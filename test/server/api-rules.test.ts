@@ -43,6 +43,13 @@ function leafPaths(o: unknown, prefix = ''): string[] {
   return entries.flatMap(([k, v]) => leafPaths(v, `${prefix}/${k}`));
 }
 
+/** Add a key to every object in a JSON value (to see whether anything else holds the same objects). */
+function mutateEveryObject(o: unknown): void {
+  if (o === null || typeof o !== 'object') return;
+  for (const v of Object.values(o as Record<string, unknown>)) mutateEveryObject(v);
+  if (!Array.isArray(o)) (o as Record<string, unknown>).__changed = true;
+}
+
 describe('merge', () => {
   const artifacts = fc.record({ kernel: fc.string(), initrd: fc.string(), kernel_parameters: fc.string() }, { requiredKeys: [] });
   const comp = fc.record(
@@ -61,7 +68,11 @@ describe('merge', () => {
     fc.assert(
       fc.property(comp, comp, (stored, patch) => {
         const record = { id: 'x', ...structuredClone(stored) } as Component;
-        const merged = mergeComponent(record, structuredClone(patch));
+        const before = JSON.stringify(record);
+        const given = structuredClone(patch);
+        const merged = mergeComponent(record, given);
+        expect(JSON.stringify(record)).toBe(before); // the stored record is left as it was
+
         const mergedPaths = new Set(leafPaths(merged));
         for (const p of leafPaths({ id: 'x', ...stored })) {
           // a leaf of the stored record survives unless the patch replaced a whole non-object there
@@ -73,6 +84,10 @@ describe('merge', () => {
           const get = (o: unknown) => p.split('/').slice(1).reduce<unknown>((a, k) => (a as Record<string, unknown> | undefined)?.[k], o);
           expect(get(merged)).toEqual(get(patch));
         }
+        // shared with the record or new, but never an object of the patch: changing the patch afterwards changes nothing merged
+        const mergedText = JSON.stringify(merged);
+        mutateEveryObject(given);
+        expect(JSON.stringify(merged)).toBe(mergedText);
       }),
     );
   });

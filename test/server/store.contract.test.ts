@@ -217,6 +217,20 @@ describe.each(factories)('Store contract: $name', ({ make }) => {
     expect(first[5]).toEqual(recs[5]); // a record handed out earlier is not changed by the write
   });
 
+  it('keeps records handed over as they are, and copies the rest in', async () => {
+    const s = await fresh();
+    const kept = booted('x1000c0s0b0n0');
+    const copied = booted('x1001c0s0b0n0');
+    await s.components.putMany([kept], { handover: true });
+    await s.components.putMany([copied]);
+    copied.session = 'changed after the write';
+    const [a, b] = await s.components.getManyShared([kept.id, copied.id]);
+    expect(a).toBe(kept);
+    expect(b).not.toBe(copied);
+    expect(b!.session).toBe(booted('x').session);
+    expect(await s.components.listShared()).toEqual([kept, booted('x1001c0s0b0n0')]);
+  });
+
   it('list agrees with a model for any records, startAfter, filter and limit', async () => {
     const s = await fresh();
     const idArb = fc.string({ unit: fc.constantFrom('a', 'b', 'x', '1', '0', 'é', '\u{1F600}'), minLength: 1, maxLength: 4 });

@@ -35,9 +35,10 @@ import type { RouteTable } from './table.js';
 
 /**
  * Load the records a bulk PATCH names (api.md §2.3): without skip_bad_ids, the first id outside the
- * tenant set, then the first id not stored, is a 404; with it, such ids are dropped.
+ * tenant set, then the first id not stored, is a 404; with it, such ids are dropped. The store's
+ * own records (read-only): mergeComponent() leaves them as they are.
  */
-async function loadTargets(ctx: ServerContext, ids: string[], tenantSet: Set<string> | undefined, skipBadIds: boolean): Promise<Component[]> {
+async function loadTargets(ctx: ServerContext, ids: string[], tenantSet: Set<string> | undefined, skipBadIds: boolean): Promise<readonly Component[]> {
   if (tenantSet) {
     if (!skipBadIds) {
       const outside = ids.find((id) => !tenantSet.has(id));
@@ -46,7 +47,7 @@ async function loadTargets(ctx: ServerContext, ids: string[], tenantSet: Set<str
       ids = ids.filter((id) => tenantSet.has(id));
     }
   }
-  const recs = await ctx.store.components.getMany(ids);
+  const recs = await ctx.store.components.getManyShared(ids);
   const out: Component[] = [];
   for (let i = 0; i < ids.length; i++) {
     const r = recs[i];
@@ -138,6 +139,12 @@ function sendListing(req: FastifyRequest, reply: FastifyReply, recs: readonly Co
 }
 
 /**
+ * Every component write of these routes hands its records over to the store: they are new objects
+ * (parsed from the request, copied, or merged by mergeComponent()) that nothing changes afterwards.
+ */
+const HANDOVER = { handover: true } as const;
+
+/**
  * Per-component write locks: a request that reads, merges and writes components holds the ids it
  * touches, so concurrent PATCHes of one component (an operator's bulk update and the node's state
  * report) are applied one after the other instead of the later write dropping the earlier one.
@@ -219,7 +226,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const artifacts = await ctx.artifactsFor(body);
     const now = ctx.now();
     const records = [...lastWinsById(body).values()].map((c) => applyAutoFields(c, now, artifacts));
-    await store.components.putMany(records);
+    await store.components.putMany(records, HANDOVER);
     return sendWritten(req, reply, records);
   });
 
@@ -244,7 +251,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       await locks.with(byId.keys(), async () => {
         const targets = await loadTargets(ctx, [...byId.keys()], tenantSet, skipBadIds);
         for (const rec of targets) merged.push(mergeComponent(rec, byId.get(rec.id)!));
-        if (merged.length) await store.components.putMany(merged);
+        if (merged.length) await store.components.putMany(merged, HANDOVER);
       });
     } else {
       const { patch, filters } = body as { patch: ComponentPatch; filters: { ids?: string | null; session?: string | null } };
@@ -257,7 +264,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
         await locks.with(ids, async () => {
           const targets = await loadTargets(ctx, ids, tenantSet, skipBadIds);
           for (const rec of targets) merged.push(mergeComponent(rec, patch));
-          if (merged.length) await store.components.putMany(merged);
+          if (merged.length) await store.components.putMany(merged, HANDOVER);
         });
       } else {
         const session = filters.session!;
@@ -269,7 +276,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
           const targets = (await store.components.getMany(ids)).filter((c): c is Component => c !== undefined && inSession(c));
           for (const c of targets) attachStatus(c);
           for (const rec of targets) merged.push(mergeComponent(rec, patch));
-          if (merged.length) await store.components.putMany(merged);
+          if (merged.length) await store.components.putMany(merged, HANDOVER);
         });
       }
     }
@@ -293,7 +300,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const { id: _ignored, ...rest } = body;
     const record: Component = { id, ...rest };
     applyAutoFields(record, ctx.now(), await ctx.artifactsFor([record]));
-    await locks.with([id], () => store.components.putMany([record]));
+    await locks.with([id], () => store.components.putMany([record], HANDOVER));
     return sendWritten(req, reply, record);
   });
 
@@ -306,14 +313,14 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     delete patch.id;
     const artifacts = await ctx.artifactsFor([patch]);
     const rec = await locks.with([id], async () => {
-      const rec = await store.components.get(id);
-      if (!rec) throw recordNotFound('Component', id);
-      if ('actual_state' in patch && !actualStateUpdateAllowed(rec)) throw actualStateConflict();
+      const [stored] = await store.components.getManyShared([id]);
+      if (!stored) throw recordNotFound('Component', id);
+      if ('actual_state' in patch && !actualStateUpdateAllowed(stored)) throw actualStateConflict();
       // A node's state report changes nothing but its actual state; its change event says so.
       const report = Object.keys(patch).every((k) => k === 'actual_state');
       applyAutoFields(patch, ctx.now(), artifacts);
-      mergeComponent(rec, patch);
-      await store.components.putMany([rec], report ? { op: 'report' } : undefined);
+      const rec = mergeComponent(stored, patch);
+      await store.components.putMany([rec], report ? { op: 'report', handover: true } : HANDOVER);
       return rec;
     });
     return sendWritten(req, reply, rec);
@@ -369,7 +376,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
           toWrite.set(id, record);
         }
       }
-      if (toWrite.size) await store.components.putMany([...toWrite.values()]);
+      if (toWrite.size) await store.components.putMany([...toWrite.values()], HANDOVER);
     } finally {
       release();
     }

@@ -71,34 +71,33 @@ const SHALLOW_KEYS = new Set(['last_action', 'event_stats', 'status']);
 const copy = copyJson;
 
 /**
- * Merge a patch document (id removed, auto fields applied) into a stored record, in place
- * (data-model §1.5): the three states are merged key by key with boot_artifacts merged one level
- * deeper; last_action, event_stats and status are merged key by key; anything else is replaced.
- * Nothing is deleted.
+ * A patch document (id removed, auto fields applied) merged into a stored record (data-model §1.5):
+ * the three states are merged key by key with boot_artifacts merged one level deeper; last_action,
+ * event_stats and status are merged key by key; anything else is replaced. Nothing is deleted.
+ * Returns a new record and leaves `record` as it was: what the patch changes is new, what it does
+ * not change is shared with `record` (so the store's own record can be merged into without a copy,
+ * as long as neither is changed in place afterwards). Keys keep the order an in-place merge gives.
  */
 export function mergeComponent(record: Component, patch: ComponentPatch): Component {
-  const r = record as unknown as Obj;
+  const r: Obj = { ...record };
   for (const [key, value] of Object.entries(patch)) {
     if (key === 'id') continue;
-    if (STATE_KEYS.has(key) && isObj(value)) {
-      const target = r[key];
-      if (!isObj(target)) {
-        r[key] = copy(value);
-        continue;
-      }
+    const target = r[key];
+    if (STATE_KEYS.has(key) && isObj(value) && isObj(target)) {
+      const state: Obj = { ...target };
       for (const [k, v] of Object.entries(value)) {
-        if (k === 'boot_artifacts' && isObj(v) && isObj(target.boot_artifacts)) Object.assign(target.boot_artifacts, v);
-        else target[k] = copy(v);
+        const artifacts = state.boot_artifacts;
+        if (k === 'boot_artifacts' && isObj(v) && isObj(artifacts)) state.boot_artifacts = { ...artifacts, ...(v as Obj) };
+        else state[k] = copy(v);
       }
-    } else if (SHALLOW_KEYS.has(key) && isObj(value)) {
-      const target = r[key];
-      if (isObj(target)) Object.assign(target, value);
-      else r[key] = copy(value);
+      r[key] = state;
+    } else if (SHALLOW_KEYS.has(key) && isObj(value) && isObj(target)) {
+      r[key] = { ...target, ...value };
     } else {
       r[key] = copy(value);
     }
   }
-  return record;
+  return r as unknown as Component;
 }
 
 /**

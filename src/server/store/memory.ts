@@ -1,5 +1,5 @@
 import type { BootArtifactsRecord, Component } from '../../common/types.js';
-import type { ComponentTable, ListOptions, Store, TenantTable } from './store.js';
+import type { ComponentTable, ListOptions, Store, TenantTable, WriteMeta } from './store.js';
 import { tenantKey } from './keys.js';
 import { copyJson } from '../../common/copy.js';
 
@@ -33,7 +33,7 @@ class MemoryComponents implements ComponentTable {
   async list(opts: ListOptions = {}) {
     return this.visit(opts).map(copyJson);
   }
-  /** Every write stores a new object (putMany copies), so a record object never changes. */
+  /** Every write stores a new object (a copy, or records handed over), so a record object never changes. */
   async listShared(opts: ListOptions = {}) {
     return this.visit(opts);
   }
@@ -49,10 +49,10 @@ class MemoryComponents implements ComponentTable {
     }
     return out;
   }
-  async putMany(records: readonly Component[]) {
+  async putMany(records: readonly Component[], meta?: WriteMeta) {
     for (const r of records) {
       if (!this.records.has(r.id)) this.sorted = null;
-      this.records.set(r.id, copyJson(r));
+      this.records.set(r.id, meta?.handover ? r : copyJson(r));
     }
   }
   async delete(id: string) {

@@ -10,6 +10,7 @@ import {
   type ListOptions,
   type Store,
   type TenantTable,
+  type WriteMeta,
 } from './store.js';
 
 /**
@@ -344,7 +345,8 @@ class ListingCache {
   }
 
   /**
-   * Values this process has just written (write-through), as copies of the records written. Written
+   * Values this process has just written (write-through): copies of the records written, or the
+   * records themselves when they were handed over (WriteMeta.handover). Written
    * through the tracked connection (`trusted` per value, see Tracking.write()), they are current
    * until Redis reports them written elsewhere: the next listing fetches nothing. Otherwise the
    * next listing still fetches them but finds the same text and uses the record as written instead
@@ -352,13 +354,14 @@ class ListingCache {
    * several times, and each rewrite otherwise cost the API a parse of every record at the next
    * listing.
    */
-  wrote(records: readonly Component[], texts: readonly string[], trusted?: readonly boolean[]): void {
+  wrote(records: readonly Component[], texts: readonly string[], trusted: readonly boolean[] | undefined, handover: boolean): void {
     const epoch = this.epoch;
     for (let i = 0; i < records.length; i++) {
       const id = records[i]!.id;
       const e = this.entries.get(id);
       if (e !== undefined || this.entries.size < LIST_CACHE_MAX) {
-        this.entries.set(id, { raw: texts[i]!, rec: copyJson(records[i]!), pass: e?.pass ?? 0, epoch: trusted?.[i] ? epoch : -1 });
+        const rec = handover ? records[i]! : copyJson(records[i]!);
+        this.entries.set(id, { raw: texts[i]!, rec, pass: e?.pass ?? 0, epoch: trusted?.[i] ? epoch : -1 });
       }
     }
   }
@@ -855,7 +858,7 @@ class RedisComponents implements ComponentTable {
     return out;
   }
 
-  async putMany(records: readonly Component[]): Promise<void> {
+  async putMany(records: readonly Component[], meta?: WriteMeta): Promise<void> {
     if (records.length === 0) return;
     // Values go to ioredis as Buffers: each record's JSON is encoded once on its own and the command is
     // assembled by copying bytes, instead of concatenating every value into one string to encode.
@@ -898,7 +901,7 @@ class RedisComponents implements ComponentTable {
       }
     }
     if (!written) await this.conn.run(this.db, write);
-    this.cache.wrote(records, texts, trusted);
+    this.cache.wrote(records, texts, trusted, meta?.handover === true);
   }
 
   async delete(id: string): Promise<boolean> {

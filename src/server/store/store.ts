@@ -38,6 +38,12 @@ export interface ListOptions {
 export interface WriteMeta {
   /** `report`: a node's own actual-state report (only `actual_state` changed); otherwise a plain write. */
   op?: 'report';
+  /**
+   * The caller hands the records over: neither they nor anything in them is changed afterwards (they
+   * may share parts with records the store holds, as mergeComponent() gives), so the store keeps
+   * them instead of copies.
+   */
+  handover?: boolean;
 }
 
 export interface ComponentTable {
@@ -64,7 +70,8 @@ export interface ComponentTable {
   listShared(opts?: ListOptions): Promise<readonly Component[]>;
   /**
    * Write whole records (create or replace), all at once. `meta` describes the write for change
-   * events. The records are copied in: changing them afterwards changes nothing stored.
+   * events. The records are copied in (changing them afterwards changes nothing stored), unless
+   * `meta.handover` says they are the store's from now on.
    */
   putMany(records: readonly Component[], meta?: WriteMeta): Promise<void>;
   /** Remove a record; false when it did not exist. */
