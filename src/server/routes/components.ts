@@ -27,11 +27,13 @@ import {
   mergeComponent,
   outputView,
   prepareForOutput,
+  recordTexts,
   type ComponentListQuery,
 } from '../rules/components.js';
 import { check, pyRepr } from '../schema.js';
 import { compareIds, copyJson } from '../store/memory.js';
 import type { RouteTable } from './table.js';
+import type { Store, WriteMeta } from '../store/store.js';
 
 /**
  * Load the records a bulk PATCH names (api.md §2.3): without skip_bad_ids, the first id outside the
@@ -82,49 +84,50 @@ function listQuery(req: Parameters<typeof queryParam>[0]): ComponentListQuery {
 }
 
 /**
- * Output JSON of the records listShared() gives, by record object. Sound because a store never
- * changes such a record in place: a changed value is a new object, so a new key here (and the old
- * entry is collected with the old object). Repeated full listings (operators poll them) then cost
- * little more than fetching the values and joining their texts. Kept as strings, not buffers: a
- * buffer per record is an ArrayBuffer per record, whose allocation and collection cost more than
- * encoding the text once per answer.
- */
-const outputJsonCache = new WeakMap<Component, string>();
-function cachedOutputJson(c: Component): string {
-  let json = outputJsonCache.get(c);
-  if (json === undefined) {
-    json = JSON.stringify(outputView(c));
-    outputJsonCache.set(c, json);
-  }
-  return json;
-}
-
-/**
- * Entity tags of component listings (an extension: upstream sends none). A listing's tag names the
- * exact record objects it shows, in order: each record object gets a revision number the first
- * time a listing shows it (a changed record is a new object, as above, so a new revision), and the
- * tag is a digest of those numbers and this process's own random prefix (another API process
+ * What the listings know of each record object listShared() gives: its output JSON and its revision
+ * number. Sound because a store never changes such a record in place: a changed value is a new
+ * object, so a new key here (and the old entry is collected with the old object). Repeated full
+ * listings (operators poll them) then cost little more than fetching the values and joining their
+ * texts; a record this API writes has its output JSON from the write (see writeComponents()). Kept
+ * as strings, not buffers: a buffer per record is an ArrayBuffer per record, whose allocation and
+ * collection cost more than encoding the text once per answer.
+ *
+ * Entity tags of component listings (an extension: upstream sends none) come from the revision
+ * numbers. A listing's tag names the exact record objects it shows, in order: each record object
+ * gets a revision number when first seen (a changed record is a new object, so a new revision), and
+ * the tag is a digest of those numbers and this process's own random prefix (another API process
  * numbers its records on its own, so its tags never match ours). Equal tags therefore mean equal
  * answers, and a GET with `If-None-Match` naming the tag is answered 304 Not Modified, with no body
  * to send or parse: an operator re-reading a page before it writes decisions made from it (the
  * status operator) learns in one small answer that nothing on the page changed.
  */
-const TAG_PREFIX = randomBytes(6).toString('base64url');
-const revisions = new WeakMap<Component, number>();
+interface Shown {
+  rec: Component;
+  revision: number;
+  json?: string;
+}
+const shown = new WeakMap<Component, Shown>();
 let lastRevision = 0;
-export function listingTag(recs: readonly Component[]): string {
-  const numbers = new Float64Array(recs.length);
-  for (let i = 0; i < recs.length; i++) {
-    const c = recs[i]!;
-    let n = revisions.get(c);
-    if (n === undefined) revisions.set(c, (n = ++lastRevision));
-    numbers[i] = n;
-  }
-  return `"${TAG_PREFIX}.${recs.length}.${createHash('sha1').update(numbers).digest('base64url')}"`;
+const TAG_PREFIX = randomBytes(6).toString('base64url');
+
+function shownOf(c: Component): Shown {
+  let s = shown.get(c);
+  if (s === undefined) shown.set(c, (s = { rec: c, revision: ++lastRevision }));
+  return s;
+}
+
+function outputJson(s: Shown): string {
+  return (s.json ??= JSON.stringify(outputView(s.rec)));
+}
+
+function listingTag(records: readonly Shown[]): string {
+  const numbers = new Float64Array(records.length);
+  for (let i = 0; i < records.length; i++) numbers[i] = records[i]!.revision;
+  return `"${TAG_PREFIX}.${records.length}.${createHash('sha1').update(numbers).digest('base64url')}"`;
 }
 
 /** Whether an If-None-Match header (a list of tags, or `*`) names `tag`; weak tags compare equal to strong ones. */
-export function noneMatchHas(header: string | string[] | undefined, tag: string): boolean {
+function noneMatchHas(header: string | string[] | undefined, tag: string): boolean {
   if (header === undefined) return false;
   const list = (Array.isArray(header) ? header.join(',') : header).split(',').map((t) => t.trim().replace(/^W\//, ''));
   return list.includes('*') || list.includes(tag);
@@ -132,17 +135,28 @@ export function noneMatchHas(header: string | string[] | undefined, tag: string)
 
 /** A listing: 304 when the client already holds it (If-None-Match), else the records' cached JSON; with its tag either way. */
 function sendListing(req: FastifyRequest, reply: FastifyReply, recs: readonly Component[]): FastifyReply {
-  const tag = listingTag(recs);
+  const records = recs.map(shownOf);
+  const tag = listingTag(records);
   reply.header('etag', tag);
   if (noneMatchHas(req.headers['if-none-match'], tag)) return reply.code(304).send();
-  return sendJsonItems(reply, 200, recs, cachedOutputJson);
+  return sendJsonItems(reply, 200, records, outputJson);
 }
 
 /**
- * Every component write of these routes hands its records over to the store: they are new objects
- * (parsed from the request, copied, or merged by mergeComponent()) that nothing changes afterwards.
+ * Write components. Every write of these routes hands its records over to the store: they are new
+ * objects (parsed from the request, copied, or merged by mergeComponent()) that nothing changes
+ * afterwards. Each record is encoded once for both the store (its JSON) and the listings (its
+ * output JSON, held for the record object, which the store gives back from then on).
  */
-const HANDOVER = { handover: true } as const;
+async function writeComponents(store: Store, records: Component[], meta: WriteMeta = {}): Promise<void> {
+  const texts = new Array<string>(records.length);
+  for (let i = 0; i < records.length; i++) {
+    const { stored, output } = recordTexts(records[i]!);
+    texts[i] = stored;
+    shownOf(records[i]!).json = output;
+  }
+  await store.components.putMany(records, { ...meta, handover: true, texts });
+}
 
 /**
  * Per-component write locks: a request that reads, merges and writes components holds the ids it
@@ -226,7 +240,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const artifacts = await ctx.artifactsFor(body);
     const now = ctx.now();
     const records = [...lastWinsById(body).values()].map((c) => applyAutoFields(c, now, artifacts));
-    await store.components.putMany(records, HANDOVER);
+    await writeComponents(store, records);
     return sendWritten(req, reply, records);
   });
 
@@ -251,7 +265,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       await locks.with(byId.keys(), async () => {
         const targets = await loadTargets(ctx, [...byId.keys()], tenantSet, skipBadIds);
         for (const rec of targets) merged.push(mergeComponent(rec, byId.get(rec.id)!));
-        if (merged.length) await store.components.putMany(merged, HANDOVER);
+        if (merged.length) await writeComponents(store, merged);
       });
     } else {
       const { patch, filters } = body as { patch: ComponentPatch; filters: { ids?: string | null; session?: string | null } };
@@ -264,7 +278,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
         await locks.with(ids, async () => {
           const targets = await loadTargets(ctx, ids, tenantSet, skipBadIds);
           for (const rec of targets) merged.push(mergeComponent(rec, patch));
-          if (merged.length) await store.components.putMany(merged, HANDOVER);
+          if (merged.length) await writeComponents(store, merged);
         });
       } else {
         const session = filters.session!;
@@ -276,7 +290,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
           const targets = (await store.components.getMany(ids)).filter((c): c is Component => c !== undefined && inSession(c));
           for (const c of targets) attachStatus(c);
           for (const rec of targets) merged.push(mergeComponent(rec, patch));
-          if (merged.length) await store.components.putMany(merged, HANDOVER);
+          if (merged.length) await writeComponents(store, merged);
         });
       }
     }
@@ -300,7 +314,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const { id: _ignored, ...rest } = body;
     const record: Component = { id, ...rest };
     applyAutoFields(record, ctx.now(), await ctx.artifactsFor([record]));
-    await locks.with([id], () => store.components.putMany([record], HANDOVER));
+    await locks.with([id], () => writeComponents(store, [record]));
     return sendWritten(req, reply, record);
   });
 
@@ -320,7 +334,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       const report = Object.keys(patch).every((k) => k === 'actual_state');
       applyAutoFields(patch, ctx.now(), artifacts);
       const rec = mergeComponent(stored, patch);
-      await store.components.putMany([rec], report ? { op: 'report', handover: true } : HANDOVER);
+      await writeComponents(store, [rec], report ? { op: 'report' } : {});
       return rec;
     });
     return sendWritten(req, reply, rec);
@@ -376,7 +390,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
           toWrite.set(id, record);
         }
       }
-      if (toWrite.size) await store.components.putMany([...toWrite.values()], HANDOVER);
+      if (toWrite.size) await writeComponents(store, [...toWrite.values()]);
     } finally {
       release();
     }
