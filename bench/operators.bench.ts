@@ -12,7 +12,7 @@
  * the operators, of the API + simulator and of redis-server during each pass.
  *
  *   npx tsx bench/run.ts operators            # 100,000 nodes
- *   npx tsx bench/operators.bench.ts 10000 [--split]
+ *   npx tsx bench/operators.bench.ts 10000 [--split] [--rounds=N]   (N status passes over every component changed, default 2)
  */
 import { pino } from 'pino';
 import { OPTION_DEFAULTS } from '../src/common/options.js';
@@ -24,6 +24,9 @@ import { call, machineLine, memoryOf, putAllComputeTemplate, roomSize, startSyst
 
 const SPLIT = process.argv.includes('--split');
 const COMPUTE = Number(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 100_000);
+/** `--rounds=N`: status passes that change every component, after the first (default 2). */
+const ROUNDS = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length) ?? 2);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a whole number of at least 1, not ${ROUNDS}`);
 const STATUS_TARGET_MS = 4000;
 
 interface Target {
@@ -169,7 +172,7 @@ try {
   // The status pass over every component: each node booted and configured is enabled again before
   // the pass, which decides each one is stable and disables it (one PATCH entry per node).
   const statusRows: Row[] = [statusAfterBoot];
-  for (let i = 0; i < 2; i++) {
+  for (let i = 0; i < ROUNDS; i++) {
     await enableAll();
     statusRows.push(await pass('status', `every node enabled again, booted: decide, disable (round ${i + 1})`));
   }

@@ -310,7 +310,13 @@ async function mgetAll(conn: Connections, db: number, keys: readonly string[]): 
  * Records are replaced, never changed: callers of listShared() only read them.
  */
 interface CacheEntry {
-  raw: string;
+  /**
+   * The value text the record was parsed from, to compare a fetched value with; none for a value
+   * this process wrote and Redis tracks (it stays current until reported, and a value changed
+   * elsewhere has another text anyway): keeping the text of every write alive until the next one
+   * would only make it old garbage for the collector.
+   */
+  raw: string | undefined;
   rec: Component;
   /** The last listing that saw the id. */
   pass: number;
@@ -361,7 +367,8 @@ class ListingCache {
       const e = this.entries.get(id);
       if (e !== undefined || this.entries.size < LIST_CACHE_MAX) {
         const rec = handover ? records[i]! : copyJson(records[i]!);
-        this.entries.set(id, { raw: texts[i]!, rec, pass: e?.pass ?? 0, epoch: trusted?.[i] ? epoch : -1 });
+        const current = trusted?.[i] === true;
+        this.entries.set(id, { raw: current ? undefined : texts[i]!, rec, pass: e?.pass ?? 0, epoch: current ? epoch : -1 });
       }
     }
   }
