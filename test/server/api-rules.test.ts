@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Component, ComponentPatch } from '../../src/common/types.js';
-import { applyAutoFields, mergeComponent, outputView, recordTexts } from '../../src/server/rules/components.js';
+import { applyAutoFields, mergeComponent } from '../../src/server/rules/components.js';
 import { extendedStatus, round2, sessionFilter } from '../../src/server/rules/sessions.js';
 import { canonicalXname } from '../../src/server/rules/templates.js';
 import { imsImageId, validationMessage } from '../../src/server/rules/validate-bootsets.js';
@@ -90,39 +90,6 @@ describe('merge', () => {
         expect(JSON.stringify(merged)).toBe(mergedText);
       }),
     );
-  });
-});
-
-describe('record texts', () => {
-  // Records as the API holds them, and odder ones: any JSON in any field, status and states of any type.
-  const key = fc.constantFrom('id', 'status', 'actual_state', 'desired_state', 'boot_artifacts', 'timestamp', 'phase', 'status_override', 'last_action', 'action', 'error', '__proto__', 'x');
-  const value: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
-    v: fc.oneof({ depthSize: 'small' }, fc.jsonValue({ maxDepth: 1 }), fc.constant(undefined), fc.dictionary(key, tie('v'), { maxKeys: 5 })),
-  })).v;
-  const record = fc.dictionary(key, value, { maxKeys: 8 });
-
-  it('are exactly JSON.stringify of the record and of its output view (property)', () => {
-    fc.assert(
-      fc.property(record, (r) => {
-        const c = r as unknown as Component;
-        const { stored, output } = recordTexts(c);
-        expect(stored).toBe(JSON.stringify(c));
-        expect(output).toBe(JSON.stringify(outputView(c)));
-      }),
-      { numRuns: 2000 },
-    );
-  });
-
-  it('leave the internal timestamp out of the output and put the computed status in', () => {
-    const c = {
-      id: 'x1',
-      status: { phase: 'powering_on', status_override: '' },
-      last_action: { action: 'powering_on', failed: false },
-      actual_state: { boot_artifacts: { kernel: 'k', timestamp: '2026-01-01T00:00:00' }, bss_token: 't' },
-    } as unknown as Component;
-    const { stored, output } = recordTexts(c);
-    expect(JSON.parse(stored)).toEqual(c);
-    expect(JSON.parse(output)).toEqual({ ...c, status: { phase: 'powering_on', status_override: '', status: 'power_on_called' }, actual_state: { boot_artifacts: { kernel: 'k' }, bss_token: 't' } });
   });
 });
 

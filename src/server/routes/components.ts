@@ -27,7 +27,6 @@ import {
   mergeComponent,
   outputView,
   prepareForOutput,
-  recordTexts,
   type ComponentListQuery,
 } from '../rules/components.js';
 import { check, pyRepr } from '../schema.js';
@@ -88,9 +87,8 @@ function listQuery(req: Parameters<typeof queryParam>[0]): ComponentListQuery {
  * number. Sound because a store never changes such a record in place: a changed value is a new
  * object, so a new key here (and the old entry is collected with the old object). Repeated full
  * listings (operators poll them) then cost little more than fetching the values and joining their
- * texts; a record this API writes has its output JSON from the write (see writeComponents()). Kept
- * as strings, not buffers: a buffer per record is an ArrayBuffer per record, whose allocation and
- * collection cost more than encoding the text once per answer.
+ * texts. Kept as strings, not buffers: a buffer per record is an ArrayBuffer per record, whose
+ * allocation and collection cost more than encoding the text once per answer.
  *
  * Entity tags of component listings (an extension: upstream sends none) come from the revision
  * numbers. A listing's tag names the exact record objects it shows, in order: each record object
@@ -145,17 +143,10 @@ function sendListing(req: FastifyRequest, reply: FastifyReply, recs: readonly Co
 /**
  * Write components. Every write of these routes hands its records over to the store: they are new
  * objects (parsed from the request, copied, or merged by mergeComponent()) that nothing changes
- * afterwards. Each record is encoded once for both the store (its JSON) and the listings (its
- * output JSON, held for the record object, which the store gives back from then on).
+ * afterwards, so the store keeps them instead of copies.
  */
-async function writeComponents(store: Store, records: Component[], meta: WriteMeta = {}): Promise<void> {
-  const texts = new Array<string>(records.length);
-  for (let i = 0; i < records.length; i++) {
-    const { stored, output } = recordTexts(records[i]!);
-    texts[i] = stored;
-    shownOf(records[i]!).json = output;
-  }
-  await store.components.putMany(records, { ...meta, handover: true, texts });
+function writeComponents(store: Store, records: Component[], meta: WriteMeta = {}): Promise<void> {
+  return store.components.putMany(records, { ...meta, handover: true });
 }
 
 /**

@@ -163,37 +163,6 @@ export function outputView(c: Component): Component {
 }
 
 /**
- * A record's stored JSON (exactly `JSON.stringify(c)`) and its output JSON (exactly
- * `JSON.stringify(outputView(c))`) from one encoding of its fields: the output form differs only in
- * `status` and maybe `actual_state`, so every other field's text serves both. A write that has both
- * then costs about one encoding of the record instead of one now (for the store) and one at the next
- * listing (for the answer).
- */
-export function recordTexts(c: Component): { stored: string; output: string } {
-  const view = outputView(c) as unknown as Obj;
-  const rec = c as unknown as Obj;
-  const stored: string[] = [];
-  const own = new Map<string, string | undefined>();
-  for (const key of Object.keys(rec)) {
-    const part = fieldText(key, rec[key]);
-    own.set(key, part);
-    if (part !== undefined) stored.push(part);
-  }
-  const output: string[] = [];
-  for (const key of Object.keys(view)) {
-    const part = view[key] === rec[key] ? own.get(key) : fieldText(key, view[key]);
-    if (part !== undefined) output.push(part);
-  }
-  return { stored: `{${stored.join(',')}}`, output: `{${output.join(',')}}` };
-}
-
-/** `"key":value` as JSON.stringify writes it inside an object; undefined where it leaves the field out (an undefined value). */
-function fieldText(key: string, value: unknown): string | undefined {
-  const text = JSON.stringify(value);
-  return text === undefined ? undefined : `${JSON.stringify(key)}:${text}`;
-}
-
-/**
  * Key a list of documents by id, last duplicate winning but keeping the position of the first
  * occurrence (the order upstream's dict gives).
  */

@@ -876,7 +876,7 @@ class RedisComponents implements ComponentTable {
       if (typeof rec.id !== 'string' || rec.id === '') {
         throw new Error(`cannot store a component without an id (record ${i} of ${records.length})`);
       }
-      const text = meta?.texts?.[i] ?? JSON.stringify(rec);
+      const text = JSON.stringify(rec);
       texts[i] = text;
       flat[2 * i] = rec.id;
       flat[2 * i + 1] = Buffer.from(text, 'utf8');

@@ -44,8 +44,6 @@ export interface WriteMeta {
    * them instead of copies.
    */
   handover?: boolean;
-  /** Each record's JSON text (exactly `JSON.stringify` of it), when the caller has it already: a store that keeps text uses it instead of encoding again. */
-  texts?: readonly string[];
 }
 
 export interface ComponentTable {
