@@ -4,8 +4,9 @@
  * off (off: polling only, `polling_frequency` 15 s, the default), a boot session and then a reboot
  * session of every compute node are timed from creation until BOS marks them `complete`.
  *
- * With `--split` (Redis store only), the shape of a deployment instead: the API and the simulator in
- * a child process (bench/system-child.ts), the operators in this one, woken through Redis pub/sub.
+ * With `--split` (Redis store only), the shape of a deployment instead: the API and the simulator
+ * each in a child process (bench/system-child.ts), the operators in this one, woken through Redis
+ * pub/sub.
  *
  *   npx tsx bench/run.ts boot                      # 10,000 nodes, every combination
  *   npx tsx bench/boot.bench.ts 2000 --store memory --wake on
@@ -13,7 +14,7 @@
  */
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { createServices, gatewayUrls } from '../src/clients/index.js';
+import { createServices } from '../src/clients/index.js';
 import { OPTION_DEFAULTS, type Options } from '../src/common/options.js';
 import { RedisChangeBus } from '../src/events/bus.js';
 import { wakeOnChanges } from '../src/events/wiring.js';
@@ -23,7 +24,6 @@ import { startSystem } from '../src/system.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis.js';
 import {
   call,
-  cpuMsOf,
   machineLine,
   passTotals,
   putAllComputeTemplate,
@@ -79,9 +79,12 @@ function ownCpuMs(): number {
 
 /** Where the boot runs: the URL of the API and how to read its pass totals and CPU time. */
 interface Target {
+  /** Root URL of the API. */
   url: string;
+  /** Root URL of the simulated services. */
+  simUrl: string;
   passTotals(): Promise<PassTotals>;
-  /** CPU time so far, ms: this process, and the child process in split mode. */
+  /** CPU time so far, ms: this process, and the API and simulator processes in split mode. */
   cpu(): { self: number; child?: number };
   /** Split only: start or stop the child's CPU profile (BENCH_CHILD_PROFILE=<file>, around the boot). */
   toggleChildProfile?(): Promise<void>;
@@ -103,6 +106,7 @@ async function inProcess(store: string, wake: boolean): Promise<Target> {
   });
   return {
     url: system.url,
+    simUrl: system.url,
     passTotals: () => passTotals(system.registry),
     cpu: () => ({ self: ownCpuMs() }),
     async close() {
@@ -113,16 +117,16 @@ async function inProcess(store: string, wake: boolean): Promise<Target> {
 }
 
 /**
- * The shape of a deployment (`bos serve` + `bos sim` | `bos operators`): the API on the Redis store
- * and the simulator in a child process (bench/system-child.ts, nodes reporting to the API), the ten
- * operators in this one, woken through Redis pub/sub.
+ * The shape of a deployment (`bos serve` | `bos sim` | `bos operators`): the API on the Redis store
+ * and the simulator each in a child process (bench/system-child.ts, nodes reporting to the API), the
+ * ten operators in this one, woken through Redis pub/sub.
  */
 async function split(wake: boolean): Promise<Target> {
   const child = await startSystemChild(roomSize(COMPUTE), { reporters: true });
-  await call('PATCH', `${child.url}/v2/options`, { polling_frequency: POLLING, discovery_frequency: 1 });
+  await call('PATCH', `${child.apiUrl}/v2/options`, { polling_frequency: POLLING, discovery_frequency: 1 });
   const registry = new Registry();
   let latest: Options = { ...OPTION_DEFAULTS };
-  const services = createServices({ ...gatewayUrls(child.url), redisUrl: child.redisUrl, options: () => latest });
+  const services = createServices({ ...child.urls, redisUrl: child.redisUrl, options: () => latest });
   const ops = startOperators({ services, registry, logger: pino({ level: 'silent' }) });
   const timer = setInterval(() => (latest = ops.options()), 1000);
   let bus: RedisChangeBus | undefined;
@@ -132,9 +136,13 @@ async function split(wake: boolean): Promise<Target> {
     unsubscribe = wakeOnChanges(bus, ops.operators);
   }
   return {
-    url: child.url,
+    url: child.apiUrl,
+    simUrl: child.simUrl,
     passTotals: () => passTotals(registry),
-    cpu: () => ({ self: ownCpuMs(), child: cpuMsOf(child.pid) }),
+    cpu: () => {
+      const c = child.cpuMs();
+      return { self: ownCpuMs(), child: c.api + c.sim };
+    },
     toggleChildProfile: () => child.toggleProfile(),
     async close() {
       clearInterval(timer);
@@ -158,7 +166,7 @@ async function runOne(store: string, wake: boolean): Promise<Row> {
     const discoveryMs = await waitForComponents(api, roomSize(COMPUTE));
     // Discovery has done its work; keep it from listing every node each second during the sessions.
     await call('PATCH', `${api}/options`, { discovery_frequency: 300 });
-    await putAllComputeTemplate(target.url, api, 'all-compute');
+    await putAllComputeTemplate(target.simUrl, api, 'all-compute');
     const tag = `${store}-${wake ? 'wake' : 'poll'}`;
     const limitMs = wake ? 150_000 : 300_000;
     const how = `${store}${SPLIT ? ' (split)' : ''}, wake-ups ${wake ? 'on' : 'off'}`;

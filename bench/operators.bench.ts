@@ -7,16 +7,16 @@
  * so each pass is measured alone.
  *
  * With `--split`, the shape of a deployment instead: the API (on Redis: a throw-away redis-server)
- * and the machine room run in a child process (bench/system-child.ts), the operators in this one,
- * so the two share the machine's two cores as separate pods would; the table then gives the CPU of
- * the operators, of the API + simulator and of redis-server during each pass.
+ * and the machine room each run in a child process (bench/system-child.ts), the operators in this
+ * one, so they share the machine's two cores as separate pods would; the table then gives the CPU
+ * of the operators, the API, the simulator and redis-server during each pass.
  *
  *   npx tsx bench/run.ts operators            # 100,000 nodes
  *   npx tsx bench/operators.bench.ts 10000 [--split] [--rounds=N]   (N status passes over every component changed, default 2)
  */
 import { pino } from 'pino';
 import { OPTION_DEFAULTS } from '../src/common/options.js';
-import { createServices, gatewayUrls, type ClosableServices } from '../src/clients/index.js';
+import { createServices, type ClosableServices } from '../src/clients/index.js';
 import { startOperators, type OperatorName } from '../src/operators/index.js';
 import { INSTANT_KNOBS } from '../src/sim/index.js';
 import { startSystem } from '../src/system.js';
@@ -30,13 +30,16 @@ if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a
 const STATUS_TARGET_MS = 4000;
 
 interface Target {
+  /** Root URL of the API. */
   url: string;
+  /** Root URL of the simulated services. */
+  simUrl: string;
   services: ClosableServices;
   close(): Promise<void>;
   /** Split only: start or stop the child's CPU profile (BENCH_CHILD_PROFILE). */
   toggleChildProfile?(): Promise<void>;
-  /** Split only: CPU used so far by the child (API and simulator) and by its redis-server, in ms. */
-  childCpuMs?(): { api: number; redis: number };
+  /** Split only: CPU used so far by the API, the simulator and redis-server, in ms. */
+  childCpuMs?(): { api: number; sim: number; redis: number };
 }
 
 /** API + machine room in this process, memory store. */
@@ -44,15 +47,16 @@ async function inProcess(): Promise<Target> {
   const system = await startSystem({ nodes: roomSize(COMPUTE), seed: 1, knobs: INSTANT_KNOBS, operators: [], logger: pino({ level: 'silent' }) });
   // No per-node reporters: the bench writes the reports in bulk (below).
   system.room.bosUrl = undefined;
-  return { url: system.url, services: system.services, close: () => system.close() };
+  return { url: system.url, simUrl: system.url, services: system.services, close: () => system.close() };
 }
 
-/** API (Redis store) + machine room in a child process; this process's clients reach them over loopback. */
+/** API (Redis store) and machine room each in a child process; this process's clients reach them over loopback. */
 async function split(): Promise<Target> {
   const child = await startSystemChild(roomSize(COMPUTE));
-  const services = createServices({ ...gatewayUrls(child.url), redisUrl: child.redisUrl, options: () => OPTION_DEFAULTS });
+  const services = createServices({ ...child.urls, redisUrl: child.redisUrl, options: () => OPTION_DEFAULTS });
   return {
-    url: child.url,
+    url: child.apiUrl,
+    simUrl: child.simUrl,
     services,
     toggleChildProfile: () => child.toggleProfile(),
     childCpuMs: () => child.cpuMs(),
@@ -72,8 +76,9 @@ interface Row {
   operator: OperatorName;
   ms: number;
   cpuMs: number;
-  /** Split only: CPU of the API + simulator process and of redis-server during the pass. */
+  /** Split only: CPU of the API, the simulator and redis-server during the pass. */
   apiCpuMs?: number;
+  simCpuMs?: number;
   redisCpuMs?: number;
   selected: number;
   acted: number;
@@ -126,6 +131,7 @@ async function pass(operator: OperatorName, step: string): Promise<Row> {
   const row: Row = { step, operator, ms, cpuMs: (cpu.user + cpu.system) / 1000, selected: r.selected, acted: r.acted, ok: r.ok, error: r.error };
   if (child0 && child1) {
     row.apiCpuMs = child1.api - child0.api;
+    row.simCpuMs = child1.sim - child0.sim;
     row.redisCpuMs = child1.redis - child0.redis;
   }
   rows.push(row);
@@ -148,12 +154,12 @@ async function enableAll(): Promise<void> {
 try {
   console.log(machineLine());
   console.log(
-    `compute nodes: ${COMPUTE} (room of ${roomSize(COMPUTE)}), ${SPLIT ? 'API (Redis store) and simulator in a child process, operators in this one' : 'one process, memory store'}, ` +
+    `compute nodes: ${COMPUTE} (room of ${roomSize(COMPUTE)}), ${SPLIT ? 'API (Redis store) and simulator each in a child process, operators in this one' : 'one process, memory store'}, ` +
       'instant hardware, operator options at their defaults (max_component_batch_size 2800)',
   );
   await pass('discovery', 'HSM nodes new to BOS: create every one');
   await pass('discovery', 'nothing new');
-  await putAllComputeTemplate(system.url, api, 'all');
+  await putAllComputeTemplate(system.simUrl, api, 'all');
   await call('POST', `${api}/sessions`, { name: 'boot', template_name: 'all', operation: 'boot' });
   await pass('session-setup', 'boot session: desired state of every node');
   await pass('status', 'boot: every node off, to power on');
@@ -195,11 +201,11 @@ try {
   const best = Math.min(...statusRows.map((r) => r.ms));
   const median = statusRows.map((r) => r.ms).sort((a, b) => a - b)[Math.floor(statusRows.length / 2)]!;
   console.log(`\nprocess peak RSS (${SPLIT ? 'operators' : 'API + simulator + operators, one process'}): ${Math.round(mem.hwm)} MiB`);
-  const cpuColumns = SPLIT ? ' operators cpu ms | API + simulator cpu ms | redis-server cpu ms |' : ' process cpu ms |';
+  const cpuColumns = SPLIT ? ' operators cpu ms | API cpu ms | simulator cpu ms | redis-server cpu ms |' : ' process cpu ms |';
   console.log(`\n| operator | pass | nodes selected | acted | wall ms |${cpuColumns}`);
-  console.log(`|---|---|---|---|---|${SPLIT ? '---|---|---|' : '---|'}`);
+  console.log(`|---|---|---|---|---|${SPLIT ? '---|---|---|---|' : '---|'}`);
   for (const r of rows) {
-    const cpu = SPLIT ? `${Math.round(r.cpuMs)} | ${Math.round(r.apiCpuMs ?? NaN)} | ${Math.round(r.redisCpuMs ?? NaN)}` : `${Math.round(r.cpuMs)}`;
+    const cpu = SPLIT ? [r.cpuMs, r.apiCpuMs, r.simCpuMs, r.redisCpuMs].map((v) => Math.round(v ?? NaN)).join(' | ') : `${Math.round(r.cpuMs)}`;
     console.log(`| ${r.operator} | ${r.step} | ${r.selected} | ${r.acted} | ${Math.round(r.ms)} | ${cpu} |${r.ok ? '' : ` FAILED: ${r.error}`}`);
   }
   const quiet = Math.min(...quietRows.map((r) => r.ms));

@@ -16,14 +16,13 @@
  * containers' ceiling, deploy/components/operator-per-container).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { loadAll } from 'js-yaml';
 import { SIM_PATHS } from '../src/sim/index.js';
 import { startRedis } from '../test/helpers/redis.js';
-import { call, countComponents, machineLine, memoryOf, putAllComputeTemplate, roomSize, sleep } from './scale-common.js';
+import { call, countComponents, freePort, machineLine, memoryOf, putAllComputeTemplate, roomSize, sleep } from './scale-common.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !(all[i - 1] ?? '').startsWith('--'));
@@ -36,18 +35,6 @@ const opsOptionsArg = process.argv.indexOf('--operators-node-options');
 /** NODE_OPTIONS for the operators instead of deploy/base's (another heap ceiling to try). */
 const OPERATORS_NODE_OPTIONS = opsOptionsArg >= 0 ? process.argv[opsOptionsArg + 1] : undefined;
 if (opsOptionsArg >= 0 && !OPERATORS_NODE_OPTIONS) throw new Error('--operators-node-options needs a value, e.g. "--max-old-space-size=384"');
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => res(port));
-    });
-  });
-}
 
 /**
  * NODE_OPTIONS of a container of deploy/base (the API's and the operators' V8 heap ceilings), so the

@@ -5,12 +5,14 @@
  * simulator child process of the split (deployment-shaped) runs.
  */
 import { execSync, spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import type { Registry } from 'prom-client';
+import { gatewayUrls, type ServiceUrls } from '../src/clients/index.js';
 import { startRedis } from '../test/helpers/redis.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -185,68 +187,87 @@ export async function passTotals(registry: Registry): Promise<PassTotals> {
   return out;
 }
 
-/** CPU time (user + system) a process has used, in ms, from /proc/<pid>/stat; NaN where that cannot be read. */
-export function processCpuMs(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    // Fields after the command name (which may hold spaces, so split after its closing parenthesis): utime and stime are fields 14 and 15.
-    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
-  } catch {
-    return NaN;
-  }
-}
-/** USER_HZ, the unit of /proc's CPU times: 100 on every Linux this runs on (getconf CLK_TCK). */
-const CLOCK_TICKS_PER_SECOND = 100;
-
 export interface SystemChild {
-  /** Root URL of the API and the simulated services. */
-  url: string;
+  /** Root URL of the API (`<apiUrl>/v2`, `<apiUrl>/apis/bos/v2`). */
+  apiUrl: string;
+  /** Root URL of the simulated services (laid out as the system's API gateway). */
+  simUrl: string;
+  /** Every service's URL: BOS at the API, the rest at the simulator. */
+  urls: ServiceUrls;
   /** The throw-away redis-server the API stores in (and publishes change events on). */
   redisUrl: string;
-  pid: number;
-  /** CPU time (user + system) the child and its redis-server have used so far, in ms (Linux /proc). */
-  cpuMs(): { api: number; redis: number };
-  /** Start, or stop and write, the child's CPU profile (only when BENCH_CHILD_PROFILE is set). */
+  /** CPU time (user + system) the API, the simulator and redis-server have used so far, in ms (Linux /proc). */
+  cpuMs(): { api: number; sim: number; redis: number };
+  /** Start, or stop and write, the API process's CPU profile (only when BENCH_CHILD_PROFILE is set). */
   toggleProfile(): Promise<void>;
   stop(): Promise<void>;
 }
 
+/** A port nothing listens on now (for a process started next that must know its own and another's). */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      const port = typeof a === 'object' && a ? a.port : 0;
+      s.close(() => res(port));
+    });
+  });
+}
+
+/** bench/system-child.ts in one role, once it prints the URL it listens on. */
+async function startChild(args: string[]): Promise<{ proc: ChildProcess; url: string; output: () => string }> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'system-child.ts');
+  const flags = process.execArgv.filter((a) => a.startsWith('--max-semi-space-size'));
+  const proc: ChildProcess = spawn(process.execPath, [...flags, '--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout!.setEncoding('utf8');
+  proc.stdout!.on('data', (d: string) => (out += d));
+  const url = await new Promise<string>((resolve, reject) => {
+    const check = () => {
+      const m = /listening (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    };
+    proc.stdout!.on('data', check);
+    proc.once('exit', (code) => reject(new Error(`bench/system-child.ts ${args[0]} exited (${code}) before listening`)));
+  });
+  return { proc, url, output: () => out };
+}
+
 /**
- * A throw-away redis-server and bench/system-child.ts (the API on it and a machine room of `nodes`
- * nodes, instant hardware) in a process of its own; with `reporters` the nodes report to the API.
- * The child gets this process's `--max-semi-space-size`.
+ * The shape of a deployment around the operators: a throw-away redis-server, the BOS API on it and
+ * a machine room of `nodes` nodes (instant hardware), each in a process of its own
+ * (bench/system-child.ts), as the API and the services it drives run on other pods and nodes than
+ * the operators. With `reporters` booted nodes report to the API. The children get this process's
+ * `--max-semi-space-size`.
  */
 export async function startSystemChild(nodes: number, opts: { reporters?: boolean } = {}): Promise<SystemChild> {
   const redis = await startRedis();
-  const script = join(dirname(fileURLToPath(import.meta.url)), 'system-child.ts');
-  const args = [...process.execArgv.filter((a) => a.startsWith('--max-semi-space-size')), '--import', 'tsx', script, String(nodes), redis.url];
-  if (opts.reporters) args.push('--reporters');
-  const child: ChildProcess = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout!.setEncoding('utf8');
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: string) => {
-      out += d;
-      const m = /listening (\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`bench/system-child.ts exited (${code}) before listening`)));
-  });
+  const simPort = await freePort();
+  const simUrl = `http://127.0.0.1:${simPort}`;
+  const api = await startChild(['api', redis.url, simUrl]);
+  const sim = await startChild(['sim', String(nodes), String(simPort), ...(opts.reporters ? [`${api.url}/apis/bos/v2`] : [])]);
+  const stop = async (p: ChildProcess) => {
+    if (p.exitCode !== null || p.signalCode !== null) return;
+    const exited = once(p, 'exit');
+    p.kill('SIGTERM');
+    await exited;
+  };
   return {
-    url,
+    apiUrl: api.url,
+    simUrl: sim.url,
+    urls: { ...gatewayUrls(sim.url), bosUrl: `${api.url}/apis/bos/v2` },
     redisUrl: redis.url,
-    pid: child.pid!,
-    cpuMs: () => ({ api: processCpuMs(child.pid), redis: processCpuMs(redis.pid) }),
+    cpuMs: () => ({ api: cpuMsOf(api.proc.pid!), sim: cpuMsOf(sim.proc.pid!), redis: redis.pid === undefined ? NaN : cpuMsOf(redis.pid) }),
     async toggleProfile() {
       if (!process.env.BENCH_CHILD_PROFILE) return; // without it the child does not handle SIGUSR2
-      const before = out.length;
-      child.kill('SIGUSR2');
-      while (!/profil(ing|ed)\n$/.test(out.slice(before))) await sleep(50);
+      const before = api.output().length;
+      api.proc.kill('SIGUSR2');
+      while (!/profil(ing|ed)\n$/.test(api.output().slice(before))) await sleep(50);
     },
     async stop() {
-      child.kill('SIGTERM');
-      if (child.exitCode === null) await once(child, 'exit');
+      await Promise.all([stop(sim.proc), stop(api.proc)]);
       await redis.stop();
     },
   };

@@ -1,22 +1,48 @@
 /**
- * The API (on the Redis store at argv[3]) and a simulated machine room of argv[2] nodes (instant
- * hardware) in a process of their own, for benchmarks that run the operators in another process, as
- * a deployment does. The nodes' state reporters are off unless `--reporters` is given (then booted
- * nodes report to this API). Prints `listening <url>` once it listens; stops on SIGTERM.
+ * One part of the system in a process of its own, for benchmarks that run the operators in another
+ * process, as a deployment does (bench/scale-common.ts startSystemChild() starts both):
+ *
+ *   system-child.ts api <redis-url> <sim-url>          the BOS API on the Redis store (change events
+ *                                                      through Redis), tenants, IMS and S3 at the simulator
+ *   system-child.ts sim <nodes> <port> [<bos-url>]     a simulated machine room of <nodes> nodes with
+ *                                                      instant hardware; with <bos-url> booted nodes report there
+ *
+ * Prints `listening <url>` once it listens; stops on SIGTERM.
  */
-import { pino } from 'pino';
-import { INSTANT_KNOBS } from '../src/sim/index.js';
-import { startSystem } from '../src/system.js';
+import { createServices, gatewayUrls } from '../src/clients/index.js';
+import { OPTION_DEFAULTS } from '../src/common/options.js';
+import { RedisChangeBus } from '../src/events/bus.js';
+import { withChangeEvents } from '../src/events/store.js';
+import { startServer } from '../src/server/app.js';
+import { RedisStore } from '../src/server/store/redis.js';
+import { INSTANT_KNOBS, startSimulator } from '../src/sim/index.js';
 
-const nodes = Number(process.argv[2]);
-const redisUrl = process.argv[3];
-const reporters = process.argv.includes('--reporters');
-if (!Number.isInteger(nodes) || nodes <= 0 || !redisUrl) {
-  console.error('usage: system-child.ts <nodes> <redis-url> [--reporters]');
+const [role, ...args] = process.argv.slice(2);
+let url: string;
+let close: () => Promise<unknown>;
+if (role === 'api' && args.length === 2) {
+  const [redisUrl, simUrl] = args as [string, string];
+  const bus = new RedisChangeBus(redisUrl);
+  const store = withChangeEvents(await RedisStore.connect({ url: redisUrl }), bus);
+  const services = createServices({ ...gatewayUrls(simUrl), options: () => OPTION_DEFAULTS });
+  const srv = await startServer({ store, tenants: services.tenants, s3: services.s3, ims: services.ims, logger: false, prefixes: ['', '/apis/bos'] });
+  url = srv.url;
+  close = async () => {
+    await srv.close();
+    await services.close();
+    await bus.close();
+    await store.close();
+  };
+} else if (role === 'sim' && (args.length === 2 || args.length === 3)) {
+  const [nodes, port, bosUrl] = args as [string, string, string | undefined];
+  const sim = await startSimulator({ nodes: Number(nodes), port: Number(port), seed: 1, knobs: INSTANT_KNOBS, bosUrl });
+  url = sim.url;
+  close = () => sim.close();
+} else {
+  console.error('usage: system-child.ts api <redis-url> <sim-url> | sim <nodes> <port> [<bos-url>]');
   process.exit(2);
 }
-const system = await startSystem({ nodes, seed: 1, knobs: INSTANT_KNOBS, operators: [], redisUrl, logger: pino({ level: 'silent' }) });
-if (!reporters) system.room.bosUrl = undefined;
+
 // With BENCH_CHILD_PROFILE=<file>: SIGUSR2 starts a CPU profile, the next SIGUSR2 writes it there.
 const profileFile = process.env.BENCH_CHILD_PROFILE;
 if (profileFile) {
@@ -41,7 +67,7 @@ if (profileFile) {
     })();
   });
 }
-console.log(`listening ${system.url}`);
+console.log(`listening ${url}`);
 process.on('SIGTERM', () => {
-  void system.close().finally(() => process.exit(0));
+  void close().finally(() => process.exit(0));
 });
