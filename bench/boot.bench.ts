@@ -86,7 +86,7 @@ interface Target {
   passTotals(): Promise<PassTotals>;
   /** CPU time so far, ms: this process, and the API and simulator processes in split mode. */
   cpu(): { self: number; child?: number };
-  /** Split only: start or stop the child's CPU profile (BENCH_CHILD_PROFILE=<file>, around the boot). */
+  /** Split only: start or stop the CPU profiles of the API (BENCH_CHILD_PROFILE=<file>) and the simulator (BENCH_SIM_PROFILE=<file>), around the boot. */
   toggleChildProfile?(): Promise<void>;
   close(): Promise<void>;
 }

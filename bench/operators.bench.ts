@@ -36,7 +36,7 @@ interface Target {
   simUrl: string;
   services: ClosableServices;
   close(): Promise<void>;
-  /** Split only: start or stop the child's CPU profile (BENCH_CHILD_PROFILE). */
+  /** Split only: start or stop the CPU profiles of the API (BENCH_CHILD_PROFILE) and the simulator (BENCH_SIM_PROFILE). */
   toggleChildProfile?(): Promise<void>;
   /** Split only: CPU used so far by the API, the simulator and redis-server, in ms. */
   childCpuMs?(): { api: number; sim: number; redis: number };
@@ -89,7 +89,7 @@ const rows: Row[] = [];
 
 /**
  * CPU profiles: BENCH_STATUS_PROFILE=<file> profiles this process (the operators), BENCH_CHILD_PROFILE=<file>
- * the child (split). The pass profiled is the first whose step contains BENCH_PROFILE_STEP, or else an
+ * the API and BENCH_SIM_PROFILE=<file> the simulator (split). The pass profiled is the first whose step contains BENCH_PROFILE_STEP, or else an
  * extra status pass over every component, every one changed, at the end.
  */
 const PROFILE_STEP = process.env.BENCH_PROFILE_STEP;

@@ -198,7 +198,7 @@ export interface SystemChild {
   redisUrl: string;
   /** CPU time (user + system) the API, the simulator and redis-server have used so far, in ms (Linux /proc). */
   cpuMs(): { api: number; sim: number; redis: number };
-  /** Start, or stop and write, the API process's CPU profile (only when BENCH_CHILD_PROFILE is set). */
+  /** Start, or stop and write, the CPU profile of the API (BENCH_CHILD_PROFILE=<file>) and of the simulator (BENCH_SIM_PROFILE=<file>). */
   toggleProfile(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -217,10 +217,11 @@ export function freePort(): Promise<number> {
 }
 
 /** bench/system-child.ts in one role, once it prints the URL it listens on. */
-async function startChild(args: string[]): Promise<{ proc: ChildProcess; url: string; output: () => string }> {
+async function startChild(args: string[], profileFile: string | undefined): Promise<{ proc: ChildProcess; url: string; output: () => string; profiled: boolean }> {
   const script = join(dirname(fileURLToPath(import.meta.url)), 'system-child.ts');
   const flags = process.execArgv.filter((a) => a.startsWith('--max-semi-space-size'));
-  const proc: ChildProcess = spawn(process.execPath, [...flags, '--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const env = { ...process.env, BENCH_CHILD_PROFILE: profileFile ?? '' };
+  const proc: ChildProcess = spawn(process.execPath, [...flags, '--import', 'tsx', script, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env });
   let out = '';
   proc.stdout!.setEncoding('utf8');
   proc.stdout!.on('data', (d: string) => (out += d));
@@ -232,7 +233,7 @@ async function startChild(args: string[]): Promise<{ proc: ChildProcess; url: st
     proc.stdout!.on('data', check);
     proc.once('exit', (code) => reject(new Error(`bench/system-child.ts ${args[0]} exited (${code}) before listening`)));
   });
-  return { proc, url, output: () => out };
+  return { proc, url, output: () => out, profiled: !!profileFile };
 }
 
 /**
@@ -246,8 +247,8 @@ export async function startSystemChild(nodes: number, opts: { reporters?: boolea
   const redis = await startRedis();
   const simPort = await freePort();
   const simUrl = `http://127.0.0.1:${simPort}`;
-  const api = await startChild(['api', redis.url, simUrl]);
-  const sim = await startChild(['sim', String(nodes), String(simPort), ...(opts.reporters ? [`${api.url}/apis/bos/v2`] : [])]);
+  const api = await startChild(['api', redis.url, simUrl], process.env.BENCH_CHILD_PROFILE);
+  const sim = await startChild(['sim', String(nodes), String(simPort), ...(opts.reporters ? [`${api.url}/apis/bos/v2`] : [])], process.env.BENCH_SIM_PROFILE);
   const stop = async (p: ChildProcess) => {
     if (p.exitCode !== null || p.signalCode !== null) return;
     const exited = once(p, 'exit');
@@ -261,10 +262,12 @@ export async function startSystemChild(nodes: number, opts: { reporters?: boolea
     redisUrl: redis.url,
     cpuMs: () => ({ api: cpuMsOf(api.proc.pid!), sim: cpuMsOf(sim.proc.pid!), redis: redis.pid === undefined ? NaN : cpuMsOf(redis.pid) }),
     async toggleProfile() {
-      if (!process.env.BENCH_CHILD_PROFILE) return; // without it the child does not handle SIGUSR2
-      const before = api.output().length;
-      api.proc.kill('SIGUSR2');
-      while (!/profil(ing|ed)\n$/.test(api.output().slice(before))) await sleep(50);
+      // Only a child given a profile file handles SIGUSR2.
+      for (const child of [api, sim].filter((c) => c.profiled)) {
+        const before = child.output().length;
+        child.proc.kill('SIGUSR2');
+        while (!/profil(ing|ed)\n$/.test(child.output().slice(before))) await sleep(50);
+      }
     },
     async stop() {
       await Promise.all([stop(sim.proc), stop(api.proc)]);
