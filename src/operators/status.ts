@@ -8,12 +8,19 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Component, ComponentPatch } from '../common/types.js';
 import { computeStatus } from '../common/status.js';
 import { componentPages } from '../clients/bos.js';
-import type { CfsComponent } from '../clients/types.js';
+import type { CfsComponent, PowerState } from '../clients/types.js';
 import { componentKey, type OperatorMetrics } from '../metrics.js';
 import { applyStatusPatch, buildStatusPatch, decideStatus, PCS_MISSING_ERROR, splitBatches } from './rules.js';
 import { patchComponents } from './runner.js';
 import { errorText } from './errors.js';
 import type { PassContext, PassOperator } from './types.js';
+
+/** A batch to decide, with the page it came from and PCS's answer for it (asked ahead). */
+interface Asked {
+  batch: Component[];
+  page: Component[];
+  power: Promise<Map<string, PowerState>>;
+}
 
 /** Least time between two full listings for the component counts. */
 export const CENSUS_INTERVAL_MS = 60_000;
@@ -93,9 +100,9 @@ export const status: PassOperator = {
     // listings (quadratic: 36 listings of 100,000 records at 100,000 components).
     let cfsById: Map<string, CfsComponent> | undefined;
     let writing: Promise<void> = Promise.resolve();
-    const decideBatch = async (batch: Component[], page?: Component[]): Promise<void> => {
+    const decideBatch = async ({ batch, page, power: asked }: Asked): Promise<void> => {
       selected += batch.length;
-      const power = await ctx.services.pcs.powerStatus(batch.map((c) => c.id));
+      const power = await asked;
       if (!cfsById) {
         cfsById = new Map();
         for (const r of await ctx.services.cfs.getComponents()) if (r && typeof r.id === 'string') cfsById.set(r.id, r);
@@ -141,18 +148,30 @@ export const status: PassOperator = {
     };
     // Page by page where the client can (each page a batch): a pass over 100,000 components then
     // holds one page of them at a time instead of all of them, which bounds the operators' memory.
-    const take = async (page: Component[]): Promise<void> => {
-      const enabled: Component[] = [];
-      for (const c of page) {
-        if (c.enabled === true) enabled.push(c);
-        else if (full) census.disabled.set(c.id, componentKey(computeStatus(c), c.status?.phase ?? '', false));
-      }
-      // The page a batch came from, for its conditional re-read (a page is one batch at the pass's page size).
-      for (const batch of splitBatches(enabled, ctx.batchSize)) await decideBatch(batch, page);
-    };
+    // Each batch comes with the page it came from, for its conditional re-read.
     const query = full ? {} : { enabled: true };
+    async function* batches(): AsyncGenerator<{ batch: Component[]; page: Component[] }> {
+      for await (const page of componentPages(ctx.services.bos, query, ctx.batchSize)) {
+        const enabled: Component[] = [];
+        for (const c of page) {
+          if (c.enabled === true) enabled.push(c);
+          else if (full) census.disabled.set(c.id, componentKey(computeStatus(c), c.status?.phase ?? '', false));
+        }
+        for (const batch of splitBatches(enabled, ctx.batchSize)) yield { batch, page };
+      }
+    }
+    // PCS is asked for the next batch's power states while this one is decided and written (never
+    // more than one batch ahead): PCS answers while this process works instead of in between.
+    let ahead: Asked | undefined;
     try {
-      for await (const page of componentPages(ctx.services.bos, query, ctx.batchSize)) await take(page);
+      for await (const { batch, page } of batches()) {
+        const power = ctx.services.pcs.powerStatus(batch.map((c) => c.id));
+        power.catch(() => undefined); // awaited when the batch is decided; a pass that fails first never asks
+        const asked: Asked = { batch, page, power };
+        if (ahead) await decideBatch(ahead);
+        ahead = asked;
+      }
+      if (ahead) await decideBatch(ahead);
     } catch (err) {
       await writing.catch(() => undefined); // no write of this pass outlives it
       throw err;

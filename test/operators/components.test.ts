@@ -361,6 +361,20 @@ describe('status operator', () => {
     expect(empty.rec.of('pcs', 'powerStatus')).toHaveLength(0);
   });
 
+  it('asks PCS for the next batch before deciding and writing this one, never more than one batch ahead', async () => {
+    const w = statusWorld();
+    w.bos.enablePaging();
+    w.bos.options = { max_component_batch_size: 2 };
+    await run(w, status);
+    const order = w.rec.calls
+      .filter((c) => (c.service === 'pcs' && c.method === 'powerStatus') || (c.service === 'bos' && c.method === 'patchComponents'))
+      .map((c) => `${c.method}:${(c.args[0] as (string | { id: string })[]).map((x) => (typeof x === 'string' ? x : x.id)).join(',')}`);
+    // The first pass lists every component (for the counts), in pages of two: cfg-pending (disabled
+    // left out) | done, needs-off | no-pcs. Each page's PCS question goes out before the page before
+    // it is written, and the third only once the first is decided (which writes nothing).
+    expect(order).toEqual(['powerStatus:cfg-pending', 'powerStatus:done,needs-off', 'powerStatus:no-pcs', 'patchComponents:done,needs-off', 'patchComponents:no-pcs']);
+  });
+
   it('marks a late power-on as failed once, so power-on tries again', async () => {
     const w = world();
     w.bos.put(comp('a', { status: { phase: 'powering_on' }, desired_state: { boot_artifacts: bootArtifacts() }, last_action: { action: 'powering_on', failed: false, last_updated: ago(w, 121) } }));
