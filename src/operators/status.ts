@@ -136,14 +136,16 @@ export const status: PassOperator = {
         keys.set(c.id, componentKey(computeStatus(after), after.status?.phase ?? '', after.enabled === true));
         if (after.enabled !== true) census.disabled.set(c.id, keys.get(c.id)!);
       }
-      const current = await stillCurrent(ctx, batch, patches, page);
-      // The write goes on while the next batch is read and decided (at most one write in flight,
-      // in batch order): the API works on this batch's PATCH while this process parses the next
-      // page and asks PCS. A failed write fails the pass at the next batch or at the end.
+      // The re-read and the write go on while the next batch is read and decided (at most one batch
+      // being written, in batch order): the API answers this batch's re-read and works on its PATCH
+      // while this process parses the next page and decides it. A failed write fails the pass at the
+      // next batch or at the end.
       await writing;
-      writing = patchComponents(ctx.services, current).then(() => {
+      writing = (async () => {
+        const current = await stillCurrent(ctx, batch, patches, page);
+        await patchComponents(ctx.services, current);
         updated += current.length;
-      });
+      })();
       writing.catch(() => undefined); // awaited later; this only keeps it from being an unhandled rejection meanwhile
     };
     // Page by page where the client can (each page a batch): a pass over 100,000 components then
