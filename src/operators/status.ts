@@ -22,6 +22,9 @@ interface Asked {
   power: Promise<Map<string, PowerState>>;
 }
 
+/** Batches a status pass has being re-read and written at once, while it goes on deciding the next. */
+export const WRITES_IN_FLIGHT = 2;
+
 /** Least time between two full listings for the component counts. */
 export const CENSUS_INTERVAL_MS = 60_000;
 
@@ -99,7 +102,11 @@ export const status: PassOperator = {
     // states; the spec's once per batch made a pass over n components read n/batch full CFS
     // listings (quadratic: 36 listings of 100,000 records at 100,000 components).
     let cfsById: Map<string, CfsComponent> | undefined;
-    let writing: Promise<void> = Promise.resolve();
+    // Batches being re-read and written, oldest first (at most WRITES_IN_FLIGHT).
+    const writes: Promise<void>[] = [];
+    const allWritten = async (): Promise<void> => {
+      while (writes.length > 0) await writes.shift();
+    };
     const decideBatch = async ({ batch, page, power: asked }: Asked): Promise<void> => {
       selected += batch.length;
       const power = await asked;
@@ -136,17 +143,19 @@ export const status: PassOperator = {
         keys.set(c.id, componentKey(computeStatus(after), after.status?.phase ?? '', after.enabled === true));
         if (after.enabled !== true) census.disabled.set(c.id, keys.get(c.id)!);
       }
-      // The re-read and the write go on while the next batch is read and decided (at most one batch
-      // being written, in batch order): the API answers this batch's re-read and works on its PATCH
-      // while this process parses the next page and decides it. A failed write fails the pass at the
-      // next batch or at the end.
-      await writing;
-      writing = (async () => {
+      // The re-read and the write go on while the next batches are read and decided (at most
+      // WRITES_IN_FLIGHT batches being written, started in batch order): the API answers this batch's
+      // re-read and works on its PATCH while this process parses the next page and decides it, and
+      // has the next PATCH at hand when it is done with this one. A failed write fails the pass at a
+      // later batch or at the end.
+      while (writes.length >= WRITES_IN_FLIGHT) await writes.shift();
+      const write = (async () => {
         const current = await stillCurrent(ctx, batch, patches, page);
         await patchComponents(ctx.services, current);
         updated += current.length;
       })();
-      writing.catch(() => undefined); // awaited later; this only keeps it from being an unhandled rejection meanwhile
+      write.catch(() => undefined); // awaited later; this only keeps it from being an unhandled rejection meanwhile
+      writes.push(write);
     };
     // Page by page where the client can (each page a batch): a pass over 100,000 components then
     // holds one page of them at a time instead of all of them, which bounds the operators' memory.
@@ -175,10 +184,10 @@ export const status: PassOperator = {
       }
       if (ahead) await decideBatch(ahead);
     } catch (err) {
-      await writing.catch(() => undefined); // no write of this pass outlives it
+      await Promise.allSettled(writes); // no write of this pass outlives it
       throw err;
     }
-    await writing;
+    await allWritten();
     for (const [id, key] of census.disabled) if (!keys.has(id)) keys.set(id, key);
     const counts = new Map<string, number>();
     for (const k of keys.values()) counts.set(k, (counts.get(k) ?? 0) + 1);
