@@ -7,6 +7,7 @@
  * Built on node:http/node:https rather than fetch: fetch on Node 20 cannot set a connect timeout or
  * tell "could not connect" from "connection lost after sending", and the retry rule needs both.
  */
+import { isAscii } from 'node:buffer';
 import http from 'node:http';
 import https from 'node:https';
 import { readFile, stat } from 'node:fs/promises';
@@ -368,7 +369,7 @@ export class HttpClient {
 
     if (raw.status === 304 && opts.notModified) return { status: 304, headers: raw.headers, body: null as T };
     if (raw.status < 200 || raw.status >= 300) throw fail(raw.status, non2xx(method, endpoint, raw), token);
-    const text = raw.body.toString('utf8');
+    const text = bodyText(raw.body);
     if (opts.unparsed) return { status: raw.status, headers: raw.headers, body: text as T };
     if (text.trim() === '') return { status: raw.status, headers: raw.headers, body: null as T };
     opts.beforeParse?.(text);
@@ -456,6 +457,15 @@ export function report(hook: RequestHook | undefined, service: ServiceName, meth
   } catch {
     // metrics are best effort
   }
+}
+
+/**
+ * A response body as text. JSON answers are mostly ASCII (BOS listings of 100,000 components are
+ * 190 MB of it): such a body is taken byte for byte (latin1, which is ASCII for these bytes), which
+ * is several times faster than decoding UTF-8; any other body is decoded as UTF-8.
+ */
+export function bodyText(body: Buffer): string {
+  return isAscii(body) ? body.toString('latin1') : body.toString('utf8');
 }
 
 function non2xx(method: string, endpoint: string, r: RawResponse): string {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  bodyText,
   backoffMs,
   chunk,
   compactBody,
@@ -65,6 +66,16 @@ describe('helpers', () => {
       ),
     );
     expect(joinUrl('http://h/v2/', '')).toBe('http://h/v2');
+  });
+
+  it('bodyText gives the text of any UTF-8 body, ASCII or not (property)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary' }), (text) => {
+        expect(bodyText(Buffer.from(text, 'utf8'))).toBe(Buffer.from(text, 'utf8').toString('utf8'));
+      }),
+      { numRuns: 500 },
+    );
+    expect(bodyText(Buffer.from('{"error":"naïve ✓"}'))).toBe('{"error":"naïve ✓"}');
   });
 
   it('compactBody trims every line and joins the non-empty ones with single spaces', () => {
