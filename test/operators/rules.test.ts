@@ -164,6 +164,22 @@ describe('status decision tree', () => {
     expect(decideStatus(input(c, 'off', {}))).toMatchObject({ override: 'failed', disable: true, phase: 'powering_on' });
   });
 
+  it('boot artifacts match exactly when kernel, initrd and sanitized kernel parameters agree (property)', () => {
+    const word = fc.constantFrom('a', 'b', 'spire_join_token=x', 'spire_join_token=y', 'quiet', '', ' ');
+    const params = fc.option(fc.array(word, { maxLength: 5 }).map((w) => w.join(' ')), { nil: undefined });
+    const artifacts = fc.record({ kernel: fc.constantFrom('k1', 'k2'), initrd: fc.constant('i'), kernel_parameters: params }, { requiredKeys: ['kernel', 'initrd'] });
+    fc.assert(
+      fc.property(artifacts, fc.boolean(), artifacts, (desired, same, other) => {
+        const actual = same ? { ...desired } : other;
+        const c: Component = { id: 'x', desired_state: { boot_artifacts: desired }, actual_state: { boot_artifacts: actual } };
+        const expected =
+          desired.kernel === actual.kernel && desired.initrd === actual.initrd && sanitizeKernelParameters(desired.kernel_parameters) === sanitizeKernelParameters(actual.kernel_parameters);
+        expect(bootArtifactStatesMatch(c)).toBe(expected);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('spire_join_token differences do not break the boot-artifact match', () => {
     const c: Component = {
       id: 'x',
