@@ -22,7 +22,8 @@ import { readFileSync } from 'node:fs';
 import { loadAll } from 'js-yaml';
 import { SIM_PATHS } from '../src/sim/index.js';
 import { startRedis } from '../test/helpers/redis.js';
-import { call, countComponents, freePort, machineLine, memoryOf, putAllComputeTemplate, roomSize, sleep } from './scale-common.js';
+import { freePort } from '../test/helpers/net.js';
+import { call, countComponents, machineLine, memoryOf, putAllComputeTemplate, roomSize, sleep } from './scale-common.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !(all[i - 1] ?? '').startsWith('--'));

@@ -5,7 +5,6 @@
  * simulator child process of the split (deployment-shaped) runs.
  */
 import { execSync, spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -13,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import type { Registry } from 'prom-client';
 import { gatewayUrls, type ServiceUrls } from '../src/clients/index.js';
+import { freePort } from '../test/helpers/net.js';
 import { startRedis } from '../test/helpers/redis.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -201,19 +201,6 @@ export interface SystemChild {
   /** Start, or stop and write, the CPU profile of the API (BENCH_CHILD_PROFILE=<file>) and of the simulator (BENCH_SIM_PROFILE=<file>). */
   toggleProfile(): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** A port nothing listens on now (for a process started next that must know its own and another's). */
-export function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => res(port));
-    });
-  });
 }
 
 /** bench/system-child.ts in one role, once it prints the URL it listens on. */

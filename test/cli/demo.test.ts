@@ -3,7 +3,6 @@
  * administrator runs it, against the whole system (API, simulator, operators) on instant hardware.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { manifestPath, SIM_IMAGES } from '../../src/sim/images.js';
 import { startServer } from '../../src/server/app.js';
 import { MemoryStore } from '../../src/server/store/memory.js';
 import { startSystem, type RunningSystem } from '../../src/system.js';
+import { freePort } from '../helpers/net.js';
 import { DEMO_CONFIGURATION, DEMO_TEMPLATE, demoTemplate, faultyNodes, pickImages } from '../../src/cli/demo.js';
 
 const BOS_BIN = fileURLToPath(new URL('../../bin/bos.js', import.meta.url));
@@ -44,19 +44,6 @@ function bos(args: string[], timeoutMs = 45_000, onStdout?: (all: string, child:
     child.on('close', (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** A loopback port nothing listens on (taken from the OS, then released). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
     });
   });
 }

@@ -1,9 +1,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './net.js';
 
 /**
  * A real, throw-away redis-server for tests: 127.0.0.1 on a free port, data in a temp dir, no RDB
@@ -39,19 +40,6 @@ function installExitHook(): void {
 function redisServerAvailable(): boolean {
   const r = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
   return !r.error && r.status === 0;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** True when something on the port answers a Redis PING (PONG, or NOAUTH when a password is set). */
