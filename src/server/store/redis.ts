@@ -895,19 +895,17 @@ class RedisComponents implements ComponentTable {
     };
     // Through the tracked connection while tracking runs: the values written stay cached as current.
     const t = this.tracking;
-    let trusted: boolean[] | undefined;
-    let written = false;
+    let trusted: boolean[] | undefined; // set once written through the tracked connection
     if (t?.active) {
       try {
         trusted = await t.write(records.map((r) => r.id), write);
-        written = true;
       } catch (e) {
         // Refused by Redis: refused. The tracked connection lost: written again through the shared one
         // (setting the same values twice is harmless), as a write that was never tracked.
         if (t.active) throw this.conn.translate(this.db, e);
       }
     }
-    if (!written) await this.conn.run(this.db, write);
+    if (trusted === undefined) await this.conn.run(this.db, write);
     this.cache.wrote(records, texts, trusted, meta?.handover === true);
   }
 
