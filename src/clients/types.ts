@@ -155,6 +155,8 @@ export interface CfsComponent {
 export interface CfsClient {
   /** GET /components following `next`; with ids: batches of 200; without: every component. */
   getComponents(ids?: readonly string[]): Promise<CfsComponent[]>;
+  /** Every component page by page as CFS pages them, where the client can (else getComponents() is used). */
+  componentPages?(): AsyncIterable<CfsComponent[]>;
   /** PATCH /components grouped into batches of 1000 ids, one desired config / session tag per call. */
   setDesiredConfig(
     ids: readonly string[],

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HttpBosClient, LOOK_AHEAD_PAGES, scanPage } from '../../src/clients/bos.js';
 import { HttpBssClient } from '../../src/clients/bss.js';
-import { CFS_GET_BATCH, CFS_PATCH_BATCH, HttpCfsClient } from '../../src/clients/cfs.js';
+import { CFS_GET_BATCH, CFS_PATCH_BATCH, HttpCfsClient, trailingNext } from '../../src/clients/cfs.js';
 import { HttpHsmClient } from '../../src/clients/hsm.js';
 import { HttpImsClient, ImageNotFound } from '../../src/clients/ims.js';
 import { createServices, describeError, gatewayUrls } from '../../src/clients/index.js';
@@ -459,6 +459,44 @@ describe('CFS client', () => {
     const cfs = track(new HttpCfsClient(`${f.url}/v3`, opts));
     expect((await cfs.getComponents()).map((c) => c.id)).toEqual(['a', 'b']);
     expect(f.seen.map((s) => s.query)).toEqual([{}, { page: '2' }]);
+  });
+
+  it('asks for each next page once, as its text arrives, also when next is not at the end of the text', async () => {
+    // 2,500 components in pages of 1,000 (limit/after, as CFS pages); `nextFirst` writes next before the components
+    const all = ids(2500);
+    const answer = (nextFirst: boolean) => (req: { query: Record<string, string | undefined> }) => {
+      const from = req.query.after ? all.indexOf(req.query.after) + 1 : 0;
+      const components = all.slice(from, from + 1000).map((id) => ({ id, tags: { note: 'a "next": {} inside a string' } }));
+      const next = from + 1000 < all.length ? { limit: 1000, after: all[from + 999] } : null;
+      return { body: nextFirst ? { next, components } : { components, next } };
+    };
+    for (const nextFirst of [false, true]) {
+      const f = await fake(answer(nextFirst));
+      const cfs = track(new HttpCfsClient(`${f.url}/v3`, opts));
+      expect((await cfs.getComponents()).map((c) => c.id)).toEqual(all);
+      expect(f.seen.map((s) => s.query)).toEqual([{}, { limit: '1000', after: all[999] }, { limit: '1000', after: all[1999] }]);
+      const sizes: number[] = [];
+      for await (const page of cfs.componentPages()) sizes.push(page.length);
+      expect(sizes).toEqual([1000, 1000, 500]);
+      expect(f.seen).toHaveLength(6);
+    }
+  });
+
+  it('reads the next object off the end of a page text, or nothing', () => {
+    expect(trailingNext('{"components":[{"id":"a"}],"next":{"limit":1000,"after":"a"}}')).toEqual({ limit: 1000, after: 'a' });
+    expect(trailingNext('{"components": [], "next": {"after": "x1"}}\n')).toEqual({ after: 'x1' });
+    for (const text of ['{"components":[],"next":null}', '{"components":[]}', '{"next":{"a":1},"components":[{"id":"x","t":"\\"next\\":{}"}]}', 'not json', '']) {
+      expect(trailingNext(text)).toBeUndefined();
+    }
+    const jsonObject = fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.integer(), fc.boolean()));
+    fc.assert(
+      fc.property(fc.array(jsonObject, { maxLength: 5 }), fc.option(jsonObject, { nil: null }), (components, next) => {
+        const text = JSON.stringify({ components, next });
+        const got = trailingNext(text);
+        if (next === null || JSON.stringify(next).length > 4000) expect(got).toBeUndefined();
+        else expect(got).toEqual(next);
+      }),
+    );
   });
 
   it('stops instead of looping when next repeats', async () => {
