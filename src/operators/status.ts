@@ -8,22 +8,35 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Component, ComponentPatch } from '../common/types.js';
 import { computeStatus } from '../common/status.js';
 import { componentPages } from '../clients/bos.js';
-import type { CfsComponent, PowerState } from '../clients/types.js';
+import type { PowerState } from '../clients/types.js';
+import { CfsRecords, type CfsWait } from './cfs-records.js';
 import { componentKey, type OperatorMetrics } from '../metrics.js';
 import { applyStatusPatch, buildStatusPatch, decideStatus, PCS_MISSING_ERROR, splitBatches } from './rules.js';
 import { patchComponents } from './runner.js';
 import { errorText } from './errors.js';
 import type { PassContext, PassOperator } from './types.js';
 
-/** A batch to decide, with the page it came from and PCS's answer for it (asked ahead). */
+/** A batch to decide, with the page it came from, PCS's answer for it (asked ahead) and the wait for its CFS records. */
 interface Asked {
   batch: Component[];
+  ids: string[];
   page: Component[];
   power: Promise<Map<string, PowerState>>;
+  cfs?: CfsWait;
 }
 
 /** Batches a status pass has being re-read and written at once, while it goes on deciding the next. */
 export const WRITES_IN_FLIGHT = 2;
+
+/**
+ * A pass whose enabled components all came in its first page, and are at most this many, asks CFS
+ * for them by id (CFS_GET_BATCH ids per request) instead of reading every CFS component: a pass over
+ * a few components of a large system then reads a few CFS records, not the whole system's.
+ */
+export const CFS_BY_ID_MAX = 1000;
+
+/** Batches a status pass lists and asks PCS about while the oldest one waits for its CFS records. */
+export const AHEAD_WHILE_CFS = 4;
 
 /** Least time between two full listings for the component counts. */
 export const CENSUS_INTERVAL_MS = 60_000;
@@ -98,29 +111,35 @@ export const status: PassOperator = {
     let selected = 0;
     let updated = 0;
     let errored = 0;
-    // Every CFS component (no id filter) is read once per pass, after the first batch's power
-    // states; the spec's once per batch made a pass over n components read n/batch full CFS
-    // listings (quadratic: 36 listings of 100,000 records at 100,000 components).
-    let cfsById: Map<string, CfsComponent> | undefined;
+    // CFS is read once per pass, from the first batch's PCS question on, page by page beside the
+    // pass (a batch is decided once its components' records have come): every CFS component (no
+    // id filter), or only the pass's components when they are few (CFS_BY_ID_MAX). The spec's once
+    // per batch made a pass over n components read n/batch full CFS listings (quadratic: 36
+    // listings of 100,000 records at 100,000 components).
+    let cfs: CfsRecords | undefined;
+    const readCfs = (ids?: string[]): CfsRecords => {
+      const { cfs: client } = ctx.services;
+      if (ids === undefined && client.componentPages) return new CfsRecords(client.componentPages());
+      return new CfsRecords((async function* () {
+        yield await client.getComponents(ids);
+      })());
+    };
     // Batches being re-read and written, oldest first (at most WRITES_IN_FLIGHT).
     const writes: Promise<void>[] = [];
     const allWritten = async (): Promise<void> => {
       while (writes.length > 0) await writes.shift();
     };
-    const decideBatch = async ({ batch, page, power: asked }: Asked): Promise<void> => {
+    const decideBatch = async ({ batch, page, power: asked, cfs: records }: Asked): Promise<void> => {
       selected += batch.length;
       const power = await asked;
-      if (!cfsById) {
-        cfsById = new Map();
-        for (const r of await ctx.services.cfs.getComponents()) if (r && typeof r.id === 'string') cfsById.set(r.id, r);
-      }
+      await records!.ready;
       const nowMs = ctx.clock.now();
       const patches: ComponentPatch[] = [];
       for (const c of batch) {
         const decision = decideStatus({
           component: c,
           powerState: power.get(c.id),
-          cfs: cfsById.get(c.id),
+          cfs: cfs!.get(c.id),
           nowMs,
           maxBootWaitTime: ctx.options.max_boot_wait_time,
           maxPowerOnWaitTime: ctx.options.max_power_on_wait_time,
@@ -161,31 +180,44 @@ export const status: PassOperator = {
     // holds one page of them at a time instead of all of them, which bounds the operators' memory.
     // Each batch comes with the page it came from, for its conditional re-read.
     const query = full ? {} : { enabled: true };
-    async function* batches(): AsyncGenerator<{ batch: Component[]; page: Component[] }> {
+    // `short`: the page holds fewer components than asked for, so it is probably the listing's last.
+    async function* batches(): AsyncGenerator<{ batch: Component[]; page: Component[]; short: boolean }> {
       for await (const page of componentPages(ctx.services.bos, query, ctx.batchSize)) {
         const enabled: Component[] = [];
         for (const c of page) {
           if (c.enabled === true) enabled.push(c);
           else if (full) census.disabled.set(c.id, componentKey(computeStatus(c), c.status?.phase ?? '', false));
         }
-        for (const batch of splitBatches(enabled, ctx.batchSize)) yield { batch, page };
+        const short = !(ctx.batchSize > 0) || page.length < ctx.batchSize;
+        for (const batch of splitBatches(enabled, ctx.batchSize)) yield { batch, page, short };
       }
     }
-    // PCS is asked for the next batch's power states while this one is decided and written (never
-    // more than one batch ahead): PCS answers while this process works instead of in between.
-    let ahead: Asked | undefined;
+    const startCfs = (ids?: string[]): void => {
+      cfs = readCfs(ids);
+      for (const a of asked) a.cfs = cfs.whenHas(a.ids);
+    };
+    // PCS is asked for the next batch's power states while this one is decided and written (one
+    // batch ahead; up to AHEAD_WHILE_CFS batches while the oldest waits for its CFS records): PCS
+    // answers and the API lists while this process works instead of in between.
+    const asked: Asked[] = [];
     try {
-      for await (const { batch, page } of batches()) {
-        const power = ctx.services.pcs.powerStatus(batch.map((c) => c.id));
+      for await (const { batch, page, short } of batches()) {
+        const ids = batch.map((c) => c.id);
+        const power = ctx.services.pcs.powerStatus(ids);
         power.catch(() => undefined); // awaited when the batch is decided; a pass that fails first never asks
-        const asked: Asked = { batch, page, power };
-        if (ahead) await decideBatch(ahead);
-        ahead = asked;
+        asked.push({ batch, ids, page, power, cfs: cfs?.whenHas(ids) });
+        // CFS for everything when the pass has more than one batch; a first page that looks like
+        // the last waits to see whether it is (the pass's only batch is then asked for by id).
+        if (!cfs && (asked.length > 1 || !short)) startCfs();
+        while (asked.length > 1 && (asked.length > AHEAD_WHILE_CFS || asked[0]!.cfs?.here)) await decideBatch(asked.shift()!);
       }
-      if (ahead) await decideBatch(ahead);
+      if (!cfs && asked.length > 0) startCfs(asked.length === 1 && asked[0]!.ids.length <= CFS_BY_ID_MAX ? asked[0]!.ids : undefined);
+      while (asked.length > 0) await decideBatch(asked.shift()!);
     } catch (err) {
       await Promise.allSettled(writes); // no write of this pass outlives it
       throw err;
+    } finally {
+      (cfs as CfsRecords | undefined)?.close();
     }
     await allWritten();
     for (const [id, key] of census.disabled) if (!keys.has(id)) keys.set(id, key);

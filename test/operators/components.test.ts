@@ -5,7 +5,7 @@ import { actualStateCleanup } from '../../src/operators/actual-state-cleanup.js'
 import { configuration } from '../../src/operators/configuration.js';
 import { discovery } from '../../src/operators/discovery.js';
 import { Runner } from '../../src/operators/runner.js';
-import { sameDecisionInputs, status, WRITES_IN_FLIGHT } from '../../src/operators/status.js';
+import { AHEAD_WHILE_CFS, CFS_BY_ID_MAX, sameDecisionInputs, status, WRITES_IN_FLIGHT } from '../../src/operators/status.js';
 import type { OperatorDefinition } from '../../src/operators/types.js';
 import { ago, bootArtifacts, comp, world, type World } from './fakes.js';
 
@@ -252,9 +252,9 @@ describe('status operator', () => {
       },
     ]);
     expect(w.bos.get('needs-off').status?.status).toBe('power_off_pending');
-    // PCS is asked about enabled components only; CFS is read without ids
+    // PCS and CFS are asked about enabled components only (a pass this small asks CFS by id)
     expect(w.rec.of('pcs', 'powerStatus')[0]!.args[0]).toEqual(['cfg-pending', 'done', 'needs-off', 'no-pcs']);
-    expect(w.rec.of('cfs', 'getComponents')[0]!.args[0]).toBeUndefined();
+    expect(w.rec.of('cfs', 'getComponents')[0]!.args[0]).toEqual(['cfg-pending', 'done', 'needs-off', 'no-pcs']);
     expect(await registry.getSingleMetricAsString('bos_operator_component_errors_total')).toContain('{operator="status",service="pcs"} 1');
     const gauge = await registry.getSingleMetricAsString('bos_components');
     expect(gauge).toContain('bos_components{status="stable",phase="",enabled="false"} 2'); // done (disabled now) and disabled
@@ -357,7 +357,123 @@ describe('status operator', () => {
     expect(empty.rec.of('pcs', 'powerStatus')).toHaveLength(0);
   });
 
-  it('asks PCS for the next batch before deciding and writing this one, never more than one batch ahead', async () => {
+  it('asks CFS for the components of a pass with one small batch by id, else for every CFS component once', async () => {
+    const cfsArgs = (w: World) => w.rec.of('cfs', 'getComponents').map((c) => c.args[0]);
+    const small = statusWorld();
+    small.bos.enablePaging();
+    await run(small, status);
+    expect(cfsArgs(small)).toEqual([['cfg-pending', 'done', 'needs-off', 'no-pcs']]);
+
+    // several batches (pages of two): one read of everything, decisions as with the read by id
+    const batches = statusWorld();
+    batches.bos.enablePaging();
+    batches.bos.options = { max_component_batch_size: 2 };
+    await run(batches, status);
+    expect(cfsArgs(batches)).toEqual([undefined]);
+    for (const id of ['done', 'cfg-pending', 'needs-off', 'no-pcs']) expect(batches.bos.get(id)).toEqual(small.bos.get(id));
+
+    // one page, but more components than CFS_BY_ID_MAX
+    const large = world();
+    for (let i = 0; i <= CFS_BY_ID_MAX; i++) {
+      const id = `n${String(i).padStart(5, '0')}`;
+      large.bos.put(comp(id, { status: { phase: '', status_override: '' } }));
+      large.pcs.power.set(id, 'off');
+      large.cfs.components.set(id, { id });
+    }
+    const r = await run(large, status);
+    expect(r.selected).toBe(CFS_BY_ID_MAX + 1);
+    expect(cfsArgs(large)).toEqual([undefined]);
+  });
+
+  it('while CFS is read, lists and asks PCS about AHEAD_WHILE_CFS more batches, deciding none before CFS answers', async () => {
+    const make = () => {
+      const w = world();
+      w.bos.enablePaging();
+      w.bos.options = { max_component_batch_size: 1 };
+      for (let i = 0; i < AHEAD_WHILE_CFS + 3; i++) {
+        const id = `n${i}`;
+        w.bos.put(comp(id, { status: { phase: '', status_override: '' } }));
+        w.pcs.power.set(id, 'off');
+        w.cfs.components.set(id, { id });
+      }
+      return w;
+    };
+    const plain = make();
+    await run(plain, status);
+    const held = make();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const read = held.cfs.getComponents.bind(held.cfs);
+    held.cfs.getComponents = async (...args) => {
+      await gate;
+      return read(...args);
+    };
+    const pass = run(held, status);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(held.rec.of('pcs', 'powerStatus')).toHaveLength(AHEAD_WHILE_CFS + 1);
+    expect(held.rec.of('bos', 'patchComponents')).toHaveLength(0);
+    release();
+    const r = await pass;
+    expect(r.ok).toBe(true);
+    expect(held.rec.of('pcs', 'powerStatus')).toHaveLength(AHEAD_WHILE_CFS + 3);
+    expect(held.rec.of('cfs', 'getComponents')).toHaveLength(1);
+    const written = (w: World) => w.rec.of('bos', 'patchComponents').flatMap((c) => c.args[0] as unknown[]);
+    expect(written(held)).toEqual(written(plain));
+    expect(written(held)).toHaveLength(AHEAD_WHILE_CFS + 3);
+  });
+
+  it('with a client that reads CFS in pages, decides and writes a batch once its records have come, before the listing ends', async () => {
+    const make = () => {
+      const w = world();
+      w.bos.enablePaging();
+      w.bos.options = { max_component_batch_size: 2 };
+      for (let i = 0; i < 6; i++) {
+        const id = `n${i}`;
+        w.bos.put(comp(id, { status: { phase: '', status_override: '' } }));
+        w.pcs.power.set(id, 'off');
+        w.cfs.components.set(id, { id });
+      }
+      return w;
+    };
+    const plain = make();
+    await run(plain, status);
+    // CFS pages of two in the pass's order; the last page is held until the first batch is written
+    const paged = make();
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let pagesRead = 0;
+    Object.assign(paged.cfs, {
+      async *componentPages() {
+        const all = await paged.cfs.getComponents();
+        for (let i = 0; i < all.length; i += 2) {
+          if (i === 4) await held;
+          pagesRead++;
+          yield all.slice(i, i + 2);
+        }
+      },
+    });
+    const patch = paged.bos.patchComponents.bind(paged.bos);
+    let pagesAtFirstWrite = -1;
+    Object.assign(paged.bos, {
+      async patchComponents(...args: Parameters<typeof patch>) {
+        if (pagesAtFirstWrite < 0) {
+          pagesAtFirstWrite = pagesRead;
+          release();
+        }
+        return patch(...args);
+      },
+    });
+    const fallback = setTimeout(() => release(), 500); // a pass waiting for the whole listing never writes first
+    const r = await run(paged, status);
+    clearTimeout(fallback);
+    expect(r.ok).toBe(true);
+    expect(pagesAtFirstWrite).toBe(2);
+    const written = (w: World) => w.rec.of('bos', 'patchComponents').flatMap((c) => c.args[0] as unknown[]);
+    expect(written(paged)).toEqual(written(plain));
+    expect(written(paged)).toHaveLength(6);
+  });
+
+  it('once CFS is read, asks PCS for the next batch before deciding and writing this one, never more than one batch ahead', async () => {
     const w = statusWorld();
     w.bos.enablePaging();
     w.bos.options = { max_component_batch_size: 2 };
