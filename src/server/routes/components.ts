@@ -18,6 +18,7 @@ import {
   type ServerContext,
 } from '../context.js';
 import { actualStateConflict, badRequest, recordNotFound } from '../problem.js';
+import { outputPieces } from '../record-json.js';
 import { applyStaged } from '../rules/applystaged.js';
 import {
   actualStateUpdateAllowed,
@@ -25,7 +26,6 @@ import {
   componentFilter,
   lastWinsById,
   mergeComponent,
-  outputView,
   prepareForOutput,
   type ComponentListQuery,
 } from '../rules/components.js';
@@ -88,7 +88,9 @@ function listQuery(req: Parameters<typeof queryParam>[0]): ComponentListQuery {
  * object, so a new key here (and the old entry is collected with the old object). Repeated full
  * listings (operators poll them) then cost little more than fetching the values and joining their
  * texts. Kept as strings, not buffers: a buffer per record is an ArrayBuffer per record, whose
- * allocation and collection cost more than encoding the text once per answer.
+ * allocation and collection cost more than encoding the text once per answer. The strings are the
+ * pieces outputPieces() gives: the record's small fields around the remembered texts of its states,
+ * which a changed record shares with the one it replaced (record-json.ts).
  *
  * Entity tags of component listings (an extension: upstream sends none) come from the revision
  * numbers. A listing's tag names the exact record objects it shows, in order: each record object
@@ -102,7 +104,7 @@ function listQuery(req: Parameters<typeof queryParam>[0]): ComponentListQuery {
 interface Shown {
   rec: Component;
   revision: number;
-  json?: string;
+  json?: string[];
 }
 const shown = new WeakMap<Component, Shown>();
 let lastRevision = 0;
@@ -114,8 +116,8 @@ function shownOf(c: Component): Shown {
   return s;
 }
 
-function outputJson(s: Shown): string {
-  return (s.json ??= JSON.stringify(outputView(s.rec)));
+function outputJson(s: Shown): string[] {
+  return (s.json ??= outputPieces(s.rec));
 }
 
 function listingTag(records: readonly Shown[]): string {
@@ -216,7 +218,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       }
       return sendListing(req, reply, out);
     } else {
-      // The store's own records, uncopied (they are only read, through outputView, never changed),
+      // The store's own records, uncopied (they are only read, through outputPieces, never changed),
       // each shown through its cached output JSON: a record object stands for one stored value, so
       // repeated listings (operators poll them) serialise only what changed since the last one.
       const recs = await store.components.listShared({ startAfter: q.start_after_id, filter, limit });

@@ -3,6 +3,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTemplate } from '../../common/types.js';
 import { REDIS_DB, tenantKey } from './keys.js';
 import { compareIds, copyJson, sortIds, upperBound } from './memory.js';
+import { piecesLength, storedPieces, writePieces } from '../record-json.js';
 import {
   StoreDataError,
   StoreUnavailableError,
@@ -360,7 +361,7 @@ class ListingCache {
    * several times, and each rewrite otherwise cost the API a parse of every record at the next
    * listing.
    */
-  wrote(records: readonly Component[], texts: readonly string[], trusted: readonly boolean[] | undefined, handover: boolean): void {
+  wrote(records: readonly Component[], textOf: (i: number) => string, trusted: readonly boolean[] | undefined, handover: boolean): void {
     const epoch = this.epoch;
     for (let i = 0; i < records.length; i++) {
       const id = records[i]!.id;
@@ -368,7 +369,7 @@ class ListingCache {
       if (e !== undefined || this.entries.size < LIST_CACHE_MAX) {
         const rec = handover ? records[i]! : copyJson(records[i]!);
         const current = trusted?.[i] === true;
-        this.entries.set(id, { raw: current ? undefined : texts[i]!, rec, pass: e?.pass ?? 0, epoch: current ? epoch : -1 });
+        this.entries.set(id, { raw: current ? undefined : textOf(i), rec, pass: e?.pass ?? 0, epoch: current ? epoch : -1 });
       }
     }
   }
@@ -867,20 +868,31 @@ class RedisComponents implements ComponentTable {
 
   async putMany(records: readonly Component[], meta?: WriteMeta): Promise<void> {
     if (records.length === 0) return;
-    // Values go to ioredis as Buffers: each record's JSON is encoded once on its own and the command is
-    // assembled by copying bytes, instead of concatenating every value into one string to encode.
-    const flat: (string | Buffer)[] = new Array(records.length * 2);
-    const texts: string[] = new Array(records.length);
+    // Values go to ioredis as Buffers, slices of one buffer the records' JSON is written into piece by
+    // piece: records handed over are the store's, so their JSON comes from the remembered texts of
+    // their unchanged parts (record-json.ts); others are encoded whole.
+    const handover = meta?.handover === true;
+    const pieces: string[][] = new Array(records.length);
+    let size = 0;
     for (let i = 0; i < records.length; i++) {
       const rec = records[i]!;
       if (typeof rec.id !== 'string' || rec.id === '') {
         throw new Error(`cannot store a component without an id (record ${i} of ${records.length})`);
       }
-      const text = JSON.stringify(rec);
-      texts[i] = text;
-      flat[2 * i] = rec.id;
-      flat[2 * i + 1] = Buffer.from(text, 'utf8');
+      const p = (pieces[i] = handover ? storedPieces(rec) : [JSON.stringify(rec)]);
+      size += piecesLength(p);
     }
+    const values = Buffer.allocUnsafe(size);
+    const ends = new Array<number>(records.length);
+    const flat: (string | Buffer)[] = new Array(records.length * 2);
+    for (let i = 0, at = 0; i < records.length; i++) {
+      const end = at + writePieces(values, at, pieces[i]!);
+      flat[2 * i] = records[i]!.id;
+      flat[2 * i + 1] = values.subarray(at, end);
+      ends[i] = end;
+      at = end;
+    }
+    const textOf = (i: number): string => values.toString('utf8', i === 0 ? 0 : ends[i - 1], ends[i]);
     const write = async (r: Redis): Promise<void> => {
       if (flat.length <= MSET_CHUNK * 2) {
         await r.mset(flat);
@@ -906,7 +918,7 @@ class RedisComponents implements ComponentTable {
       }
     }
     if (trusted === undefined) await this.conn.run(this.db, write);
-    this.cache.wrote(records, texts, trusted, meta?.handover === true);
+    this.cache.wrote(records, textOf, trusted, handover);
   }
 
   async delete(id: string): Promise<boolean> {

@@ -1,0 +1,137 @@
+/**
+ * A component record's JSON, as stored and as the API shows it, assembled from the remembered texts
+ * of its states. A record is 2 KB of JSON, 80 % of it its desired, actual and staged states; a write
+ * (a status change, a node's report) replaces a few small fields and keeps the rest, and the store's
+ * records share what a write keeps (mergeComponent()). So the JSON of each state object is kept on
+ * the object itself, under a non-enumerable symbol (JSON.stringify, spreads, key lists and deep
+ * equality never see it; a copy does not carry it), and a record's JSON is its small fields' JSON
+ * around those texts: a state is encoded once, not at every write and every listing of its record.
+ * (A WeakMap from every object-valued field to its text measured slower than plain JSON.stringify
+ * at 100,000 records: its lookups, and the collector's work on its entries.)
+ *
+ * Sound because a record the stores hold and its parts are never changed in place (a changed state
+ * is a new object, without a text). Only the store's own records (handed over on write, or shared by
+ * a listing) may be given here. The texts come out as pieces to write one after the other: joined,
+ * they are exactly `JSON.stringify(record)` and `JSON.stringify(outputView(record))`.
+ */
+import { computeStatus } from '../common/status.js';
+import type { Component } from '../common/types.js';
+
+/** The JSON of a state object, kept on the object (a non-enumerable symbol: JSON, spreads and key lists never see it). */
+const TEXT = Symbol('json');
+/** The output JSON of an actual state whose boot artifacts hold the internal timestamp. */
+const SHOWN = Symbol('shown json');
+const STATES = new Set(['desired_state', 'actual_state', 'staged_state']);
+
+function remember(o: object, key: symbol, text: string): string {
+  if (Object.isExtensible(o)) Object.defineProperty(o, key, { value: text, enumerable: false, writable: false, configurable: false });
+  return text;
+}
+const keyTexts = new Map<string, string>();
+
+/** Pieces at least this long are written on their own; shorter ones are joined to their neighbours. */
+const OWN_PIECE = 128;
+
+function keyText(key: string): string {
+  let t = keyTexts.get(key);
+  if (t === undefined) {
+    t = `${JSON.stringify(key)}:`;
+    if (keyTexts.size < 1000) keyTexts.set(key, t);
+  }
+  return t;
+}
+
+/** `JSON.stringify(value)` as the field `key` of a record (remembered for a state object); undefined where the field is left out. */
+function fieldText(key: string, value: unknown): string | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || !STATES.has(key)) return JSON.stringify(value);
+  return (value as Record<symbol, string | undefined>)[TEXT] ?? remember(value, TEXT, JSON.stringify(value));
+}
+
+/** The output JSON of an actual state whose boot artifacts hold the internal timestamp: without it. */
+function shownActualText(state: { boot_artifacts: Record<string, unknown> }): string {
+  const t = (state as Record<symbol, string | undefined>)[SHOWN];
+  if (t !== undefined) return t;
+  const { timestamp: _internal, ...artifacts } = state.boot_artifacts;
+  return remember(state, SHOWN, JSON.stringify({ ...state, boot_artifacts: artifacts }));
+}
+
+/** Assembles `{"key":value,...}` from field texts, long texts as pieces of their own. */
+class Pieces {
+  private readonly out: string[] = [];
+  private cur = '{';
+  private empty = true;
+
+  field(key: string, text: string): void {
+    const head = (this.empty ? '' : ',') + keyText(key);
+    this.empty = false;
+    if (text.length >= OWN_PIECE) {
+      this.out.push(this.cur + head, text);
+      this.cur = '';
+    } else {
+      this.cur += head + text;
+    }
+  }
+
+  end(): string[] {
+    this.out.push(this.cur + '}');
+    return this.out;
+  }
+}
+
+/** The stored JSON of a record of the store, in pieces: joined, exactly `JSON.stringify(rec)`. */
+export function storedPieces(rec: Component): string[] {
+  const p = new Pieces();
+  const r = rec as unknown as Record<string, unknown>;
+  for (const key of Object.keys(r)) {
+    const t = fieldText(key, r[key]);
+    if (t !== undefined) p.field(key, t);
+  }
+  return p.end();
+}
+
+/**
+ * The output JSON of a record of the store, in pieces: joined, exactly
+ * `JSON.stringify(outputView(rec))` (status computed and attached, internal timestamp left out).
+ */
+export function outputPieces(rec: Component): string[] {
+  const p = new Pieces();
+  const r = rec as unknown as Record<string, unknown>;
+  const st = r.status;
+  const statusObject = !!st && typeof st === 'object';
+  const status = computeStatus(statusObject ? rec : { ...rec, status: undefined });
+  for (const key of Object.keys(r)) {
+    const v = r[key];
+    let t: string | undefined;
+    if (key === 'status') {
+      if (!statusObject) continue; // attached at the end, as outputView() does
+      t = JSON.stringify({ ...(st as object), status });
+    } else if (key === 'actual_state' && hasTimestamp(v)) {
+      t = shownActualText(v);
+    } else {
+      t = fieldText(key, v);
+    }
+    if (t !== undefined) p.field(key, t);
+  }
+  if (!statusObject) p.field('status', JSON.stringify({ phase: '', status_override: '', status }));
+  return p.end();
+}
+
+function hasTimestamp(v: unknown): v is { boot_artifacts: Record<string, unknown> } {
+  if (!v || typeof v !== 'object') return false;
+  const ba = (v as { boot_artifacts?: unknown }).boot_artifacts;
+  return !!ba && typeof ba === 'object' && 'timestamp' in ba;
+}
+
+/** The UTF-8 byte length of pieces. */
+export function piecesLength(pieces: readonly string[]): number {
+  let n = 0;
+  for (const s of pieces) n += Buffer.byteLength(s);
+  return n;
+}
+
+/** Write pieces into `buf` at `at`; returns the bytes written. */
+export function writePieces(buf: Buffer, at: number, pieces: readonly string[]): number {
+  let n = 0;
+  for (const s of pieces) n += buf.write(s, at + n);
+  return n;
+}

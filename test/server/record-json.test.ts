@@ -1,0 +1,108 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Component } from '../../src/common/types.js';
+import { mergeComponent, outputView } from '../../src/server/rules/components.js';
+import { outputPieces, piecesLength, storedPieces, writePieces } from '../../src/server/record-json.js';
+
+// Records as stores hold them: JSON values, the usual fields in any order and state, odd ones too
+// (non-object status, arrays, unicode and characters JSON escapes, an internal timestamp or none).
+const text = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.constantFrom('', 'a"b\\c\n\u0001', '\ud800', 'x'.repeat(300)));
+const artifacts = fc.record({ kernel: text, kernel_parameters: text, initrd: text, timestamp: text }, { requiredKeys: [] });
+const state = fc.record({ boot_artifacts: artifacts, configuration: text, bss_token: text, session: text, last_updated: text }, { requiredKeys: [] });
+const field = fc.oneof(
+  { weight: 5, arbitrary: state },
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
+);
+const record = fc
+  .record(
+    {
+      id: text,
+      actual_state: field,
+      desired_state: field,
+      staged_state: field,
+      last_action: fc.oneof(fc.record({ action: text, failed: fc.boolean(), last_updated: text }, { requiredKeys: [] }), fc.jsonValue({ maxDepth: 1 })),
+      event_stats: fc.record({ power_on_attempts: fc.integer(), power_off_graceful_attempts: fc.double() }, { requiredKeys: [] }),
+      status: fc.oneof(
+        fc.record({ phase: fc.constantFrom('', 'powering_on', 'powering_off', 'configuring'), status_override: fc.constantFrom('', 'on_hold', 'failed'), status: text }, { requiredKeys: [] }),
+        fc.jsonValue({ maxDepth: 1 }),
+      ),
+      enabled: fc.oneof(fc.boolean(), fc.constant(undefined)),
+      error: text,
+      session: text,
+      retry_policy: fc.integer(),
+      extra: fc.jsonValue({ maxDepth: 2 }),
+    },
+    { requiredKeys: ['id'] },
+  )
+  .chain((r) => fc.shuffledSubarray(Object.keys(r), { minLength: Object.keys(r).length }).map((keys) => Object.fromEntries(keys.map((k) => [k, (r as Record<string, unknown>)[k]]))))
+  .map((r) => r as unknown as Component);
+
+const joined = (pieces: string[]) => pieces.join('');
+
+describe('record JSON from remembered parts', () => {
+  it('is exactly JSON.stringify of the record, and of its output view, the first time and again', () => {
+    fc.assert(
+      fc.property(record, (rec) => {
+        for (let i = 0; i < 2; i++) {
+          expect(joined(storedPieces(rec))).toBe(JSON.stringify(rec));
+          expect(joined(outputPieces(rec))).toBe(JSON.stringify(outputView(rec)));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a record merged from another (sharing its unchanged parts) has its own exact JSON, and the other keeps its own', () => {
+    const patch = fc.record(
+      { status: fc.record({ phase: fc.constantFrom('', 'configuring') }), enabled: fc.boolean(), desired_state: state, last_action: fc.record({ action: text }), error: text },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(record, patch, (rec, p) => {
+        const before = { stored: joined(storedPieces(rec)), shown: joined(outputPieces(rec)) };
+        const merged = mergeComponent(rec, p as Partial<Component>);
+        expect(joined(storedPieces(merged))).toBe(JSON.stringify(merged));
+        expect(joined(outputPieces(merged))).toBe(JSON.stringify(outputView(merged)));
+        expect(joined(storedPieces(rec))).toBe(before.stored);
+        expect(joined(outputPieces(rec))).toBe(before.shown);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('keeps the remembered texts out of sight: key lists, JSON, spreads and copies; a changed copy or a frozen state has its own text', () => {
+    fc.assert(
+      fc.property(record, text, (rec, changed) => {
+        const before = JSON.stringify(rec);
+        const keys = (o: unknown) => (o && typeof o === 'object' ? Reflect.ownKeys(o).filter((k) => Object.getOwnPropertyDescriptor(o, k)!.enumerable) : []);
+        const enumerable = keys(rec.desired_state);
+        storedPieces(rec);
+        outputPieces(rec);
+        expect(JSON.stringify(rec)).toBe(before);
+        expect(keys(rec.desired_state)).toEqual(enumerable);
+        const state = rec.desired_state;
+        if (!state || typeof state !== 'object' || Array.isArray(state)) return;
+        const copy = { ...state, configuration: changed };
+        expect(Object.getOwnPropertySymbols(copy)).toEqual([]);
+        const other = { ...rec, desired_state: copy };
+        expect(storedPieces(other).join('')).toBe(JSON.stringify(other));
+        const frozen = { ...rec, desired_state: Object.freeze({ ...state, configuration: changed }) };
+        expect(storedPieces(frozen).join('')).toBe(JSON.stringify(frozen));
+        expect(outputPieces(frozen).join('')).toBe(JSON.stringify(outputView(frozen)));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('writes pieces as their UTF-8 bytes', () => {
+    fc.assert(
+      fc.property(record, (rec) => {
+        const pieces = outputPieces(rec);
+        const buf = Buffer.alloc(piecesLength(pieces) + 3);
+        expect(writePieces(buf, 3, pieces)).toBe(buf.length - 3);
+        expect(buf.subarray(3).toString('utf8')).toBe(Buffer.from(pieces.join(''), 'utf8').toString('utf8'));
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
