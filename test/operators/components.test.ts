@@ -160,6 +160,23 @@ describe('status operator', () => {
     return w;
   }
 
+  /** `n` enabled components, every node off and known to CFS (a pass disables each), listed page by page (`batch` per page). */
+  function offWorld(n: number, batch?: number): World {
+    const w = world();
+    w.bos.enablePaging();
+    if (batch !== undefined) w.bos.options = { max_component_batch_size: batch };
+    for (let i = 0; i < n; i++) {
+      const id = `n${String(i).padStart(5, '0')}`;
+      w.bos.put(comp(id, { status: { phase: '', status_override: '' } }));
+      w.pcs.power.set(id, 'off');
+      w.cfs.components.set(id, { id });
+    }
+    return w;
+  }
+
+  /** Every patch a world's passes wrote, in order. */
+  const written = (w: World) => w.rec.of('bos', 'patchComponents').flatMap((c) => c.args[0] as unknown[]);
+
   it('with a client that lists in pages, decides page by page and writes what the one-listing pass writes', async () => {
     const whole = statusWorld();
     const paged = statusWorld();
@@ -178,7 +195,6 @@ describe('status operator', () => {
     expect(b.ok).toBe(true);
     expect([b.selected, b.acted]).toEqual([a.selected, a.acted]);
     expect(pages).toEqual([2, 2, 1]); // the full listing (disabled included), two at a time
-    const written = (w: World) => w.rec.of('bos', 'patchComponents').flatMap((c) => c.args[0] as unknown[]);
     expect(written(paged)).toEqual(written(whole));
     for (const id of ['done', 'cfg-pending', 'needs-off', 'no-pcs', 'disabled']) expect(paged.bos.get(id)).toEqual(whole.bos.get(id));
     // PCS once per page of enabled components, CFS once per pass
@@ -373,31 +389,14 @@ describe('status operator', () => {
     for (const id of ['done', 'cfg-pending', 'needs-off', 'no-pcs']) expect(batches.bos.get(id)).toEqual(small.bos.get(id));
 
     // one page, but more components than CFS_BY_ID_MAX
-    const large = world();
-    for (let i = 0; i <= CFS_BY_ID_MAX; i++) {
-      const id = `n${String(i).padStart(5, '0')}`;
-      large.bos.put(comp(id, { status: { phase: '', status_override: '' } }));
-      large.pcs.power.set(id, 'off');
-      large.cfs.components.set(id, { id });
-    }
+    const large = offWorld(CFS_BY_ID_MAX + 1);
     const r = await run(large, status);
     expect(r.selected).toBe(CFS_BY_ID_MAX + 1);
     expect(cfsArgs(large)).toEqual([undefined]);
   });
 
   it('while CFS is read, lists and asks PCS about AHEAD_WHILE_CFS more batches, deciding none before CFS answers', async () => {
-    const make = () => {
-      const w = world();
-      w.bos.enablePaging();
-      w.bos.options = { max_component_batch_size: 1 };
-      for (let i = 0; i < AHEAD_WHILE_CFS + 3; i++) {
-        const id = `n${i}`;
-        w.bos.put(comp(id, { status: { phase: '', status_override: '' } }));
-        w.pcs.power.set(id, 'off');
-        w.cfs.components.set(id, { id });
-      }
-      return w;
-    };
+    const make = () => offWorld(AHEAD_WHILE_CFS + 3, 1);
     const plain = make();
     await run(plain, status);
     const held = make();
@@ -417,24 +416,12 @@ describe('status operator', () => {
     expect(r.ok).toBe(true);
     expect(held.rec.of('pcs', 'powerStatus')).toHaveLength(AHEAD_WHILE_CFS + 3);
     expect(held.rec.of('cfs', 'getComponents')).toHaveLength(1);
-    const written = (w: World) => w.rec.of('bos', 'patchComponents').flatMap((c) => c.args[0] as unknown[]);
     expect(written(held)).toEqual(written(plain));
     expect(written(held)).toHaveLength(AHEAD_WHILE_CFS + 3);
   });
 
   it('with a client that reads CFS in pages, decides and writes a batch once its records have come, before the listing ends', async () => {
-    const make = () => {
-      const w = world();
-      w.bos.enablePaging();
-      w.bos.options = { max_component_batch_size: 2 };
-      for (let i = 0; i < 6; i++) {
-        const id = `n${i}`;
-        w.bos.put(comp(id, { status: { phase: '', status_override: '' } }));
-        w.pcs.power.set(id, 'off');
-        w.cfs.components.set(id, { id });
-      }
-      return w;
-    };
+    const make = () => offWorld(6, 2);
     const plain = make();
     await run(plain, status);
     // CFS pages of two in the pass's order; the last page is held until the first batch is written
@@ -468,7 +455,6 @@ describe('status operator', () => {
     clearTimeout(fallback);
     expect(r.ok).toBe(true);
     expect(pagesAtFirstWrite).toBe(2);
-    const written = (w: World) => w.rec.of('bos', 'patchComponents').flatMap((c) => c.args[0] as unknown[]);
     expect(written(paged)).toEqual(written(plain));
     expect(written(paged)).toHaveLength(6);
   });
