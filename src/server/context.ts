@@ -12,6 +12,7 @@ import { badRequest, invalidTenant, Problem } from './problem.js';
 import { tokensToResolve } from './rules/components.js';
 import { check } from './schema.js';
 import type { Store } from './store/store.js';
+import { piecesLength, writePieces } from './record-json.js';
 
 export const TENANT_HEADER = 'cray-tenant-name';
 
@@ -214,29 +215,23 @@ export function sendJsonArray<T>(reply: FastifyReply, status: number, items: rea
 }
 
 /**
- * Send a JSON array whose items are already serialised (`toJson` gives each item's JSON text, as one
- * string or as pieces to join): the answer is assembled by writing each text once into a buffer of
- * the right size (joining the texts first and then encoding the joined string copies every byte
- * twice), streamed in batches when large.
+ * Send a JSON array whose items are already serialised (`toJson` gives each item's JSON text as
+ * pieces to join): the answer is assembled by writing each piece once into a buffer of the right
+ * size (joining the texts first and then encoding the joined string copies every byte twice),
+ * streamed in batches when large.
  */
-export function sendJsonItems<T>(reply: FastifyReply, status: number, items: readonly T[], toJson: (item: T) => string | readonly string[]): FastifyReply {
+export function sendJsonItems<T>(reply: FastifyReply, status: number, items: readonly T[], toJson: (item: T) => readonly string[]): FastifyReply {
   reply.code(status).type('application/json');
   const part = (from: number, to: number): Buffer => {
-    const texts: (string | readonly string[])[] = new Array(to - from);
+    const texts: (readonly string[])[] = new Array(to - from);
     // a bracket or comma before each item; at the end "]\n", after a "[" of its own when there are no items
     let size = to - from + (to === items.length ? 2 : 0) + (items.length === 0 ? 1 : 0);
-    for (let j = from; j < to; j++) {
-      const t = (texts[j - from] = toJson(items[j]!));
-      if (typeof t === 'string') size += Buffer.byteLength(t);
-      else for (const piece of t) size += Buffer.byteLength(piece);
-    }
+    for (let j = from; j < to; j++) size += piecesLength((texts[j - from] = toJson(items[j]!)));
     const buf = Buffer.allocUnsafe(size);
     let at = 0;
     for (let j = from; j < to; j++) {
       buf[at++] = j === 0 ? OPEN_BRACKET : COMMA;
-      const t = texts[j - from]!;
-      if (typeof t === 'string') at += buf.write(t, at);
-      else for (const piece of t) at += buf.write(piece, at);
+      at += writePieces(buf, at, texts[j - from]!);
     }
     if (to === items.length) {
       if (items.length === 0) buf[at++] = OPEN_BRACKET;

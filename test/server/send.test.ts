@@ -7,9 +7,9 @@ const app = Fastify();
 app.get('/items/:n', (req, reply) => {
   const n = Number((req.params as { n: string }).n);
   const items = Array.from({ length: n }, (_, i) => ({ i, text: i % 3 === 0 ? 'naïve — ✓' : 'plain' }));
-  return sendJsonItems(reply, 200, items, (item) => JSON.stringify(item));
+  return sendJsonItems(reply, 200, items, (item) => [JSON.stringify(item)]);
 });
-// the same items given as pieces to join (some of them empty)
+// the same items, each in several pieces (some of them empty)
 app.get('/pieces/:n', (req, reply) => {
   const n = Number((req.params as { n: string }).n);
   const items = Array.from({ length: n }, (_, i) => ({ i, text: i % 3 === 0 ? 'naïve — ✓' : 'plain' }));
