@@ -56,9 +56,24 @@ function nestedDeeperThan(value: unknown, max: number): boolean {
   return false;
 }
 
-function refuseProtoKeys(key: string, value: unknown): unknown {
-  if (key === '__proto__') throw new SyntaxError('the key "__proto__" is not allowed');
-  return value;
+/**
+ * Where a parsed body holds a `__proto__` key, as a dotted path to the object holding it ('' at the
+ * top, '1.last_action' for the second item's last_action), or undefined when none does. JSON.parse
+ * keeps such keys as plain own properties; merging them later could change a prototype.
+ */
+export function protoKeyHolder(value: unknown): string | undefined {
+  const stack: [unknown, string][] = [[value, '']];
+  while (stack.length > 0) {
+    const [v, path] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    const keys = Object.keys(v);
+    if (!Array.isArray(v) && keys.includes('__proto__')) return path;
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const key = keys[i]!;
+      stack.push([(v as Record<string, unknown>)[key], path === '' ? key : `${path}.${key}`]);
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -110,9 +125,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     const text = body as string;
     if (text.trim() === '') return done(null, EMPTY_BODY);
     try {
-      // Keys that could change an object's prototype when merged are refused, as fastify's own parser does.
-      const reviver = text.includes('__proto__') ? refuseProtoKeys : undefined;
-      const parsed: unknown = JSON.parse(text, reviver);
+      const parsed: unknown = JSON.parse(text);
+      // Keys that could change an object's prototype when merged are refused, as fastify's own parser
+      // does, naming where they are so the sender can find them.
+      const holder = text.includes('__proto__') ? protoKeyHolder(parsed) : undefined;
+      if (holder !== undefined) {
+        throw new SyntaxError(holder === '' ? 'the key "__proto__" is not allowed' : `the key "__proto__" is not allowed - '${holder}'`);
+      }
       // Deeply nested values would overflow the stack later (validation messages, serialisation).
       if (parsed !== null && typeof parsed === 'object' && nestedDeeperThan(parsed, MAX_BODY_DEPTH)) {
         throw new SyntaxError(`the data is nested more than ${MAX_BODY_DEPTH} levels deep`);

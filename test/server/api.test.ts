@@ -948,6 +948,12 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       }
       const proto = await api.request('PATCH', '/v2/components/x1', { raw: '{"__proto__": {"enabled": true}}' });
       expect(proto.status).toBe(400);
+      expect(proto.body.detail).toBe('Error parsing the data provided: the key "__proto__" is not allowed');
+      const deepProto = await api.request('PUT', '/v2/components', { raw: '[{"id": "x1"}, {"id": "x2", "staged_state": {"boot_artifacts": {"__proto__": {}}}}]' });
+      expect(deepProto.status).toBe(400);
+      expect(deepProto.body.detail).toBe('Error parsing the data provided: the key "__proto__" is not allowed - \'1.staged_state.boot_artifacts\'');
+      const quoted = await api.request('PATCH', '/v2/components/x1', { raw: '{"retry_policy": 1, "error": "__proto__"}' });
+      expect(quoted.status, 'the word inside a string value is no key').toBe(200);
       const ro = await api.patch('/v2/components/x1', { status: { status: 'stable' } });
       expect(ro.body.detail).toBe("Property is read-only - 'status.status'");
       const ro2 = await api.put('/v2/components', [{ id: 'x1' }, { id: 'x2', last_action: { last_updated: 'x' } }]);
