@@ -20,7 +20,7 @@ import { createServices, type ClosableServices } from '../src/clients/index.js';
 import { startOperators, type OperatorName } from '../src/operators/index.js';
 import { INSTANT_KNOBS } from '../src/sim/index.js';
 import { startSystem } from '../src/system.js';
-import { call, machineLine, memoryOf, putAllComputeTemplate, roomSize, startSystemChild } from './scale-common.js';
+import { call, machineLine, memoryOf, putAllComputeTemplate, roomSize, speedProbe, startSystemChild } from './scale-common.js';
 
 const SPLIT = process.argv.includes('--split');
 const COMPUTE = Number(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 100_000);
@@ -200,7 +200,8 @@ try {
   const mem = memoryOf();
   const best = Math.min(...statusRows.map((r) => r.ms));
   const median = statusRows.map((r) => r.ms).sort((a, b) => a - b)[Math.floor(statusRows.length / 2)]!;
-  console.log(`\nprocess peak RSS (${SPLIT ? 'operators' : 'API + simulator + operators, one process'}): ${Math.round(mem.hwm)} MiB`);
+  console.log(`\nspeed probe at the end: ${speedProbe()} ms (at the start: see the machine line)`);
+  console.log(`process peak RSS (${SPLIT ? 'operators' : 'API + simulator + operators, one process'}): ${Math.round(mem.hwm)} MiB`);
   const cpuColumns = SPLIT ? ' operators cpu ms | API cpu ms | simulator cpu ms | redis-server cpu ms |' : ' process cpu ms |';
   console.log(`\n| operator | pass | nodes selected | acted | wall ms |${cpuColumns}`);
   console.log(`|---|---|---|---|---|${SPLIT ? '---|---|---|---|' : '---|'}`);
