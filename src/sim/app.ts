@@ -125,11 +125,11 @@ export function simPlugin(room: MachineRoom): FastifyPluginAsync {
     route('pcs', 'POST', '/power-status', (req, reply) => {
       const body = req.body ?? {};
       if (!isRecord(body)) return problem(reply, 400, 'Bad Request', 'expected a JSON object {"xname": [ids]}');
-      return { status: room.powerStatus(asList(body.xname)) };
+      return reply.type('application/json; charset=utf-8').send(room.powerStatusJson(asList(body.xname)));
     });
-    route('pcs', 'GET', '/power-status', (req) => {
+    route('pcs', 'GET', '/power-status', (req, reply) => {
       const q = req.query as Record<string, unknown>;
-      return { status: room.powerStatus(asList(q.xname)) };
+      return reply.type('application/json; charset=utf-8').send(room.powerStatusJson(asList(q.xname)));
     });
     route('pcs', 'POST', '/transitions', (req, reply) => {
       const body = req.body;

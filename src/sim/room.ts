@@ -75,6 +75,8 @@ export interface SimNode {
 interface NodeState extends SimNode {
   /** lastPowerChange as PCS shows it (ISO text), kept until it changes. */
   lastPowerIso?: { at: number; text: string };
+  /** The node's entry of a PCS power-status answer as JSON, kept until its power or last change does. */
+  pcsJson?: { power: string; at: number; text: string };
   gen: number;
   pending?: ScheduledEvent;
   bootEv?: ScheduledEvent;
@@ -137,6 +139,23 @@ function powerChangeText(n: NodeState): string {
 
 /** The transitions PCS lists for every node (one shared array: answers only read it). */
 const SUPPORTED_TRANSITIONS: readonly string[] = Object.freeze(['On', 'Soft-Off', 'Force-Off', 'Soft-Restart', 'Hard-Restart', 'Init', 'Off']);
+
+/** A node's entry of a PCS power-status answer. */
+function pcsEntry(n: NodeState): Record<string, unknown> {
+  return {
+    xname: n.id,
+    powerState: n.power,
+    managementState: 'available',
+    error: '',
+    supportedPowerTransitions: SUPPORTED_TRANSITIONS,
+    lastUpdated: powerChangeText(n),
+  };
+}
+
+/** The entry PCS answers for an xname it does not know. */
+function pcsUnknownEntry(id: string): Record<string, unknown> {
+  return { xname: id, powerState: 'undefined', managementState: 'undefined', error: 'Component not found in component map.', supportedPowerTransitions: [], lastUpdated: '' };
+}
 
 /**
  * The machine room: nodes with power, boot and configuration state machines driven by a Scheduler
@@ -404,20 +423,31 @@ export class MachineRoom {
     const out: Record<string, unknown>[] = [];
     for (const id of list) {
       const n = this.nodeMap.get(id);
-      if (!n) {
-        out.push({ xname: id, powerState: 'undefined', managementState: 'undefined', error: 'Component not found in component map.', supportedPowerTransitions: [], lastUpdated: '' });
-        continue;
-      }
-      out.push({
-        xname: n.id,
-        powerState: n.power,
-        managementState: 'available',
-        error: '',
-        supportedPowerTransitions: SUPPORTED_TRANSITIONS,
-        lastUpdated: powerChangeText(n),
-      });
+      out.push(n ? pcsEntry(n) : pcsUnknownEntry(id));
     }
     return out;
+  }
+
+  /**
+   * `JSON.stringify({ status: powerStatus(ids) })`, from each node's entry text kept until its power
+   * changes: a status pass over 100,000 nodes asks for all of them, and their entries rarely change
+   * between two passes.
+   */
+  powerStatusJson(ids?: readonly string[]): string {
+    const list = ids && ids.length ? ids : this.order.map((n) => n.id);
+    const texts: string[] = new Array(list.length);
+    for (let i = 0; i < list.length; i++) {
+      const n = this.nodeMap.get(list[i]!);
+      if (!n) {
+        texts[i] = JSON.stringify(pcsUnknownEntry(list[i]!));
+        continue;
+      }
+      const at = n.lastPowerChange;
+      let kept = n.pcsJson;
+      if (kept?.power !== n.power || kept.at !== at) kept = n.pcsJson = { power: n.power, at, text: JSON.stringify(pcsEntry(n)) };
+      texts[i] = kept.text;
+    }
+    return `{"status":[${texts.join(',')}]}`;
   }
 
   /** Start a PCS transition; nodes change power after the knob delays. */

@@ -139,3 +139,31 @@ describe('PCS power transitions', () => {
     expect(r.body.status[0]!.powerState).toBe('undefined');
   });
 });
+
+describe('PCS power-status answers', () => {
+  it('are the JSON of the entries, kept per node and renewed when its power changes', async () => {
+    const clock = new FakeClock();
+    sim = await startSimulator({ nodes: 8, clock, knobs: { powerOnDelayMs: 1_000, bootDelayMs: 5_000 } });
+    const room = sim.room;
+    const ids = ['x1000c0s0b0n1', 'x9999c0s0b0n0', 'x1000c0s0b0n0', 'x1000c0s0b0n1'];
+    const same = () => {
+      for (const list of [ids, [], undefined]) expect(room.powerStatusJson(list)).toBe(JSON.stringify({ status: room.powerStatus(list) }));
+    };
+    same();
+    const before = JSON.parse(room.powerStatusJson(ids)) as { status: { powerState: string; lastUpdated: string }[] };
+    expect(before.status.map((e) => e.powerState)).toEqual(['off', 'undefined', 'off', 'off']);
+    await transition(sim, 'On', ['x1000c0s0b0n1']);
+    clock.advance(1_000);
+    await room.settle();
+    same();
+    const after = JSON.parse(room.powerStatusJson(ids)) as typeof before;
+    expect(after.status.map((e) => e.powerState)).toEqual(['on', 'undefined', 'off', 'on']);
+    expect(after.status[0]!.lastUpdated).not.toBe(before.status[0]!.lastUpdated);
+    // over HTTP, by POST and by GET, the same text
+    const post = await fetch(sim.url + PCS + '/power-status', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ xname: ids }) });
+    expect(post.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await post.text()).toBe(room.powerStatusJson(ids));
+    const get = await fetch(`${sim.url}${PCS}/power-status?xname=${ids.join('&xname=')}`);
+    expect(await get.text()).toBe(room.powerStatusJson(ids));
+  });
+});
