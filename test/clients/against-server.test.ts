@@ -4,7 +4,7 @@
  * paging, bulk PATCH forms, tenant header and session calls must agree with the server.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HttpBosClient } from '../../src/clients/bos.js';
+import { FILTER_PATCH_MIN, HttpBosClient } from '../../src/clients/bos.js';
 import { createServices, gatewayUrls, MemoryBootArtifacts, type ClosableServices } from '../../src/clients/index.js';
 import { ServiceError } from '../../src/clients/types.js';
 import { FakeClock } from '../../src/common/clock.js';
@@ -111,6 +111,24 @@ describe('BOS client against the BOS server', () => {
     expect(err!.message).toMatch(/^Non-2XX response \(404\) to PATCH \/components; Not Found /);
     const byFilter = await bos.patchComponentsByFilter({ error: 'bulk' }, { ids: ids.slice(1, 3).join(',') });
     expect(byFilter.map((c) => c.error)).toEqual(['bulk', 'bulk']);
+  });
+
+  it('bulk PATCH without an answer: identical patches by id filter and the rest as a list land as a list would', async () => {
+    const many = Array.from({ length: FILTER_PATCH_MIN + 3 }, (_, i) => `x3000c0s${i}b0n0`);
+    await bos.putComponents(many.map((id) => ({ id, enabled: true, error: 'before' })));
+    const shared = { enabled: false, error: '', event_stats: { power_on_attempts: 0, power_off_graceful_attempts: 0, power_off_forceful_attempts: 0 } };
+    const patches: Partial<Component>[] = many.map((id, i) => (i === 3 ? { id, error: 'own' } : { id, ...shared }));
+    expect(await bos.patchComponents(patches, { discardAnswer: true, chunkSize: 10 })).toEqual([]);
+    const after = new Map((await bos.listComponents({ ids: many.join(',') }, 0)).map((c) => [c.id, c]));
+    for (const [i, id] of many.entries()) {
+      const c = after.get(id)!;
+      if (i === 3) expect([c.enabled, c.error]).toEqual([true, 'own']);
+      else expect([c.enabled, c.error, c.event_stats]).toEqual([false, '', shared.event_stats]);
+    }
+    // unknown ids: refused (404) in either form unless skipped
+    const unknown = [...many.slice(0, FILTER_PATCH_MIN).map((id) => ({ id, ...shared })), { id: 'x9999c0s0b0n0', ...shared }];
+    await expect(bos.patchComponents(unknown, { discardAnswer: true })).rejects.toMatchObject({ status: 404 });
+    await bos.patchComponents(unknown, { discardAnswer: true, skipBadIds: true });
   });
 
   it('session template, session create/list/patch/status/delete, with and without a tenant', async () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { HttpBosClient, LOOK_AHEAD_PAGES, scanPage } from '../../src/clients/bos.js';
+import { FILTER_PATCH_MIN, groupPatches, HttpBosClient, LOOK_AHEAD_PAGES, scanPage } from '../../src/clients/bos.js';
 import { HttpBssClient } from '../../src/clients/bss.js';
 import { CFS_GET_BATCH, CFS_PATCH_BATCH, HttpCfsClient, trailingNext } from '../../src/clients/cfs.js';
 import { HttpHsmClient } from '../../src/clients/hsm.js';
@@ -239,6 +239,56 @@ describe('BOS client', () => {
     const odd = await fake(() => ({ body: { not: 'an array' } }));
     const bad = track(new HttpBosClient(`${odd.url}/v2`, opts));
     await expect(bad.patchComponents(patches, { discardAnswer: true })).rejects.toThrow(/Expected a JSON array in the response to PATCH \/components/);
+  });
+
+  it('bulk PATCH with discardAnswer sends identical patches of many components by id filter, the rest as a list', async () => {
+    const f = await bosFake([]);
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    const many = ids(FILTER_PATCH_MIN + 8);
+    const off = { enabled: false, status: { status_override: '', phase: '' } };
+    const patches: Partial<Component>[] = [
+      { id: 'y1', error: 'one' },
+      ...many.map((id) => ({ id, ...off })),
+      { id: 'y2', enabled: false },
+      ...['y3', 'y4'].map((id) => ({ id, ...off })),
+    ];
+    // y3 and y4 share the patch too: a group is its every member, wherever they are in the list
+    expect(await bos.patchComponents(patches, { chunkSize: FILTER_PATCH_MIN, discardAnswer: true, skipBadIds: true })).toEqual([]);
+    const sharedIds = [...many, 'y3', 'y4'];
+    expect(f.seen.map((s) => s.body)).toEqual([
+      { patch: off, filters: { ids: sharedIds.slice(0, FILTER_PATCH_MIN).join(',') } },
+      { patch: off, filters: { ids: sharedIds.slice(FILTER_PATCH_MIN).join(',') } },
+      [{ id: 'y1', error: 'one' }, { id: 'y2', enabled: false }],
+    ]);
+    expect(f.seen.map((s) => [s.method, s.headers.prefer, s.query.skip_bad_ids])).toEqual(Array(3).fill(['PATCH', 'return=minimal', 'True']));
+    // one id twice: sent as the list it is, so the later patch wins as it would
+    const twice = [...patches, { id: many[0]!, error: 'later' }];
+    await bos.patchComponents(twice, { discardAnswer: true });
+    expect(f.seen.slice(3).map((s) => s.body)).toEqual([twice]);
+  });
+
+  it('groups patches so that every component gets exactly its own patch (property)', () => {
+    const variant = fc.constantFrom<Partial<Component>>({ enabled: false }, { enabled: false, error: '' }, { error: 'x' }, { status: { phase: '' } });
+    // unique ids in any order, sometimes one of them again at the end
+    const list = fc
+      .tuple(fc.array(variant, { maxLength: 300 }), fc.boolean(), variant)
+      .chain(([vs, again, last]) => fc.shuffledSubarray(vs.map((v, i) => ({ id: `x${i}`, ...v })), { minLength: vs.length }).map((ps) => (again && ps.length > 0 ? [...ps, { ...last, id: ps[0]!.id }] : ps)));
+    fc.assert(
+      fc.property(list, (patches) => {
+        const { shared, rest } = groupPatches(patches);
+        const applied = new Map<string, string>();
+        for (const g of shared) {
+          expect(g.ids.length).toBeGreaterThanOrEqual(FILTER_PATCH_MIN);
+          for (const id of g.ids) applied.set(id, JSON.stringify({ id, ...g.patch }));
+        }
+        for (const p of rest) applied.set(p.id!, JSON.stringify(p));
+        const expected = new Map(patches.map((p) => [p.id!, JSON.stringify(p)]));
+        expect(applied).toEqual(expected);
+        expect(shared.reduce((n, g) => n + g.ids.length, 0) + rest.length).toBe(patches.length);
+        if (new Set(patches.map((p) => p.id)).size < patches.length) expect(shared).toEqual([]);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('bulk PATCH filter form and PUT send the documented bodies', async () => {
