@@ -122,15 +122,13 @@ export function simPlugin(room: MachineRoom): FastifyPluginAsync {
     });
 
     // ------------------------------------------------------------ PCS
+    const powerStatus = (reply: FastifyReply, xnames: unknown) => reply.type('application/json; charset=utf-8').send(room.powerStatusJson(asList(xnames)));
     route('pcs', 'POST', '/power-status', (req, reply) => {
       const body = req.body ?? {};
       if (!isRecord(body)) return problem(reply, 400, 'Bad Request', 'expected a JSON object {"xname": [ids]}');
-      return reply.type('application/json; charset=utf-8').send(room.powerStatusJson(asList(body.xname)));
+      return powerStatus(reply, body.xname);
     });
-    route('pcs', 'GET', '/power-status', (req, reply) => {
-      const q = req.query as Record<string, unknown>;
-      return reply.type('application/json; charset=utf-8').send(room.powerStatusJson(asList(q.xname)));
-    });
+    route('pcs', 'GET', '/power-status', (req, reply) => powerStatus(reply, (req.query as Record<string, unknown>).xname));
     route('pcs', 'POST', '/transitions', (req, reply) => {
       const body = req.body;
       if (!isRecord(body)) return problem(reply, 400, 'Bad Request', 'expected a JSON object with operation and location');

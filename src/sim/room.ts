@@ -73,8 +73,6 @@ export interface SimNode {
 }
 
 interface NodeState extends SimNode {
-  /** lastPowerChange as PCS shows it (ISO text), kept until it changes. */
-  lastPowerIso?: { at: number; text: string };
   /** The node's entry of a PCS power-status answer as JSON, kept until its power or last change does. */
   pcsJson?: { power: string; at: number; text: string };
   gen: number;
@@ -131,12 +129,6 @@ export interface ReportEvent {
 
 const REPORT_LOG_LIMIT = 10_000;
 
-/** A node's last power change as ISO text, encoded once per change (PCS answers it for every node, every status pass). */
-function powerChangeText(n: NodeState): string {
-  if (n.lastPowerIso?.at !== n.lastPowerChange) n.lastPowerIso = { at: n.lastPowerChange, text: new Date(n.lastPowerChange).toISOString() };
-  return n.lastPowerIso.text;
-}
-
 /** The transitions PCS lists for every node (one shared array: answers only read it). */
 const SUPPORTED_TRANSITIONS: readonly string[] = Object.freeze(['On', 'Soft-Off', 'Force-Off', 'Soft-Restart', 'Hard-Restart', 'Init', 'Off']);
 
@@ -148,7 +140,7 @@ function pcsEntry(n: NodeState): Record<string, unknown> {
     managementState: 'available',
     error: '',
     supportedPowerTransitions: SUPPORTED_TRANSITIONS,
-    lastUpdated: powerChangeText(n),
+    lastUpdated: new Date(n.lastPowerChange).toISOString(),
   };
 }
 
@@ -419,9 +411,8 @@ export class MachineRoom {
   // ------------------------------------------------------------------ PCS
   /** PCS power status of the nodes (all without ids); answered to 100,000 nodes per status pass, so cheap per node. */
   powerStatus(ids?: readonly string[]): Record<string, unknown>[] {
-    const list = ids && ids.length ? ids : this.order.map((n) => n.id);
     const out: Record<string, unknown>[] = [];
-    for (const id of list) {
+    for (const id of this.pcsTargets(ids)) {
       const n = this.nodeMap.get(id);
       out.push(n ? pcsEntry(n) : pcsUnknownEntry(id));
     }
@@ -434,7 +425,7 @@ export class MachineRoom {
    * between two passes.
    */
   powerStatusJson(ids?: readonly string[]): string {
-    const list = ids && ids.length ? ids : this.order.map((n) => n.id);
+    const list = this.pcsTargets(ids);
     const texts: string[] = new Array(list.length);
     for (let i = 0; i < list.length; i++) {
       const n = this.nodeMap.get(list[i]!);
@@ -448,6 +439,11 @@ export class MachineRoom {
       texts[i] = kept.text;
     }
     return `{"status":[${texts.join(',')}]}`;
+  }
+
+  /** The xnames a power-status request asks about: those given, or every node when none are. */
+  private pcsTargets(ids?: readonly string[]): readonly string[] {
+    return ids && ids.length ? ids : this.order.map((n) => n.id);
   }
 
   /** Start a PCS transition; nodes change power after the knob delays. */
