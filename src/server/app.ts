@@ -126,15 +126,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (text.trim() === '') return done(null, EMPTY_BODY);
     try {
       const parsed: unknown = JSON.parse(text);
-      // Keys that could change an object's prototype when merged are refused, as fastify's own parser
-      // does, naming where they are so the sender can find them.
-      const holder = text.includes('__proto__') ? protoKeyHolder(parsed) : undefined;
-      if (holder !== undefined) {
-        throw new SyntaxError(holder === '' ? 'the key "__proto__" is not allowed' : `the key "__proto__" is not allowed - '${holder}'`);
-      }
       // Deeply nested values would overflow the stack later (validation messages, serialisation).
       if (parsed !== null && typeof parsed === 'object' && nestedDeeperThan(parsed, MAX_BODY_DEPTH)) {
         throw new SyntaxError(`the data is nested more than ${MAX_BODY_DEPTH} levels deep`);
+      }
+      // Keys that could change an object's prototype when merged are refused, as fastify's own parser
+      // does, naming where they are so the sender can find them (looked for in bodies of bounded depth).
+      const holder = text.includes('__proto__') ? protoKeyHolder(parsed) : undefined;
+      if (holder !== undefined) {
+        throw new SyntaxError(holder === '' ? 'the key "__proto__" is not allowed' : `the key "__proto__" is not allowed - '${holder}'`);
       }
       done(null, parsed);
     } catch (err) {
