@@ -218,7 +218,7 @@ export class HttpBosClient implements BosClient {
         for (const part of chunk(ids, opts.chunkSize ?? 0)) await send({ patch, filters: { ids: part.join(',') } });
       }
       for (const part of chunk(rest, opts.chunkSize ?? 0)) await send(part);
-      return out;
+      return [];
     }
     for (const part of chunk(patches, opts.chunkSize ?? 0)) {
       const answer = expectArray<Component>(await this.http.patch('/components', { body: part, query }), 'bos', 'PATCH', '/components');
