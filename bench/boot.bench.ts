@@ -23,6 +23,7 @@ import { INSTANT_KNOBS } from '../src/sim/index.js';
 import { startSystem } from '../src/system.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis.js';
 import {
+  arg,
   call,
   machineLine,
   passTotals,
@@ -36,10 +37,6 @@ import {
   type SessionResult,
 } from './scale-common.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !(all[i - 1] ?? '').startsWith('--'));
 const COMPUTE = Number(positional[0] ?? 10_000);
 const stores = arg('store', 'both') === 'both' ? ['memory', 'redis'] : [arg('store', 'memory')];

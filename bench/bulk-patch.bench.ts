@@ -14,18 +14,12 @@ import { MemoryStore } from '../src/server/store/memory.js';
 import { RedisStore } from '../src/server/store/redis.js';
 import type { Store } from '../src/server/store/store.js';
 import { startRedis } from '../test/helpers/redis.js';
-import { machineLine } from './scale-common.js';
+import { arg, machineLine, median } from './scale-common.js';
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : fallback;
-}
 const N = Number(arg('components', '100000'));
 const ROUNDS = Number(arg('rounds', '6'));
 const STORES = arg('stores', 'memory,redis').split(',');
 const BATCH = 2800;
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function benchOn(kind: string, store: Store): Promise<void> {
   const srv = await startServer({ store, logger: false });

@@ -6,7 +6,7 @@
  * Prints a table and writes it into bench/RESULTS.md under `## Administrator commands` (other
  * sections are left as they are). Run: `npm run bench -- cli`.
  */
-import { writeResultsSection } from './scale-common.js';
+import { median, writeResultsSection } from './scale-common.js';
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -33,10 +33,6 @@ function components(n: number, session = 'a0b1c2d3-1234-4567-89ab-0123456789ab')
   }));
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 function timeIt(fn: () => unknown, runs: number): number {
   const ms: number[] = [];

@@ -17,6 +17,18 @@ import { startRedis } from '../test/helpers/redis.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The value after `--name` on the command line, or `fallback` when it is missing or empty. */
+export function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+}
+
+/** The middle value (the upper one of an even count), as the benches report it. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
 /** Machine, Node version, date and commit, one line. */
 export function machineLine(): string {
   let commit = 'unknown';

@@ -13,7 +13,7 @@
  *   --stores memory,redis               --no-write (print only)
  *   BENCH_REDIS_URL=redis://...  use that Redis (it is FLUSHED) instead of a throw-away redis-server
  */
-import { writeResultsSection } from './scale-common.js';
+import { arg, writeResultsSection } from './scale-common.js';
 import { execSync, spawn, spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -31,10 +31,6 @@ import { startRedis, type TestRedis } from '../test/helpers/redis.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 const N = Number(arg('components', '100000'));
 const PATCH_N = Number(arg('patch', '2800'));
 const REPS = Math.max(1, Number(arg('reps', '5')));
