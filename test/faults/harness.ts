@@ -127,10 +127,28 @@ export async function startSession(call: Call, template: Json, operation = 'boot
 }
 
 export async function waitComplete(call: Call, name: string, ms = 60_000, headers: Record<string, string> = {}): Promise<Json> {
-  return until(`session ${name} to complete`, async () => {
-    const r = await call('GET', `/sessions/${name}`, undefined, headers);
-    return r.status === 200 && r.body.status?.status === 'complete' ? r.body : undefined;
-  }, ms, 250);
+  try {
+    return await until(`session ${name} to complete`, async () => {
+      const r = await call('GET', `/sessions/${name}`, undefined, headers);
+      return r.status === 200 && r.body.status?.status === 'complete' ? r.body : undefined;
+    }, ms, 250);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${await sessionDiagnosis(call, name, headers)}`);
+  }
+}
+
+/** What a session that did not complete is waiting for: its status and its unfinished components. */
+async function sessionDiagnosis(call: Call, name: string, headers: Record<string, string>): Promise<string> {
+  try {
+    const s = await call('GET', `/sessions/${name}`, undefined, headers);
+    const c = await call('GET', `/components?session=${encodeURIComponent(name)}`, undefined, headers);
+    const open = Array.isArray(c.body) ? c.body.filter((x: Json) => x.enabled) : [];
+    const lines = open.slice(0, 10).map((x: Json) =>
+      `  ${x.id}: ${JSON.stringify({ status: x.status, last_action: x.last_action, event_stats: x.event_stats, error: x.error, desired: x.desired_state?.boot_artifacts?.kernel, actual: x.actual_state?.boot_artifacts?.kernel })}`);
+    return [`session: ${JSON.stringify(s.body?.status)}`, `${open.length} of ${Array.isArray(c.body) ? c.body.length : '?'} components still enabled:`, ...lines].join('\n');
+  } catch (e) {
+    return `(no diagnosis: ${String(e)})`;
+  }
 }
 
 /** Power transitions per node and operation, as the room recorded them (only accepted PCS calls). */
