@@ -11,6 +11,7 @@ import {
   actualBootStateIsSet,
   actualStateOlderThan,
   bootArtifactStatesMatch,
+  cfsLeftDisabled,
   desiredBootStateIsNone,
   desiredBootStateIsOff,
   desiredConfigurationIsNone,
@@ -107,29 +108,43 @@ export function actualStateAgeFilter(seconds: number, negate = false): Filter {
 }
 
 /**
- * BOS desired configuration equals CFS `desired_config` (negate: differs). Components CFS does not
- * have are dropped with a warning: the status operator puts them on hold with "Component information
- * was not returned by cfs", and one of them must not stall configuration of every other node.
+ * Components CFS has to be told their desired configuration: CFS's `desired_config` differs from
+ * BOS's (upstream's DesiredConfigurationSetInCFS, negated), or CFS holds it but was left disabled for
+ * a node that booted (cfsLeftDisabled; upstream would wait for that node forever). Components CFS
+ * does not have are dropped with a warning: the status operator puts them on hold with "Component
+ * information was not returned by cfs", and one of them must not stall configuration of every other
+ * node.
  */
-export function desiredConfigurationSetInCfsFilter(negate = false): Filter {
+export function cfsNeedsDesiredConfigurationFilter(): Filter {
   return {
-    name: `DesiredConfigurationSetInCFS(${negate ? 'negate' : ''})`,
+    name: 'CFSNeedsDesiredConfiguration',
     async run(ctx, input) {
       if (input.length === 0) return [];
       const records = await ctx.services.cfs.getComponents(input.map((c) => c.id));
       const byId = new Map<string, CfsComponent>();
       for (const r of records) if (r && typeof r.id === 'string') byId.set(r.id, r);
       const missing: string[] = [];
+      const disabled: string[] = [];
+      const now = ctx.clock.now();
       const out = input.filter((c) => {
         const r = byId.get(c.id);
         if (!r) {
           missing.push(c.id);
           return false;
         }
-        return desiredConfigurationSetInCfs(c, r) !== negate;
+        if (!desiredConfigurationSetInCfs(c, r)) return true;
+        if (!cfsLeftDisabled(c, r, now, ctx.options.max_boot_wait_time)) return false;
+        disabled.push(c.id);
+        return true;
       });
       if (missing.length > 0) {
         ctx.log.warn({ count: missing.length, ids: missing.slice(0, 20) }, `${missing.length} component(s) not found in CFS; skipped this pass`);
+      }
+      if (disabled.length > 0) {
+        ctx.log.warn(
+          { count: disabled.length, ids: disabled.slice(0, 20) },
+          `CFS was disabled for ${disabled.length} booted component(s) whose configuration is still pending; enabling it so CFS configures them`,
+        );
       }
       return out;
     },

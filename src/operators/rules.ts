@@ -100,6 +100,23 @@ export function desiredConfigurationSetInCfs(c: Component, cfs: CfsComponent): b
   return (c.desired_state?.configuration ?? null) === (cfs.desired_config ?? null);
 }
 
+/**
+ * CFS holds the node's desired configuration but is disabled for it, with that configuration still
+ * pending, after the node booted: nobody would ever configure it. Power-on disables CFS before it
+ * powers a node on and the booted node enables it again, so a disable that lands after the boot (a
+ * second operator instance's power-on acting on a stale read, or one by hand) leaves the node in
+ * `configuring` for good. It counts as after the boot once the node reported its state after BOS's
+ * last action on it, or `maxBootWaitTime` seconds after that action (the node had its time to boot).
+ */
+export function cfsLeftDisabled(c: Component, cfs: CfsComponent, nowMs: number, maxBootWaitTime: number): boolean {
+  if (cfs.enabled !== false || (cfs.configuration_status ?? '').toLowerCase() !== 'pending') return false;
+  if (desiredConfigurationIsNone(c) || !desiredConfigurationSetInCfs(c, cfs)) return false;
+  const reported = parseTimestamp(c.actual_state?.last_updated ?? undefined);
+  const acted = parseTimestamp(c.last_action?.last_updated ?? undefined);
+  if (reported > acted) return true; // false when either is missing or unreadable (NaN)
+  return timeSinceLastAction(c, maxBootWaitTime, nowMs);
+}
+
 /** Last action (missing → "") is one of `actions`. */
 export function lastActionIs(c: Component, actions: readonly string[]): boolean {
   return actions.includes(c.last_action?.action ?? '');

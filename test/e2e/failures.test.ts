@@ -126,6 +126,30 @@ describe('misbehaving nodes end to end', { timeout: E2E_TEST_TIMEOUT_MS }, () =>
     expect(new Set(st.error_summary['cfs configuration failed'].list.split(','))).toEqual(new Set(bad));
   });
 
+  it('enables CFS again for booted nodes it was disabled for while their configuration was pending; the session completes', async () => {
+    // CFS takes two machine minutes per node: a window to disable it in after the boot, as a second
+    // operator instance's late power-on (or an administrator) would.
+    e2e = await startE2e({ nodes: 12, knobs: { cfsConfigureDelayMs: 120_000 } });
+    const ids = e2e.computeNodes().map((n) => n.id);
+    await e2e.putTemplate('compute', computeTemplate());
+    await e2e.createSession({ name: 'boot', template_name: 'compute', operation: 'boot' });
+    await e2e.waitFor('every node booted, configuring, with CFS enabled', async () => {
+      const cs = await e2e!.components({ session: 'boot' });
+      return cs.length === ids.length && cs.every((c) => c.status.phase === 'configuring' && e2e!.cfs(c.id).enabled === true);
+    });
+    // Disabled, its state cleared (so a configuration just applied is pending again).
+    e2e.sys.room.patchCfs(ids, { enabled: false, state: [] });
+    expect(ids.map((id) => e2e!.cfs(id))).toEqual(ids.map(() => expect.objectContaining({ enabled: false, configuration_status: 'pending' })));
+
+    const done = await e2e.waitComplete('boot');
+    expect(done.status.error).toBeNull();
+    await expectBooted(e2e, ids, { session: 'boot', configuration: 'compute-config' });
+    for (const id of ids) {
+      expect(e2e.cfs(id), id).toMatchObject({ enabled: true, configuration_status: 'configured' });
+      expect(e2e.node(id).boots, id).toBe(1); // enabled again, not rebooted
+    }
+  });
+
   it('fails every node of a configuration that CFS cannot apply', async () => {
     e2e = await startE2e({ nodes: 12, knobs: { failingConfigurations: ['broken-config'] } });
     const ids = e2e.computeNodes().map((n) => n.id);

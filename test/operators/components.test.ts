@@ -39,6 +39,33 @@ describe('configuration', () => {
     expect(w.bos.get('a').last_action).toBeUndefined();
   });
 
+  it('enables CFS again for booted nodes it was left disabled for, and only for those', async () => {
+    const w = world();
+    // Power-on acted 100 s ago (the default max_boot_wait_time is 1200 s).
+    const base = {
+      status: { phase: 'configuring', status_override: '' },
+      session: 's1',
+      desired_state: { configuration: 'cfg1' },
+      last_action: { action: 'powering_on', failed: false, last_updated: ago(w, 100) },
+    };
+    const disabled = { desired_config: 'cfg1', enabled: false, configuration_status: 'pending' };
+    // Reported after the power-on: booted, and CFS was disabled after the boot.
+    w.bos.put(comp('booted', { ...base, actual_state: { last_updated: ago(w, 50) } }));
+    // Last report before the power-on, within the boot wait: still booting, CFS stays off.
+    w.bos.put(comp('booting', { ...base, actual_state: { last_updated: ago(w, 200) } }));
+    // No report at all, but the power-on is older than max_boot_wait_time.
+    w.bos.put(comp('waited', { ...base, last_action: { ...base.last_action, last_updated: ago(w, 1300) } }));
+    // CFS enabled (it is configuring), or disabled with the configuration already applied.
+    w.bos.put(comp('working', { ...base, actual_state: { last_updated: ago(w, 50) } }));
+    w.bos.put(comp('configured', { ...base, actual_state: { last_updated: ago(w, 50) } }));
+    for (const id of ['booted', 'booting', 'waited']) w.cfs.components.set(id, { id, ...disabled });
+    w.cfs.components.set('working', { id: 'working', ...disabled, enabled: true });
+    w.cfs.components.set('configured', { id: 'configured', ...disabled, configuration_status: 'configured' });
+    const r = await run(w, configuration);
+    expect(r.ok).toBe(true);
+    expect(w.rec.of('cfs', 'setDesiredConfig').map((c) => c.args)).toEqual([[['booted', 'waited'], 'cfg1', { enabled: true, session: 's1' }]]);
+  });
+
   it('skips components CFS does not know instead of stalling the others', async () => {
     const w = world();
     w.bos.put(comp('a', { status: { phase: 'configuring' }, desired_state: { configuration: 'cfg1' } }));
@@ -64,7 +91,7 @@ describe('configuration', () => {
     w.rec.fail('cfs', 'getComponents', 'read timeout');
     const r = await run(w, configuration);
     expect(r.ok).toBe(false);
-    expect(r.error).toBe('filter DesiredConfigurationSetInCFS(negate) failed: cfs: read timeout');
+    expect(r.error).toBe('filter CFSNeedsDesiredConfiguration failed: cfs: read timeout');
   });
 });
 

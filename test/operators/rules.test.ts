@@ -11,6 +11,7 @@ import {
   bootArtifactStatesMatch,
   buildStatusPatch,
   CFS_FAILED_ERROR,
+  cfsLeftDisabled,
   CFS_MISSING_ERROR,
   decideStatus,
   sessionComponentsList,
@@ -301,6 +302,49 @@ describe('status decision tree', () => {
         }
       }),
       { numRuns: 3000 },
+    );
+  });
+});
+
+describe('CFS left disabled for a booted node', () => {
+  const secondsAgo = fc.option(fc.integer({ min: 0, max: 5000 }), { nil: undefined });
+  const arb = fc.record({
+    enabled: fc.constantFrom<boolean | undefined>(true, false, undefined),
+    cfsStatus: fc.constantFrom('pending', 'PENDING', 'configured', 'failed', 'unconfigured', undefined),
+    desired: fc.constantFrom<string | undefined>('cfg1', 'cfg2', '', undefined),
+    cfsDesired: fc.constantFrom<string | undefined>('cfg1', 'cfg2', '', undefined),
+    reported: secondsAgo,
+    acted: secondsAgo,
+    wait: fc.integer({ min: 0, max: 3000 }),
+  });
+  const make = (v: typeof arb extends fc.Arbitrary<infer T> ? T : never) => {
+    const c: Component = { id: 'x1', enabled: true, desired_state: v.desired === undefined ? {} : { configuration: v.desired } };
+    if (v.reported !== undefined) c.actual_state = { last_updated: ago(v.reported) };
+    if (v.acted !== undefined) c.last_action = { action: 'powering_on', failed: false, last_updated: ago(v.acted) };
+    const cfs: CfsComponent = { id: 'x1', enabled: v.enabled, desired_config: v.cfsDesired, configuration_status: v.cfsStatus };
+    return { c, cfs };
+  };
+
+  it('holds exactly for a disabled, pending CFS record with BOS\'s configuration, once the node reported after the last action or had its boot wait', () => {
+    fc.assert(
+      fc.property(arb, (v) => {
+        const { c, cfs } = make(v);
+        const got = cfsLeftDisabled(c, cfs, NOW, v.wait);
+        const stuck = v.enabled === false && v.cfsStatus?.toLowerCase() === 'pending' && !!v.desired && v.desired === v.cfsDesired;
+        // Timestamps have whole seconds: "reported after" is a later second.
+        const reportedAfter = v.reported !== undefined && v.acted !== undefined && v.reported < v.acted;
+        const waited = v.acted === undefined || v.acted > v.wait;
+        expect(got).toBe(stuck && (reportedAfter || waited));
+      }),
+    );
+  });
+
+  it('once it holds, it holds later too (a stuck node is not let go by the passing of time)', () => {
+    fc.assert(
+      fc.property(arb, fc.integer({ min: 0, max: 5000 }), (v, later) => {
+        const { c, cfs } = make(v);
+        if (cfsLeftDisabled(c, cfs, NOW, v.wait)) expect(cfsLeftDisabled(c, cfs, NOW + later * 1000, v.wait)).toBe(true);
+      }),
     );
   });
 });
