@@ -1,7 +1,8 @@
 /** BOS v2 API client (services.md §1). */
 import type { Component, Session, SessionTemplate } from '../common/types.js';
 import { chunk, expectArray, FIXED_READ_TIMEOUT_SECONDS, HttpClient, jsonType, type HttpClientOptions, type Query } from './http.js';
-import { ServiceError, type BosClient, type ComponentQuery } from './types.js';
+import { ServiceError, type BosClient, type ComponentQuery, type ListPagesOptions } from './types.js';
+import { STATUS_VIEW_MEDIA_TYPE } from '../common/status-view.js';
 
 export const TENANT_HEADER = 'Cray-Tenant-Name';
 /** An `ids` filter longer than this is split over several GETs so no URL grows unbounded. */
@@ -59,7 +60,7 @@ function seg(name: string): string {
 export class HttpBosClient implements BosClient {
   readonly http: HttpClient;
   /** Where each page listComponentPages() yielded came from, and the API's entity tag for it (if it sent one). */
-  private readonly pageSources = new WeakMap<Component[], { query: Query; etag: string }>();
+  private readonly pageSources = new WeakMap<Component[], { query: Query; etag: string; headers: Record<string, string> }>();
 
   constructor(baseUrl: string, opts: BosClientOptions = {}) {
     this.http = new HttpClient({
@@ -96,10 +97,12 @@ export class HttpBosClient implements BosClient {
     return this.listPaged(query, pageSize, limit);
   }
 
-  private async *pages(query: ComponentQuery, pageSize: number, limit: number): AsyncGenerator<Component[]> {
+  private async *pages(query: ComponentQuery, pageSize: number, limit: number, opts: ListPagesOptions = {}): AsyncGenerator<Component[]> {
     let size = Math.max(0, Math.floor(pageSize));
     if (limit > 0 && (size === 0 || size > limit)) size = limit;
     const base: Query = { ...query, page_size: size };
+    // Status views where the API makes them; full records (application/json) from one that does not.
+    const headers: Record<string, string> = opts.view === 'status' ? { accept: `${STATUS_VIEW_MEDIA_TYPE}, application/json;q=0.9` } : {};
     // Look-ahead: from the second page on, the next page is asked for as soon as a page's text has
     // arrived, with the cursor read from the text (the last `{"id":"…"`), so the API serialises
     // page k+1 while this process parses page k. The cursor is checked against the parsed page; a
@@ -126,6 +129,7 @@ export class HttpBosClient implements BosClient {
       const pageQuery = cursor === undefined ? base : { ...base, start_after_id: cursor };
       const res = await this.http.request('GET', '/components', {
         query: pageQuery,
+        headers,
         beforeParse:
           lookAhead && cursor !== undefined
             ? (text) => {
@@ -146,7 +150,7 @@ export class HttpBosClient implements BosClient {
     for (;;) {
       const answer = await pending;
       const page = expectArray<Component>(answer.body, 'bos', 'GET', '/components');
-      if (typeof answer.etag === 'string' && answer.etag !== '') this.pageSources.set(page, { query: answer.query, etag: answer.etag });
+      if (typeof answer.etag === 'string' && answer.etag !== '') this.pageSources.set(page, { query: answer.query, etag: answer.etag, headers });
       taken++;
       if (held && held.gen === generation && held.n - taken <= LOOK_AHEAD_PAGES) {
         startAhead(held.cursor, held.n, held.gen);
@@ -183,14 +187,14 @@ export class HttpBosClient implements BosClient {
     return out;
   }
 
-  listComponentPages(query: Omit<ComponentQuery, 'ids'>, pageSize: number): AsyncIterable<Component[]> {
-    return this.pages(query, pageSize, 0);
+  listComponentPages(query: Omit<ComponentQuery, 'ids'>, pageSize: number, opts: ListPagesOptions = {}): AsyncIterable<Component[]> {
+    return this.pages(query, pageSize, 0, opts);
   }
 
   async rereadPage(page: Component[]): Promise<Component[] | 'unchanged' | undefined> {
     const source = this.pageSources.get(page);
     if (!source) return undefined;
-    const res = await this.http.request('GET', '/components', { query: source.query, headers: { 'if-none-match': source.etag }, notModified: true });
+    const res = await this.http.request('GET', '/components', { query: source.query, headers: { ...source.headers, 'if-none-match': source.etag }, notModified: true });
     if (res.status === 304) return 'unchanged';
     return expectArray<Component>(res.body, 'bos', 'GET', '/components');
   }
@@ -280,8 +284,8 @@ export const LOOK_AHEAD_PAGES = 2;
  * A component listing page by page where the client pages (listComponentPages), else as one page
  * holding the whole listing: for callers that work through a listing without needing all of it.
  */
-export async function* componentPages(bos: BosClient, query: Omit<ComponentQuery, 'ids'>, pageSize: number): AsyncGenerator<Component[]> {
-  if (bos.listComponentPages) yield* bos.listComponentPages(query, pageSize);
+export async function* componentPages(bos: BosClient, query: Omit<ComponentQuery, 'ids'>, pageSize: number, opts: ListPagesOptions = {}): AsyncGenerator<Component[]> {
+  if (bos.listComponentPages) yield* bos.listComponentPages(query, pageSize, opts);
   else yield await bos.listComponents(query, pageSize);
 }
 

@@ -33,6 +33,11 @@ export interface ComponentQuery {
   status?: string;
 }
 
+export interface ListPagesOptions {
+  /** Ask for status views instead of full records (where the API makes them). */
+  view?: 'status';
+}
+
 export interface BosClient {
   getOptions(): Promise<Record<string, unknown>>;
   /**
@@ -44,9 +49,10 @@ export interface BosClient {
   /**
    * The same listing (no `ids` filter) page by page, for callers that work through a large listing
    * without holding all of it (a page size of 0 gives one page with everything). Optional: a client
-   * without it is used through listComponents.
+   * without it is used through listComponents. With `view: 'status'` the API is asked for status
+   * views (common/status-view.ts); an API that does not make them answers full records.
    */
-  listComponentPages?(query: Omit<ComponentQuery, 'ids'>, pageSize: number): AsyncIterable<Component[]>;
+  listComponentPages?(query: Omit<ComponentQuery, 'ids'>, pageSize: number, opts?: ListPagesOptions): AsyncIterable<Component[]>;
   /**
    * Read again a page listComponentPages yielded, conditionally (If-None-Match with the entity tag
    * the API sent with it): 'unchanged' when the API answers 304 Not Modified, else the page as it is

@@ -7,9 +7,12 @@ import type { ManifestSummary } from '../clients/s3.js';
 import { emptyActualState } from '../common/constants.js';
 import { parseTimestamp } from '../common/clock.js';
 import { computeStatus } from '../common/status.js';
-import type { AttemptField, BootArtifacts, BootSet, Component, ComponentPatch, Phase } from '../common/types.js';
+import { bootArtifactStatesMatch, desiredBootStateIsOff } from '../common/status-view.js';
+import type { AttemptField, BootSet, Component, ComponentPatch, Phase } from '../common/types.js';
 import { ATTEMPT_FIELDS } from '../common/types.js';
 import type { CfsComponent } from '../clients/types.js';
+
+export { bootArtifactStatesMatch, desiredBootStateIsOff, sanitizeKernelParameters } from '../common/status-view.js';
 
 // ---------------------------------------------------------------- batching
 
@@ -74,13 +77,6 @@ export function desiredBootStateIsNone(c: Component): boolean {
   return Object.values(ba!).every((v) => !v);
 }
 
-/** Desired boot artifacts missing/empty, or no kernel. */
-export function desiredBootStateIsOff(c: Component): boolean {
-  const ba = c.desired_state?.boot_artifacts;
-  if (isEmptyObject(ba)) return true;
-  return !ba!.kernel;
-}
-
 /** Desired state missing/empty, or no configuration. */
 export function desiredConfigurationIsNone(c: Component): boolean {
   const ds = c.desired_state;
@@ -120,30 +116,6 @@ export function cfsLeftDisabled(c: Component, cfs: CfsComponent, nowMs: number, 
 /** Last action (missing → "") is one of `actions`. */
 export function lastActionIs(c: Component, actions: readonly string[]): boolean {
   return actions.includes(c.last_action?.action ?? '');
-}
-
-/**
- * Kernel parameters as compared between desired and actual state: every `spire_join_token=...` token
- * removed (the join token differs on every boot); empty and missing are equal (null).
- */
-export function sanitizeKernelParameters(params: string | undefined | null): string | null {
-  if (!params) return null;
-  const stripped = params.replace(/(^|\s+)spire_join_token=\S*/g, '');
-  const out = stripped === params ? params : stripped.trim();
-  return out === '' ? null : out;
-}
-
-/** Desired and actual boot artifacts name the same kernel, initrd and (sanitized) kernel parameters. */
-export function bootArtifactStatesMatch(c: Component): boolean {
-  const desired: BootArtifacts | undefined = c.desired_state?.boot_artifacts;
-  const actual: BootArtifacts | undefined = c.actual_state?.boot_artifacts;
-  if (desired === undefined || desired === null) return actual === undefined || actual === null;
-  if (actual === undefined || actual === null) return false;
-  if (desired.kernel !== actual.kernel || desired.initrd !== actual.initrd) return false;
-  // The same text sanitizes to the same text: only differing parameters need the regular expression
-  // (a booted node's usually are the same; the status pass compares 100,000 of them).
-  if (desired.kernel_parameters === actual.kernel_parameters) return true;
-  return sanitizeKernelParameters(desired.kernel_parameters) === sanitizeKernelParameters(actual.kernel_parameters);
 }
 
 // ---------------------------------------------------------------- status decision tree

@@ -7,6 +7,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Component, ComponentPatch } from '../common/types.js';
 import { computeStatus } from '../common/status.js';
+import { statusView } from '../common/status-view.js';
 import { componentPages } from '../clients/bos.js';
 import type { PowerState } from '../clients/types.js';
 import { CfsRecords, type CfsWait } from './cfs-records.js';
@@ -48,8 +49,17 @@ interface Census {
 }
 const censuses = new WeakMap<OperatorMetrics, Census>();
 
-/** Whether two reads of a component agree on what its status decision is made from (besides PCS and CFS). */
+/**
+ * Whether two reads of a component agree on what its status decision is made from (besides PCS and
+ * CFS). Two full records are compared as they are; a status view (status-view.ts) with anything else
+ * is compared as views (a view decides what its full record decides).
+ */
 export function sameDecisionInputs(a: Component, b: Component): boolean {
+  if (a.status_facts || b.status_facts) {
+    a = statusView(a);
+    b = statusView(b);
+    if (!isDeepStrictEqual(a.status_facts, b.status_facts)) return false;
+  }
   return (
     (a.enabled === true) === (b.enabled === true) &&
     (a.session ?? '') === (b.session ?? '') &&
@@ -182,7 +192,7 @@ export const status: PassOperator = {
     const query = full ? {} : { enabled: true };
     // `short`: the page holds fewer components than asked for, so it is probably the listing's last.
     async function* batches(): AsyncGenerator<{ batch: Component[]; page: Component[]; short: boolean }> {
-      for await (const page of componentPages(ctx.services.bos, query, ctx.batchSize)) {
+      for await (const page of componentPages(ctx.services.bos, query, ctx.batchSize, { view: 'status' })) {
         const enabled: Component[] = [];
         for (const c of page) {
           if (c.enabled === true) enabled.push(c);

@@ -220,8 +220,8 @@ export function sendJsonArray<T>(reply: FastifyReply, status: number, items: rea
  * size (joining the texts first and then encoding the joined string copies every byte twice),
  * streamed in batches when large.
  */
-export function sendJsonItems<T>(reply: FastifyReply, status: number, items: readonly T[], toJson: (item: T) => readonly string[]): FastifyReply {
-  reply.code(status).type('application/json');
+export function sendJsonItems<T>(reply: FastifyReply, status: number, items: readonly T[], toJson: (item: T) => readonly string[], type = 'application/json'): FastifyReply {
+  reply.code(status).type(type);
   const part = (from: number, to: number): Buffer => {
     const texts: (readonly string[])[] = new Array(to - from);
     // a bracket or comma before each item; at the end "]\n", after a "[" of its own when there are no items

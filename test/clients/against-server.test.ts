@@ -10,6 +10,7 @@ import { ServiceError } from '../../src/clients/types.js';
 import { FakeClock } from '../../src/common/clock.js';
 import { OPTION_DEFAULTS } from '../../src/common/options.js';
 import type { Component, Session } from '../../src/common/types.js';
+import { statusView } from '../../src/common/status-view.js';
 import { startServer, type RunningServer } from '../../src/server/app.js';
 import { MemoryStore } from '../../src/server/store/memory.js';
 import { computeXname, manifestPath, SIM_IMAGES, startSimulator, type RunningSimulator } from '../../src/sim/index.js';
@@ -91,6 +92,20 @@ describe('BOS client against the BOS server', () => {
     expect(Array.isArray(again) && again.map((c) => [c.id, c.error])).toEqual(pages[1]!.map((c) => [c.id, c.id === changed ? 'now' : '']));
     // a page this client did not list: nothing to re-read it by
     expect(await bos.rereadPage([...pages[0]!])).toBeUndefined();
+  });
+
+  it('lists status views page by page, each the view of its full record, and re-reads them conditionally', async () => {
+    await bos.putComponents(ids.map(newComponent));
+    const full = await bos.listComponents({}, 0);
+    const views: Component[][] = [];
+    for await (const page of bos.listComponentPages({}, 5, { view: 'status' })) views.push(page);
+    expect(views.flat()).toEqual(full.map(statusView));
+    expect(await bos.rereadPage(views[1]!)).toBe('unchanged');
+    const changed = views[1]![0]!.id;
+    await bos.patchComponents([{ id: changed, error: 'now' }]);
+    const again = await bos.rereadPage(views[1]!);
+    expect(Array.isArray(again) && again.every((c) => c.status_facts !== undefined && !('staged_state' in c))).toBe(true);
+    expect(Array.isArray(again) && again.find((c) => c.id === changed)?.error).toBe('now');
   });
 
   it('bulk PATCH in both forms; skip_bad_ids ignores unknown ids, without it they are a 404', async () => {

@@ -11,6 +11,7 @@ import { HttpTenantClient } from '../../src/clients/tenants.js';
 import { ServiceError } from '../../src/clients/types.js';
 import { OPTION_DEFAULTS, type Options } from '../../src/common/options.js';
 import type { Component } from '../../src/common/types.js';
+import { STATUS_VIEW_MEDIA_TYPE } from '../../src/common/status-view.js';
 import { FAST_RETRY, startFake, type Fake, type Handler } from './fake-server.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -137,6 +138,29 @@ describe('BOS client', () => {
       }),
       { numRuns: 40 },
     );
+  });
+
+  it('listComponentPages with the status view: asks for views before JSON, takes full records from an API without them, re-reads the same way', async () => {
+    const all = ids(5);
+    const f = await fake((req) => {
+      const size = Number(req.query.page_size);
+      const list = all.filter((id) => req.query.start_after_id === undefined || id > req.query.start_after_id).slice(0, size);
+      // Accept is ignored, as by an API without views: full records.
+      if (req.headers['if-none-match'] === '"t"') return { status: 304, raw: '' };
+      return { body: list.map((id) => ({ id, desired_state: { boot_artifacts: { kernel: 'k' } } })), headers: { etag: '"t"' } };
+    });
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    const pages: Component[][] = [];
+    for await (const page of bos.listComponentPages({ enabled: true }, 3, { view: 'status' })) pages.push(page);
+    expect(pages.flat().map((c) => c.desired_state?.boot_artifacts?.kernel)).toEqual(all.map(() => 'k'));
+    expect(await bos.rereadPage(pages[0]!)).toBe('unchanged');
+    const accepts = f.seen.map((s) => s.headers.accept);
+    expect(accepts).toHaveLength(3);
+    expect(new Set(accepts)).toEqual(new Set([`${STATUS_VIEW_MEDIA_TYPE}, application/json;q=0.9`]));
+    expect(f.seen[2]!.headers['if-none-match']).toBe('"t"');
+    // Without the view: no Accept of its own.
+    for await (const _page of bos.listComponentPages({ enabled: true }, 0)) break;
+    expect(f.seen[3]!.headers.accept).not.toContain(STATUS_VIEW_MEDIA_TYPE);
   });
 
   it('listComponentPages: a caller slower than the API still gets every page once, with no page asked for twice', async () => {

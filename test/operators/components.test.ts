@@ -7,6 +7,9 @@ import { discovery } from '../../src/operators/discovery.js';
 import { Runner } from '../../src/operators/runner.js';
 import { AHEAD_WHILE_CFS, CFS_BY_ID_MAX, sameDecisionInputs, status, WRITES_IN_FLIGHT } from '../../src/operators/status.js';
 import type { OperatorDefinition } from '../../src/operators/types.js';
+import { buildStatusPatch, decideStatus } from '../../src/operators/rules.js';
+import { statusView } from '../../src/common/status-view.js';
+import type { Component } from '../../src/common/types.js';
 import { ago, bootArtifacts, comp, world, type World } from './fakes.js';
 
 function run(w: World, op: OperatorDefinition, registry?: Registry) {
@@ -566,6 +569,33 @@ describe('status operator: which changes count as a component changed during the
         expect(sameDecisionInputs(a as any, shuffled)).toBe(true);
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('compares status views as views: never a change full records do not show, and views that agree decide alike (property)', () => {
+    const wire = (c: unknown) => JSON.parse(JSON.stringify(c));
+    const arbPower = fc.constantFrom('on', 'off');
+    const arbCfs = fc.record({ id: fc.constant('x1'), desired_config: fc.constantFrom('c1', 'c2', ''), configuration_status: fc.constantFrom('configured', 'pending', 'failed') });
+    fc.assert(
+      fc.property(arbComp, arbComp, fc.boolean(), arbPower, arbCfs, (ga, gb, statesOnly, power, cfs) => {
+        // Half the time b is a with only its states changed (else the two rarely agree elsewhere).
+        const [a, b] = [wire(ga), wire(statesOnly ? { ...ga, desired_state: gb.desired_state, actual_state: gb.actual_state } : gb)];
+        const [va, vb] = [wire(statusView(a)), wire(statusView(b))];
+        // A view against a view, or against a full record (a re-read by id), agrees wherever the full records do.
+        if (sameDecisionInputs(a, b)) {
+          expect(sameDecisionInputs(va, vb)).toBe(true);
+          expect(sameDecisionInputs(va, b)).toBe(true);
+        }
+        expect(sameDecisionInputs(va, a)).toBe(true);
+        // Views that agree: the same decision and the same patch from either full record.
+        if (sameDecisionInputs(va, vb)) {
+          const decide = (c: Component) => decideStatus({ component: c, powerState: power, cfs, nowMs: 0, maxBootWaitTime: 1200, maxPowerOnWaitTime: 120 });
+          const [da, db] = [decide({ ...a, id: 'x1' }), decide({ ...b, id: 'x1' })];
+          expect(db).toEqual(da);
+          expect(buildStatusPatch({ ...b, id: 'x1' }, db)).toEqual(buildStatusPatch({ ...a, id: 'x1' }, da));
+        }
+      }),
+      { numRuns: 1000 },
     );
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { formatTimestamp } from '../../src/common/clock.js';
 import { computeStatus } from '../../src/common/status.js';
+import { statusView } from '../../src/common/status-view.js';
 import type { Component } from '../../src/common/types.js';
 import type { CfsComponent } from '../../src/clients/types.js';
 import {
@@ -274,6 +275,21 @@ describe('status decision tree', () => {
     { nil: undefined },
   );
   const arbPower = fc.option(fc.constantFrom('on', 'off', 'undefined', '', 'some PCS error'), { nil: undefined });
+
+  it('decides from a status view, as parsed off the wire, exactly what it decides from the full record (property)', () => {
+    fc.assert(
+      fc.property(arbComponent, arbPower, arbCfs, fc.integer({ min: 0, max: 3000 }), (c, power, cfs, wait) => {
+        const view: Component = JSON.parse(JSON.stringify(statusView(c)));
+        expect(JSON.stringify(view)).not.toContain('boot_artifacts');
+        const decide = (component: Component) =>
+          decideStatus({ component, powerState: power, cfs: cfs ? { id: 'x1', ...cfs } : undefined, nowMs: NOW, maxBootWaitTime: wait, maxPowerOnWaitTime: 120 });
+        const d = decide(c);
+        expect(decide(view)).toEqual(d);
+        expect(buildStatusPatch(view, d)).toEqual(buildStatusPatch(c, d));
+      }),
+      { numRuns: 3000 },
+    );
+  });
 
   it('is total and keeps its invariants (property)', () => {
     fc.assert(

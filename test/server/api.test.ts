@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/common/clock.js';
 import type { Component, Session } from '../../src/common/types.js';
+import { STATUS_VIEW_MEDIA_TYPE, statusView } from '../../src/common/status-view.js';
 import { startServer, type RunningServer } from '../../src/server/app.js';
 import { MemoryStore } from '../../src/server/store/memory.js';
 import { RedisStore } from '../../src/server/store/redis.js';
@@ -320,6 +321,54 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       }
       expect((await api.patch('/v2/components', { patch: { error: 'z' } })).body.detail).toBe("'filters' is a required property");
       expect((await stored('x1'))!.error).toBe('e1');
+    });
+
+    it('lists status views when asked for them (extension): each record without boot artifacts and staged state, with the facts, its own tag', async () => {
+      const ba = (kernel: string, params: string) => ({ kernel, initrd: 's3://b/initrd', kernel_parameters: params });
+      await putComponents([
+        { id: 'a', enabled: true, desired_state: { boot_artifacts: ba('s3://b/k1', 'p spire_join_token=1'), configuration: 'cfg', bss_token: 't' }, actual_state: { boot_artifacts: ba('s3://b/k1', 'p spire_join_token=2'), bss_token: 't' }, last_action: { action: 'powering_on', failed: false } },
+        { id: 'b', enabled: true, desired_state: { boot_artifacts: ba('s3://b/k2', 'p'), configuration: '' }, actual_state: { boot_artifacts: ba('s3://b/k1', 'p') }, staged_state: { boot_artifacts: ba('s3://b/k3', 'q'), session: 's' } },
+        { id: 'c', enabled: true, desired_state: { boot_artifacts: { kernel: '', initrd: '', kernel_parameters: '' } }, status: { phase: 'powering_off', status_override: '' } },
+        { id: 'd', enabled: true },
+      ]);
+      const get = async (accept?: string, ifNoneMatch?: string) => {
+        const headers: Record<string, string> = {};
+        if (accept) headers.accept = accept;
+        if (ifNoneMatch) headers['if-none-match'] = ifNoneMatch;
+        const res = await fetch(`${api.url}/v2/components?enabled=true`, { headers });
+        return { status: res.status, type: res.headers.get('content-type'), tag: res.headers.get('etag'), vary: res.headers.get('vary'), text: await res.text() };
+      };
+      const full = await get();
+      const asked = `${STATUS_VIEW_MEDIA_TYPE}, application/json;q=0.9`;
+      const view = await get(asked);
+      expect(view.status).toBe(200);
+      expect(view.type).toContain(STATUS_VIEW_MEDIA_TYPE);
+      expect(full.type).toContain('application/json');
+      expect([full.vary, view.vary]).toEqual(['Accept', 'Accept']);
+      const records = JSON.parse(full.text) as Component[];
+      const views = JSON.parse(view.text) as Component[];
+      // Exactly the full record's view: small fields as they are, the facts from the artifacts.
+      expect(views).toEqual(records.map(statusView));
+      expect(views.map((v) => v.status_facts)).toEqual([
+        { boot_off: false, artifacts_match: true },
+        { boot_off: false, artifacts_match: false },
+        { boot_off: true, artifacts_match: false },
+        { boot_off: true, artifacts_match: true },
+      ]);
+      for (const v of views) {
+        expect(JSON.stringify(v)).not.toContain('boot_artifacts');
+        expect(v.staged_state).toBeUndefined();
+        expect(v.status?.status).toBe(records.find((r) => r.id === v.id)!.status!.status);
+      }
+      expect(views[0]!.desired_state).toMatchObject({ configuration: 'cfg', bss_token: 't' });
+      // One tag per representation: each answers 304 only to its own.
+      expect(view.tag).not.toBe(full.tag);
+      expect((await get(asked, view.tag!)).status).toBe(304);
+      expect((await get(undefined, view.tag!)).status).toBe(200);
+      expect((await get(asked, full.tag!)).status).toBe(200);
+      // Not asked for (or refused with q=0): full records.
+      expect((await get(`${STATUS_VIEW_MEDIA_TYPE};q=0, application/json`)).text).toBe(full.text);
+      expect((await get('application/json')).text).toBe(full.text);
     });
 
     it('tags listings (ETag) and answers 304 to If-None-Match until a record of the listing changes, anywhere (extension)', async () => {

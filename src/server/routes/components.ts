@@ -2,6 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { attachStatus } from '../../common/status.js';
+import { STATUS_VIEW_MEDIA_TYPE, statusView } from '../../common/status-view.js';
 import type { Component, ComponentPatch, Session } from '../../common/types.js';
 import {
   checkParam,
@@ -26,6 +27,7 @@ import {
   componentFilter,
   lastWinsById,
   mergeComponent,
+  outputView,
   prepareForOutput,
   type ComponentListQuery,
 } from '../rules/components.js';
@@ -105,6 +107,8 @@ interface Shown {
   rec: Component;
   revision: number;
   json?: string[];
+  /** The status view's JSON (status-view.ts), for listings that ask for it. */
+  view?: string[];
 }
 const shown = new WeakMap<Component, Shown>();
 let lastRevision = 0;
@@ -120,10 +124,27 @@ function outputJson(s: Shown): string[] {
   return (s.json ??= outputPieces(s.rec));
 }
 
-function listingTag(records: readonly Shown[]): string {
+function statusViewJson(s: Shown): string[] {
+  return (s.view ??= [JSON.stringify(statusView(outputView(s.rec)))]);
+}
+
+/** The tag of a listing of these records; a listing of their status views has another one. */
+function listingTag(records: readonly Shown[], view: boolean): string {
   const numbers = new Float64Array(records.length);
   for (let i = 0; i < records.length; i++) numbers[i] = records[i]!.revision;
-  return `"${TAG_PREFIX}.${records.length}.${createHash('sha1').update(numbers).digest('base64url')}"`;
+  return `"${TAG_PREFIX}${view ? '.sv' : ''}.${records.length}.${createHash('sha1').update(numbers).digest('base64url')}"`;
+}
+
+/** Whether the Accept header asks for status views (with any quality above 0). */
+function wantsStatusView(req: FastifyRequest): boolean {
+  const accept = req.headers.accept;
+  if (!accept || !accept.includes(STATUS_VIEW_MEDIA_TYPE)) return false;
+  return accept.split(',').some((range) => {
+    const [type, ...params] = range.split(';').map((p) => p.trim());
+    if (type !== STATUS_VIEW_MEDIA_TYPE) return false;
+    const q = params.find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
 }
 
 /** Whether an If-None-Match header (a list of tags, or `*`) names `tag`; weak tags compare equal to strong ones. */
@@ -136,10 +157,13 @@ function noneMatchHas(header: string | string[] | undefined, tag: string): boole
 /** A listing: 304 when the client already holds it (If-None-Match), else the records' cached JSON; with its tag either way. */
 function sendListing(req: FastifyRequest, reply: FastifyReply, recs: readonly Component[]): FastifyReply {
   const records = recs.map(shownOf);
-  const tag = listingTag(records);
+  const view = wantsStatusView(req);
+  const tag = listingTag(records, view);
   reply.header('etag', tag);
+  reply.header('vary', 'Accept');
   if (noneMatchHas(req.headers['if-none-match'], tag)) return reply.code(304).send();
-  return sendJsonItems(reply, 200, records, outputJson);
+  if (!view) return sendJsonItems(reply, 200, records, outputJson);
+  return sendJsonItems(reply, 200, records, statusViewJson, STATUS_VIEW_MEDIA_TYPE);
 }
 
 /**
