@@ -1,12 +1,12 @@
 /**
- * The status view of a component: what the status operator decides from, about a tenth of the
+ * The status view of a component: what the status operator decides from, about a seventh of the
  * record. A listing asked for with `Accept: application/vnd.bos.status-view+json` (an extension of
  * this project's API; upstream BOS answers full records, which the operators use just the same)
- * shows each component without its boot artifacts (three quarters of a record) and without its
- * staged state, with two facts the API worked out from the artifacts instead:
- * `status_facts.boot_off` (no desired kernel) and `status_facts.artifacts_match` (desired and actual
- * kernel, initrd and kernel parameters the same, `spire_join_token` aside). Every other field is as
- * in the full record, so a view decides exactly what its full record decides.
+ * shows of each component its id, enabled, session, status, last_action, error and desired
+ * configuration as the record has them, and instead of its boot artifacts (three quarters of a
+ * record) two facts the API worked out from them: `status_facts.boot_off` (no desired kernel) and
+ * `status_facts.artifacts_match` (desired and actual kernel, initrd and kernel parameters the same,
+ * `spire_join_token` aside). A view therefore decides exactly what its full record decides.
  *
  * The boot-artifact rules live here because the API computes the facts with them and the operators
  * use them on full records.
@@ -56,23 +56,46 @@ export function bootArtifactStatesMatch(c: Component): boolean {
   return sanitizeKernelParameters(desired.kernel_parameters) === sanitizeKernelParameters(actual.kernel_parameters);
 }
 
-/** A state object without its boot artifacts (the same object when it has none). */
-function withoutArtifacts<T extends object>(state: T | undefined): T | undefined {
-  if (!state || typeof state !== 'object' || !('boot_artifacts' in state)) return state;
-  const { boot_artifacts: _left, ...rest } = state as T & { boot_artifacts?: unknown };
-  return rest as T;
+/** The fields a view shows as the record has them (besides `desired_state`'s configuration and the facts). */
+const VIEW_FIELDS = new Set(['id', 'enabled', 'session', 'status', 'last_action', 'error']);
+
+/** A desired state as a view shows it: its configuration alone (an empty object when it has none). */
+function configurationOnly(state: unknown): unknown {
+  if (!state || typeof state !== 'object') return state;
+  return 'configuration' in state ? { configuration: (state as { configuration?: unknown }).configuration } : {};
 }
 
 /**
- * The status view of a component (a view is given back as it is): the record without its boot
- * artifacts and staged state, with the facts the status decision needs from them.
+ * The status view of a component (a view is given back as it is): what the status decision reads
+ * and what tells a changed component (id, enabled, session, status, last_action, error, the desired
+ * configuration), with the facts it needs from the boot artifacts.
  */
 export function statusView(c: Component): Component {
-  if (c.status_facts) return c;
-  const v: Component = { ...c };
-  delete v.staged_state;
-  if ('desired_state' in c) v.desired_state = withoutArtifacts(c.desired_state);
-  if ('actual_state' in c) v.actual_state = withoutArtifacts(c.actual_state);
+  return c.status_facts ? c : buildView(c, undefined);
+}
+
+/**
+ * The status view of a stored record as the API shows it: `status` (the record's with the computed
+ * status attached) in the record's place for it, or last when the record has none.
+ */
+export function statusViewShowing(c: Component, status: NonNullable<Component['status']>): Component {
+  return buildView(c, status);
+}
+
+/** Built field by field, in the record's order (no copy and `delete`, which would leave the object slow to serialise). */
+function buildView(c: Component, status: Component['status'] | undefined): Component {
+  const r = c as unknown as Record<string, unknown>;
+  const v: Record<string, unknown> = {};
+  let statusShown = status === undefined;
+  for (const key of Object.keys(r)) {
+    if (key === 'desired_state') v.desired_state = configurationOnly(r.desired_state);
+    else if (!VIEW_FIELDS.has(key)) continue;
+    else if (key === 'status' && status !== undefined) {
+      v.status = status;
+      statusShown = true;
+    } else v[key] = r[key];
+  }
+  if (!statusShown) v.status = status;
   v.status_facts = { boot_off: desiredBootStateIsOff(c), artifacts_match: bootArtifactStatesMatch(c) };
-  return v;
+  return v as unknown as Component;
 }

@@ -323,7 +323,7 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       expect((await stored('x1'))!.error).toBe('e1');
     });
 
-    it('lists status views when asked for them (extension): each record without boot artifacts and staged state, with the facts, its own tag', async () => {
+    it('lists status views when asked for them (extension): what the status decision reads, the facts instead of the boot artifacts, its own tag', async () => {
       const ba = (kernel: string, params: string) => ({ kernel, initrd: 's3://b/initrd', kernel_parameters: params });
       await putComponents([
         { id: 'a', enabled: true, desired_state: { boot_artifacts: ba('s3://b/k1', 'p spire_join_token=1'), configuration: 'cfg', bss_token: 't' }, actual_state: { boot_artifacts: ba('s3://b/k1', 'p spire_join_token=2'), bss_token: 't' }, last_action: { action: 'powering_on', failed: false } },
@@ -358,9 +358,22 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       for (const v of views) {
         expect(JSON.stringify(v)).not.toContain('boot_artifacts');
         expect(v.staged_state).toBeUndefined();
+        expect(v.actual_state).toBeUndefined();
         expect(v.status?.status).toBe(records.find((r) => r.id === v.id)!.status!.status);
       }
-      expect(views[0]!.desired_state).toMatchObject({ configuration: 'cfg', bss_token: 't' });
+      // Only what the decision reads or what tells a changed component.
+      const a = records[0]!;
+      expect(views[0]).toEqual({
+        id: 'a',
+        enabled: true,
+        session: a.session,
+        error: a.error,
+        last_action: a.last_action,
+        status: a.status,
+        desired_state: { configuration: 'cfg' },
+        status_facts: { boot_off: false, artifacts_match: true },
+      });
+      expect(views[3]!.desired_state).toBeUndefined();
       // One tag per representation: each answers 304 only to its own.
       expect(view.tag).not.toBe(full.tag);
       expect((await get(asked, view.tag!)).status).toBe(304);

@@ -1,8 +1,8 @@
 /** Component endpoints and applystaged (api.md §2). */
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { attachStatus } from '../../common/status.js';
-import { STATUS_VIEW_MEDIA_TYPE, statusView } from '../../common/status-view.js';
+import { attachStatus, computeStatus } from '../../common/status.js';
+import { STATUS_VIEW_MEDIA_TYPE, statusViewShowing } from '../../common/status-view.js';
 import type { Component, ComponentPatch, Session } from '../../common/types.js';
 import {
   checkParam,
@@ -27,7 +27,6 @@ import {
   componentFilter,
   lastWinsById,
   mergeComponent,
-  outputView,
   prepareForOutput,
   type ComponentListQuery,
 } from '../rules/components.js';
@@ -124,8 +123,13 @@ function outputJson(s: Shown): string[] {
   return (s.json ??= outputPieces(s.rec));
 }
 
+/** The status view's JSON: `JSON.stringify(statusView(outputView(rec)))`, with one copy of the record instead of two. */
 function statusViewJson(s: Shown): string[] {
-  return (s.view ??= [JSON.stringify(statusView(outputView(s.rec)))]);
+  if (s.view) return s.view;
+  const rec = s.rec;
+  const st = rec.status && typeof rec.status === 'object' ? rec.status : undefined;
+  const status = computeStatus(st ? rec : { ...rec, status: undefined });
+  return (s.view = [JSON.stringify(statusViewShowing(rec, st ? { ...st, status } : { phase: '', status_override: '', status }))]);
 }
 
 /** The tag of a listing of these records; a listing of their status views has another one. */
