@@ -16,7 +16,8 @@ import type { BootArtifacts, Component } from './types.js';
 /** The media type a client asks for (before `application/json`) to get status views. */
 export const STATUS_VIEW_MEDIA_TYPE = 'application/vnd.bos.status-view+json';
 
-function isEmptyObject(o: unknown): boolean {
+/** Missing, not an object, or an object without keys. */
+export function isEmptyObject(o: unknown): boolean {
   return !o || typeof o !== 'object' || Object.keys(o).length === 0;
 }
 

@@ -7,7 +7,7 @@ import type { ManifestSummary } from '../clients/s3.js';
 import { emptyActualState } from '../common/constants.js';
 import { parseTimestamp } from '../common/clock.js';
 import { computeStatus } from '../common/status.js';
-import { bootArtifactStatesMatch, desiredBootStateIsOff } from '../common/status-view.js';
+import { bootArtifactStatesMatch, desiredBootStateIsOff, isEmptyObject } from '../common/status-view.js';
 import type { AttemptField, BootSet, Component, ComponentPatch, Phase } from '../common/types.js';
 import { ATTEMPT_FIELDS } from '../common/types.js';
 import type { CfsComponent } from '../clients/types.js';
@@ -65,10 +65,6 @@ export function actualStateOlderThan(c: Component, seconds: number, nowMs: numbe
 }
 
 // ---------------------------------------------------------------- state predicates
-
-function isEmptyObject(o: unknown): boolean {
-  return !o || typeof o !== 'object' || Object.keys(o).length === 0;
-}
 
 /** Desired boot artifacts missing/empty, or every value falsy. */
 export function desiredBootStateIsNone(c: Component): boolean {
