@@ -35,3 +35,14 @@ export function attachStatus<T extends Pick<Component, 'status' | 'last_action'>
   c.status!.status = status;
   return c;
 }
+
+/**
+ * The `status` object a record is shown with (what attachStatus() leaves on it), without changing
+ * the record: its own status with the computed `status` attached, or `{phase: "", status_override:
+ * ""}` with it when the record has no status object.
+ */
+export function shownStatus(c: Pick<Component, 'status' | 'last_action'>): ComponentStatus {
+  const st = c.status && typeof c.status === 'object' ? c.status : undefined;
+  const status = computeStatus(st ? c : { ...c, status: undefined });
+  return st ? { ...st, status } : ({ phase: '', status_override: '', status } as ComponentStatus);
+}

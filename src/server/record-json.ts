@@ -14,7 +14,7 @@
  * a listing) may be given here. The texts come out as pieces to write one after the other: joined,
  * they are exactly `JSON.stringify(record)` and `JSON.stringify(outputView(record))`.
  */
-import { computeStatus } from '../common/status.js';
+import { shownStatus } from '../common/status.js';
 import type { Component } from '../common/types.js';
 
 /** The JSON of a state object, kept on the object (a non-enumerable symbol: JSON, spreads and key lists never see it). */
@@ -96,15 +96,14 @@ export function storedPieces(rec: Component): string[] {
 export function outputPieces(rec: Component): string[] {
   const p = new Pieces();
   const r = rec as unknown as Record<string, unknown>;
-  const st = r.status;
-  const statusObject = !!st && typeof st === 'object';
-  const status = computeStatus(statusObject ? rec : { ...rec, status: undefined });
+  const statusObject = !!r.status && typeof r.status === 'object';
+  const status = JSON.stringify(shownStatus(rec));
   for (const key of Object.keys(r)) {
     const v = r[key];
     let t: string | undefined;
     if (key === 'status') {
       if (!statusObject) continue; // attached at the end, as outputView() does
-      t = JSON.stringify({ ...(st as object), status });
+      t = status;
     } else if (key === 'actual_state' && hasTimestamp(v)) {
       t = shownActualText(v);
     } else {
@@ -112,7 +111,7 @@ export function outputPieces(rec: Component): string[] {
     }
     if (t !== undefined) p.field(key, t);
   }
-  if (!statusObject) p.field('status', JSON.stringify({ phase: '', status_override: '', status }));
+  if (!statusObject) p.field('status', status);
   return p.end();
 }
 

@@ -1,7 +1,7 @@
 /** Component endpoints and applystaged (api.md §2). */
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { attachStatus, computeStatus } from '../../common/status.js';
+import { attachStatus, shownStatus } from '../../common/status.js';
 import { STATUS_VIEW_MEDIA_TYPE, statusViewShowing } from '../../common/status-view.js';
 import type { Component, ComponentPatch, Session } from '../../common/types.js';
 import {
@@ -125,11 +125,7 @@ function outputJson(s: Shown): string[] {
 
 /** The status view's JSON: `JSON.stringify(statusView(outputView(rec)))`, with one copy of the record instead of two. */
 function statusViewJson(s: Shown): string[] {
-  if (s.view) return s.view;
-  const rec = s.rec;
-  const st = rec.status && typeof rec.status === 'object' ? rec.status : undefined;
-  const status = computeStatus(st ? rec : { ...rec, status: undefined });
-  return (s.view = [JSON.stringify(statusViewShowing(rec, st ? { ...st, status } : { phase: '', status_override: '', status }))]);
+  return (s.view ??= [JSON.stringify(statusViewShowing(s.rec, shownStatus(s.rec)))]);
 }
 
 /** The tag of a listing of these records; a listing of their status views has another one. */
