@@ -11,7 +11,7 @@ import { HttpBosClient } from '../src/clients/bos.js';
 import type { Component } from '../src/common/types.js';
 import { startServer } from '../src/server/app.js';
 import { MemoryStore } from '../src/server/store/memory.js';
-import { RedisStore } from '../src/server/store/redis.js';
+import { RedisStore } from '../src/server/store/redis/index.js';
 import type { Store } from '../src/server/store/store.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { arg, machineLine, median } from './scale-common.js';

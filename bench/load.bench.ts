@@ -1,5 +1,5 @@
 /**
- * The API under sustained concurrent load on loopback (`npm run bench -- load [seconds] [--redis]`):
+ * The API under sustained concurrent load on loopback (`npm run bench -- load [seconds] [--redis=URL]`):
  * 10,000 booted-node components, then autocannon drives, each for a bounded time,
  *   1. bulk component PATCHes as the operators send them (list form, 1,000 entries of error,
  *      last_action, event_stats and status each, rotating over the machine),
@@ -9,9 +9,14 @@
  * The API runs in a child process (this file with `--serve`) so the load generator does not share
  * its event loop. Any error, timeout or non-2xx answer fails the run. Writes the table into
  * bench/RESULTS.md under `## Load` (other sections are left alone).
+ *
+ * With `--replicas`, API replicas on one throw-away redis-server instead (`## Load on Redis, one and
+ * two replicas`): node state reports through one replica, then the same connections spread over
+ * two replicas, then the deployment's mix (the operators' bulk PATCHes through one replica while
+ * the nodes report through the other).
  */
 import { writeResultsSection } from './scale-common.js';
-import { spawn, execSync } from 'node:child_process';
+import { spawn, execSync, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,13 +41,22 @@ const PARAMS =
 
 // ---------------------------------------------------------------- the server (child process)
 
-async function serve(redisUrl?: string): Promise<void> {
+async function serve(redisUrl?: string, populate = true): Promise<void> {
   const { pino } = await import('pino');
   const { buildApp } = await import('../src/server/app.js');
   const { MemoryStore } = await import('../src/server/store/memory.js');
-  const store = redisUrl ? await (await import('../src/server/store/redis.js')).RedisStore.connect({ url: redisUrl }) : new MemoryStore();
+  const store = redisUrl ? await (await import('../src/server/store/redis/index.js')).RedisStore.connect({ url: redisUrl }) : new MemoryStore();
   const { OPTION_DEFAULTS } = await import('../src/common/options.js');
-  await store.putOptions({ ...OPTION_DEFAULTS, logging_level: 'ERROR' });
+  if (populate) await populateStore(store, OPTION_DEFAULTS);
+  const app = await buildApp({ store, logger: pino({ level: 'error' }) });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address();
+  process.stdout.write(`LISTENING http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}\n`);
+  process.on('SIGTERM', () => void app.close().then(() => store.close()).then(() => process.exit(0)));
+}
+
+async function populateStore(store: import('../src/server/store/store.js').Store, defaults: object): Promise<void> {
+  await store.putOptions({ ...defaults, logging_level: 'ERROR' });
   const ts = '2026-11-23T00:00:00';
   const artifacts = { kernel: KERNEL, kernel_parameters: PARAMS, initrd: INITRD };
   const records = [];
@@ -63,11 +77,6 @@ async function serve(redisUrl?: string): Promise<void> {
     });
   }
   for (let i = 0; i < records.length; i += 2000) await store.components.putMany(records.slice(i, i + 2000) as never);
-  const app = await buildApp({ store, logger: pino({ level: 'error' }) });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const addr = app.server.address();
-  process.stdout.write(`LISTENING http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}\n`);
-  process.on('SIGTERM', () => void app.close().then(() => store.close()).then(() => process.exit(0)));
 }
 
 // ---------------------------------------------------------------- the load (parent)
@@ -147,13 +156,9 @@ function run(url: string, scenario: string, opts: { connections: number; seconds
 }
 
 
-async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const redisArg = args.find((a) => a.startsWith('--redis='));
-  if (args.includes('--serve')) return serve(redisArg?.slice('--redis='.length));
-  const seconds = Number(args.find((a) => /^\d+$/.test(a)) ?? 20);
-
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', ...(redisArg ? [redisArg] : [])], {
+/** An API child process (this file with `--serve`); resolves with it and its URL once it listens. */
+async function startApi(args: string[]): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve', ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -166,6 +171,107 @@ async function main(): Promise<void> {
     });
     child.once('exit', (code) => reject(new Error(`the API process exited (${code}) before listening`)));
   });
+  return { child, url };
+}
+
+function commitOf(): string {
+  try {
+    return execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
+  } catch {
+    return 'unknown'; // not a git checkout
+  }
+}
+
+function tableOf(rows: readonly Row[]): string[] {
+  return [
+    '| scenario | connections | requests | req/s | p50 ms | p99 ms | max ms | errors | non-2xx |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.scenario} | ${r.connections} | ${r.requests} | ${r.rps.toFixed(1)} | ${r.p50} | ${r.p99} | ${r.max} | ${r.errors} | ${r.non2xx} |`),
+  ];
+}
+
+/** Two API replicas on one redis-server: state reports through one, through both, and the deployment's mix. */
+async function replicas(seconds: number): Promise<void> {
+  const { startRedis } = await import('../test/helpers/redis.js');
+  const redis = await startRedis();
+  const apis: ChildProcess[] = [];
+  const rows: Row[] = [];
+  try {
+    const a = await startApi([`--redis=${redis.url}`]);
+    apis.push(a.child);
+    const b = await startApi([`--redis=${redis.url}`, '--no-populate']);
+    apis.push(b.child);
+    console.log(`replicas ${a.url} and ${b.url} on ${redis.url} with ${NODES} components; ${seconds} s per scenario`);
+    await run(a.url, 'warm-up', { connections: 4, seconds: 2, kind: 'report' });
+    await run(b.url, 'warm-up', { connections: 4, seconds: 2, kind: 'report' });
+    rows.push(await run(a.url, 'state reports through one replica', { connections: 64, seconds, kind: 'report' }));
+    const both = await Promise.all([
+      run(a.url, 'state reports through two replicas: replica A', { connections: 32, seconds, kind: 'report' }),
+      run(b.url, 'state reports through two replicas: replica B', { connections: 32, seconds, kind: 'report' }),
+    ]);
+    rows.push(...both, sum('state reports through two replicas: both', both));
+    const [bulk, reports] = await Promise.all([
+      run(a.url, `mixed: bulk PATCH (${BATCH} per request) through replica A`, { connections: 2, seconds, kind: 'bulk' }),
+      run(b.url, 'mixed: state reports through replica B', { connections: 32, seconds, kind: 'report' }),
+    ]);
+    rows.push(bulk, reports);
+  } finally {
+    for (const c of apis) c.kill('SIGTERM');
+    await redis.stop();
+  }
+  for (const r of rows) console.log(JSON.stringify(r));
+  const failed = rows.filter((r) => r.errors > 0 || r.non2xx > 0);
+  const ratio = rows[3]!.rps / rows[0]!.rps;
+  const cpu = cpus()[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
+  writeResultsSection(
+    'Load on Redis, one and two replicas',
+    [
+      '## Load on Redis, one and two replicas',
+      '',
+      'API replicas (each a process of its own, `bos serve`-like) on one redis-server, driven by autocannon',
+      'from another process (`npm run bench -- load [seconds] --replicas`): the records and requests of',
+      '`## Load`. Every state report is an atomic read-change-write in Redis (WATCH/MULTI/EXEC, batched per',
+      'replica), so the rows measure what replicas sharing a database pay for never losing a write. On a',
+      '2-core machine the two replicas, redis-server and the load generator share the same two cores: a',
+      'second replica adds no CPU here, it shows that writes through two replicas at once cost no more than',
+      'through one.',
+      '',
+      `- machine: ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`,
+      `- date: ${new Date().toISOString().slice(0, 10)}, commit ${commitOf()}, ${seconds} s per scenario after a warm-up`,
+      '',
+      ...tableOf(rows),
+      '',
+      `Two replicas against one: ${ratio.toFixed(2)} × the state reports per second, in the same run.`,
+      failed.length === 0 ? 'No errors, timeouts or non-2xx answers in any scenario.' : `FAILED: ${failed.map((r) => r.scenario).join('; ')} had errors or non-2xx answers.`,
+      '',
+    ].join('\n'),
+  );
+  if (failed.length > 0) process.exit(1);
+}
+
+function sum(scenario: string, rows: readonly Row[]): Row {
+  return {
+    scenario,
+    connections: rows.reduce((n, r) => n + r.connections, 0),
+    seconds: rows[0]!.seconds,
+    requests: rows.reduce((n, r) => n + r.requests, 0),
+    rps: rows.reduce((n, r) => n + r.rps, 0),
+    p50: Math.max(...rows.map((r) => r.p50)),
+    p99: Math.max(...rows.map((r) => r.p99)),
+    max: Math.max(...rows.map((r) => r.max)),
+    errors: rows.reduce((n, r) => n + r.errors, 0),
+    non2xx: rows.reduce((n, r) => n + r.non2xx, 0),
+  };
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const redisArg = args.find((a) => a.startsWith('--redis='));
+  if (args.includes('--serve')) return serve(redisArg?.slice('--redis='.length), !args.includes('--no-populate'));
+  const seconds = Number(args.find((a) => /^\d+$/.test(a)) ?? 20);
+  if (args.includes('--replicas')) return replicas(seconds);
+
+  const { child, url } = await startApi(redisArg ? [redisArg] : []);
   console.log(`API with ${NODES} components at ${url}${redisArg ? ' (Redis store)' : ' (memory store)'}; ${seconds} s per scenario`);
   const rows: Row[] = [];
   try {
@@ -185,12 +291,7 @@ async function main(): Promise<void> {
   for (const r of rows) console.log(JSON.stringify(r));
   const failed = rows.filter((r) => r.errors > 0 || r.non2xx > 0);
 
-  let commit = 'unknown';
-  try {
-    commit = execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim();
-  } catch {
-    // not a git checkout
-  }
+  const commit = commitOf();
   const cpu = cpus()[0]?.model.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
   const section = [
     '## Load',
@@ -207,9 +308,7 @@ async function main(): Promise<void> {
     `- machine: ${cpu}, ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}`,
     `- date: ${new Date().toISOString().slice(0, 10)}, commit ${commit}, ${seconds} s per scenario after a warm-up`,
     '',
-    '| scenario | connections | requests | req/s | p50 ms | p99 ms | max ms | errors | non-2xx |',
-    '|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.scenario} | ${r.connections} | ${r.requests} | ${r.rps.toFixed(1)} | ${r.p50} | ${r.p99} | ${r.max} | ${r.errors} | ${r.non2xx} |`),
+    ...tableOf(rows),
     '',
     failed.length === 0 ? 'No errors, timeouts or non-2xx answers in any scenario.' : `FAILED: ${failed.map((r) => r.scenario).join('; ')} had errors or non-2xx answers.`,
     '',

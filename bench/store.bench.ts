@@ -25,7 +25,7 @@ import type { Component } from '../src/common/types.js';
 import { computeStatus } from '../src/common/status.js';
 import { startServer } from '../src/server/app.js';
 import { MemoryStore } from '../src/server/store/memory.js';
-import { RedisStore } from '../src/server/store/redis.js';
+import { RedisStore } from '../src/server/store/redis/index.js';
 import type { Store } from '../src/server/store/store.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis.js';
 

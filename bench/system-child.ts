@@ -14,7 +14,7 @@ import { OPTION_DEFAULTS } from '../src/common/options.js';
 import { RedisChangeBus } from '../src/events/bus.js';
 import { withChangeEvents } from '../src/events/store.js';
 import { startServer } from '../src/server/app.js';
-import { RedisStore } from '../src/server/store/redis.js';
+import { RedisStore } from '../src/server/store/redis/index.js';
 import { INSTANT_KNOBS, startSimulator } from '../src/sim/index.js';
 
 const [role, ...args] = process.argv.slice(2);

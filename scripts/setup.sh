@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine for running and testing BOS: redis-server from Debian packages (used by the
-# Redis store tests and `--redis`), then the npm packages from the lockfile.
+# Sets up a fresh machine for running and testing BOS: redis-server and redis-sentinel from Debian
+# packages (used by the Redis store and Sentinel failover tests and `--redis`), then the npm packages
+# from the lockfile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-sentinel >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
-    echo "setup: installing redis-server from Debian packages"
+    echo "setup: installing redis-server and redis-sentinel from Debian packages"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq redis-server >/dev/null
-  else
+    apt-get install -y -qq redis-server redis-sentinel >/dev/null
+  elif ! command -v redis-server >/dev/null 2>&1; then
     echo "setup: redis-server is not installed and cannot be installed here (needs root and apt-get)." >&2
-    echo "setup: install it with your package manager (Debian: apt-get install redis-server), then run this again." >&2
+    echo "setup: install it with your package manager (Debian: apt-get install redis-server redis-sentinel), then run this again." >&2
     exit 1
+  else
+    echo "setup: redis-sentinel is not installed; the Sentinel tests run redis-server in sentinel mode instead"
   fi
 fi
 

@@ -9,6 +9,7 @@
  */
 import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
+import { parseRedisTarget } from './clients/redis-target.js';
 import { OPERATOR_NAMES, type OperatorName } from './operators/types.js';
 
 export class ConfigError extends Error {
@@ -42,7 +43,10 @@ export interface Config {
   tokenFile: string;
   redisUrl: string;
   redisPasswordFile: string;
+  redisSentinelPasswordFile: string;
   redisTls: boolean;
+  redisWaitReplicas: number;
+  redisWaitTimeout: number;
   host: string;
   port: number;
   metricsPort: number;
@@ -97,14 +101,12 @@ function url(raw: string): string {
 
 function redisUrl(raw: string): string {
   if (raw === '') return '';
-  let u: URL;
+  if (!/^rediss?(\+sentinel)?:\/\//i.test(raw)) fail();
   try {
-    u = new URL(raw);
+    parseRedisTarget(raw);
   } catch {
     return fail();
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') fail();
-  if (!u.hostname) fail();
   return raw;
 }
 
@@ -193,9 +195,29 @@ export const SETTINGS: readonly Setting[] = [
   setting({ key: 's3AccessKey', env: 'S3_ACCESS_KEY', flag: '--s3-access-key', default: '', defaultText: '(none)', description: 'S3 access key id (from a Secret)', expected: 'a string', parse: any, secret: true }),
   setting({ key: 's3SecretKey', env: 'S3_SECRET_KEY', flag: '--s3-secret-key', default: '', defaultText: '(none)', description: 'S3 secret key (from a Secret; never logged)', expected: 'a string', parse: any, secret: true }),
   setting({ key: 'tokenFile', env: 'BOS_TOKEN_FILE', flag: '--token-file', default: '', defaultText: '(none: no Authorization header)', description: 'file holding a bearer token sent to every service (re-read when it changes)', expected: 'a file path', parse: any }),
-  setting({ key: 'redisUrl', env: 'BOS_REDIS_URL', flag: '--redis', default: '', defaultText: '(none: in-memory store)', description: 'Redis URL of the BOS database, e.g. `redis://cray-bos-db:6379`', expected: 'a redis:// or rediss:// URL', parse: redisUrl }),
+  setting({
+    key: 'redisUrl',
+    env: 'BOS_REDIS_URL',
+    flag: '--redis',
+    default: '',
+    defaultText: '(none: in-memory store)',
+    description: 'Redis URL of the BOS database: one server, e.g. `redis://cray-bos-db:6379`, or the primary Redis Sentinels name, e.g. `redis+sentinel://cray-bos-db-sentinel:26379/cray-bos-db`',
+    expected: 'a redis://, rediss://, redis+sentinel://host:port[,host:port...]/<master name> or rediss+sentinel:// URL',
+    parse: redisUrl,
+  }),
   setting({ key: 'redisPasswordFile', env: 'BOS_REDIS_PASSWORD_FILE', flag: '--redis-password-file', default: '', defaultText: '(none)', description: 'file holding the Redis password', expected: 'a file path', parse: any }),
+  setting({ key: 'redisSentinelPasswordFile', env: 'BOS_REDIS_SENTINEL_PASSWORD_FILE', flag: '--redis-sentinel-password-file', default: '', defaultText: '(none)', description: 'file holding the Redis Sentinels’ own password, when they require one', expected: 'a file path', parse: any }),
   setting({ key: 'redisTls', env: 'BOS_REDIS_TLS', flag: '--redis-tls', default: false, description: 'connect to Redis over TLS', expected: 'true or false', parse: bool }),
+  setting({
+    key: 'redisWaitReplicas',
+    env: 'BOS_REDIS_WAIT_REPLICAS',
+    flag: '--redis-wait-replicas',
+    default: 0,
+    description: 'replicas that must have a write before BOS acknowledges it (Redis WAIT), so a write survives the loss of the primary; 0 = acknowledge once the primary has it',
+    expected: 'a whole number, 0 or more',
+    parse: count,
+  }),
+  setting({ key: 'redisWaitTimeout', env: 'BOS_REDIS_WAIT_TIMEOUT', flag: '--redis-wait-timeout', default: 1, description: 'seconds a write waits for those replicas before it is answered 503', expected: 'a positive number of seconds', parse: seconds }),
   setting({ key: 'host', env: 'BOS_HOST', flag: '--host', default: '127.0.0.1', description: 'address the API and the operators’ metrics/probe server bind (`0.0.0.0` in a pod)', expected: 'an IP address or host name', parse: nonEmpty }),
   setting({ key: 'port', env: 'BOS_PORT', flag: '--port', default: 8080, description: 'API port (serves `/v2/...` and `/v2/healthz`)', expected: 'a whole number from 0 to 65535', parse: port }),
   setting({ key: 'metricsPort', env: 'BOS_METRICS_PORT', flag: '--metrics-port', default: 9090, description: 'operators port for `/metrics`, `/healthz`, `/readyz`', expected: 'a whole number from 0 to 65535', parse: port }),
@@ -315,6 +337,9 @@ export function loadConfig(env: Env = process.env, flags: ConfigFlags = {}): Con
   }
   if (c.redisPasswordFile && !c.redisUrl) {
     throw new ConfigError(`${where('redisPasswordFile')} is set but ${where('redisUrl')} is not: expected a Redis URL to use the password with`);
+  }
+  if (c.redisSentinelPasswordFile && !/\+sentinel:/i.test(c.redisUrl)) {
+    throw new ConfigError(`${where('redisSentinelPasswordFile')} is set but ${where('redisUrl')} is not a redis+sentinel:// URL: expected sentinels to use the password with`);
   }
   if (c.s3Gateway && (!c.s3AccessKey || !c.s3SecretKey)) {
     throw new ConfigError(`${where('s3Gateway')}=${JSON.stringify(c.s3Gateway)} is set but S3_ACCESS_KEY or S3_SECRET_KEY is empty: expected both keys`);

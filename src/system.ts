@@ -12,6 +12,7 @@ import { OPTION_DEFAULTS, type Options } from './common/options.js';
 import { createServices, gatewayUrls, storeBootArtifacts, type ClosableServices } from './clients/index.js';
 import type { ImsClient, S3Client, TenantClient } from './clients/types.js';
 import { LocalChangeBus, RedisChangeBus, type ChangeBus } from './events/bus.js';
+import { parseRedisTarget } from './clients/redis-target.js';
 import { withChangeEvents } from './events/store.js';
 import { wakeOnChanges } from './events/wiring.js';
 import type { Logger } from './log.js';
@@ -28,10 +29,14 @@ export interface SystemOptions {
   port?: number;
   host?: string;
   clock?: Clock;
-  /** Run on Redis instead of in memory. */
+  /** Run on Redis instead of in memory (one server, or `redis+sentinel://`). */
   redisUrl?: string;
   redisPassword?: string;
+  redisSentinelPassword?: string;
   redisTls?: boolean;
+  /** Replicas a write must reach before it is acknowledged (Redis WAIT), and for how long to wait. */
+  redisWaitReplicas?: number;
+  redisWaitTimeoutSeconds?: number;
   knobs?: Partial<SimKnobs>;
   /** Options written at start-up (only keys given here; the rest keep their stored or default value). */
   options?: Partial<Options>;
@@ -74,9 +79,10 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   let baseStore: Store;
   let bus: ChangeBus;
   if (opts.redisUrl) {
-    const { RedisStore } = await import('./server/store/redis.js');
-    baseStore = await RedisStore.connect({ url: opts.redisUrl, password: opts.redisPassword, tls: opts.redisTls });
-    bus = new RedisChangeBus(opts.redisUrl, { password: opts.redisPassword, ...(opts.redisTls ? { tls: {} } : {}) });
+    const { RedisStore } = await import('./server/store/redis/index.js');
+    const settings = { password: opts.redisPassword, sentinelPassword: opts.redisSentinelPassword, tls: opts.redisTls };
+    baseStore = await RedisStore.connect({ url: opts.redisUrl, ...settings, waitReplicas: opts.redisWaitReplicas, waitTimeoutSeconds: opts.redisWaitTimeoutSeconds });
+    bus = new RedisChangeBus(parseRedisTarget(opts.redisUrl, settings));
   } else {
     baseStore = new MemoryStore();
     bus = new LocalChangeBus();

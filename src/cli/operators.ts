@@ -7,7 +7,6 @@
  *   bos operators --bos-url http://cray-bos/v2 --metrics-port 9090
  *   bos operators --only status,power-on --operator-log-level debug
  */
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig, s3Endpoint, SETTINGS, type Config, type ConfigFlags } from '../config.js';
 import type { Services } from '../clients/types.js';
@@ -16,6 +15,7 @@ import { createMetrics, Registry, type OperatorMetrics } from '../metrics.js';
 import { startOperators, type RunningOperators } from '../operators/index.js';
 import { Heartbeat, liveness, readiness, startHealthServer, type HealthServer } from '../operators/health.js';
 import type { LeadershipGate } from '../operators/runner.js';
+import { redisConnection } from './redis.js';
 
 /** The settings `bos operators` reads (everything else in the table belongs to the API). */
 export const OPERATOR_SETTING_KEYS: readonly (keyof Config)[] = [
@@ -33,7 +33,10 @@ export const OPERATOR_SETTING_KEYS: readonly (keyof Config)[] = [
   'tokenFile',
   'redisUrl',
   'redisPasswordFile',
+  'redisSentinelPasswordFile',
   'redisTls',
+  'redisWaitReplicas',
+  'redisWaitTimeout',
   'host',
   'metricsPort',
   'operatorLogLevel',
@@ -60,25 +63,6 @@ const DEFAULT_BOOT_ARTIFACTS_REDIS = 'redis://cray-bos-db:6379';
 
 function camel(flag: string): string {
   return flag.replace(/^--/, '').replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-}
-
-/**
- * The Redis URL of the boot-artifact records: the configured one (default `redis://cray-bos-db:6379`)
- * with the password from the password file and `rediss:` for TLS.
- */
-export function bootArtifactsRedisUrl(c: Pick<Config, 'redisUrl' | 'redisPasswordFile' | 'redisTls'>, readFile = (p: string) => readFileSync(p, 'utf8')): string {
-  const u = new URL(c.redisUrl || DEFAULT_BOOT_ARTIFACTS_REDIS);
-  if (c.redisPasswordFile) {
-    let password: string;
-    try {
-      password = readFile(c.redisPasswordFile).trim();
-    } catch (err) {
-      throw new Error(`could not read the Redis password file ${c.redisPasswordFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-    u.password = encodeURIComponent(password);
-  }
-  if (c.redisTls) u.protocol = 'rediss:';
-  return u.toString();
 }
 
 export interface OperatorsProcess {
@@ -123,7 +107,8 @@ export async function startOperatorsProcess(config: Config, deps: OperatorsProce
       imsUrl: config.imsUrl,
       tenantsUrl: config.tapmsUrl,
       s3: endpoint ? { endpoint, accessKey: config.s3AccessKey, secretKey: config.s3SecretKey } : {},
-      redisUrl: bootArtifactsRedisUrl(config),
+      redisUrl: redisConnection(config, DEFAULT_BOOT_ARTIFACTS_REDIS).target,
+      redisWait: { replicas: config.redisWaitReplicas, timeoutSeconds: config.redisWaitTimeout },
       tokenFile: config.tokenFile || undefined,
       options: () => operators!.options(),
       onRequest: metrics.onRequest,
@@ -143,9 +128,7 @@ export async function startOperatorsProcess(config: Config, deps: OperatorsProce
   if (config.redisUrl) {
     const { RedisChangeBus } = await import('../events/bus.js');
     const { wakeOnChanges } = await import('../events/wiring.js');
-    let password: string | undefined;
-    if (config.redisPasswordFile) password = readFileSync(config.redisPasswordFile, 'utf8').trim();
-    const bus = new RedisChangeBus(config.redisUrl, { ...(password ? { password } : {}), ...(config.redisTls ? { tls: {} } : {}) });
+    const bus = new RedisChangeBus(redisConnection(config).target);
     const unsubscribe = wakeOnChanges(bus, operators.operators);
     stopBus = async () => {
       unsubscribe();

@@ -8,7 +8,6 @@
  * BOS_REDIS_PASSWORD_FILE, BOS_REDIS_TLS, BOS_TAPMS_URL, BOS_IMS_URL, BOS_LOG_LEVEL, S3_*; a flag wins
  * over its variable), plus BOS_PREFIXES / --prefix for the URL prefixes served.
  */
-import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
@@ -18,6 +17,7 @@ import { withChangeEvents } from '../events/store.js';
 import { startServer } from '../server/app.js';
 import { MemoryStore } from '../server/store/memory.js';
 import type { Store } from '../server/store/store.js';
+import { redisConnection } from './redis.js';
 
 export type ServeOptions = Config & { prefix: string[] };
 
@@ -38,26 +38,16 @@ function parsePrefix(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), p];
 }
 
-/** Read the Redis password file (first line, trimmed); one clear line on failure, never its content. */
-export function readPasswordFile(path: string): string {
-  try {
-    return readFileSync(path, 'utf8').split(/\r?\n/)[0]!.trim();
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`cannot read the Redis password file ${path}${code ? ` (${code})` : ''}: check the path and its permissions`);
-  }
-}
-
 /**
  * The store the API runs on. On Redis, every write also publishes a change event on Redis pub/sub,
  * so `bos operators` processes subscribed to the same Redis react at once instead of at their next poll.
  */
 async function openStore(o: ServeOptions): Promise<{ store: Store; bus?: ChangeBus }> {
   if (!o.redisUrl) return { store: new MemoryStore() };
-  const password = o.redisPasswordFile ? readPasswordFile(o.redisPasswordFile) : undefined;
-  const { RedisStore } = await import('../server/store/redis.js');
-  const store = await RedisStore.connect({ url: o.redisUrl, password, tls: o.redisTls });
-  const bus = new RedisChangeBus(o.redisUrl, { ...(password ? { password } : {}), ...(o.redisTls ? { tls: {} } : {}) });
+  const redis = redisConnection(o);
+  const { RedisStore } = await import('../server/store/redis/index.js');
+  const store = await RedisStore.connect(redis);
+  const bus = new RedisChangeBus(redis.target);
   return { store: withChangeEvents(store, bus), bus };
 }
 
@@ -121,9 +111,12 @@ export function register(program: Command): void {
     .description('run the BOS v2 API alone (in-memory store, or Redis with --redis)')
     .option('--port <port>', 'TCP port to listen on, 0 = any free port (env BOS_PORT; default 8080)')
     .option('--host <host>', 'address to bind (env BOS_HOST; default 127.0.0.1)')
-    .option('--redis <url>', 'Redis URL, e.g. redis://cray-bos-db:6379 (env BOS_REDIS_URL); default: in-memory store')
+    .option('--redis <url>', 'Redis URL, e.g. redis://cray-bos-db:6379, or redis+sentinel://host:26379[,host:26379...]/<master name> (env BOS_REDIS_URL); default: in-memory store')
     .option('--redis-password-file <file>', 'file holding the Redis password (env BOS_REDIS_PASSWORD_FILE)')
+    .option('--redis-sentinel-password-file <file>', 'file holding the Redis Sentinels’ password (env BOS_REDIS_SENTINEL_PASSWORD_FILE)')
     .option('--redis-tls', 'connect to Redis over TLS (env BOS_REDIS_TLS=true)')
+    .option('--redis-wait-replicas <n>', 'replicas a write must reach before it is acknowledged (Redis WAIT; env BOS_REDIS_WAIT_REPLICAS; default 0)')
+    .option('--redis-wait-timeout <seconds>', 'how long a write waits for them before answering 503 (env BOS_REDIS_WAIT_TIMEOUT; default 1)')
     .option('--prefix <path>', 'URL prefix to serve the API under, repeatable, e.g. --prefix "" --prefix /apis/bos (env BOS_PREFIXES, comma list; default: the root)', parsePrefix)
     .option('--tapms-url <url>', 'tenant service base URL (env BOS_TAPMS_URL; default http://cray-tapms/v1alpha3)')
     .option('--ims-url <url>', 'image service base URL (env BOS_IMS_URL; default http://cray-ims/v3)')

@@ -10,7 +10,8 @@ import type { SimKnobs } from '../sim/knobs.js';
 import { bosLevel } from '../log.js';
 import { startSystem, type RunningSystem } from '../system.js';
 import { parseOptionValue } from './admin/options.js';
-import { parsePort, readPasswordFile } from './serve.js';
+import { readPasswordFile } from './redis.js';
+import { parsePort } from './serve.js';
 import { addSimulatorOptions, simulatorConfigFromOptions, type SimulatorCliOptions } from './sim.js';
 
 /**

@@ -4,6 +4,7 @@
  * Embedded mode: the same records inside the API's own Store.
  */
 import { Redis } from 'ioredis';
+import { redisAddressText, redisConnectionOptions, redisTarget, type RedisTarget } from './redis-target.js';
 import type { BootArtifactsRecord } from '../common/types.js';
 import type { Store } from '../server/store/store.js';
 import { report, type RequestHook } from './http.js';
@@ -37,44 +38,29 @@ function parseRecord(text: string): BootArtifactsRecord {
   return { kernel: s('kernel'), kernel_parameters: s('kernel_parameters'), initrd: s('initrd'), timestamp: s('timestamp') };
 }
 
-/** `redis://[user:pass@]host[:port]`, `rediss://…` or `host[:port]`; a DB path is dropped (DB 4 is fixed). */
-export function normalizeRedisUrl(url: string): string {
-  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `redis://${url}`;
-  const u = new URL(withScheme);
-  u.pathname = '';
-  u.search = '';
-  return u.toString();
-}
-
-/** Host and port only: never credentials. */
-function shownTarget(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || '6379'}`;
-  } catch {
-    return 'the configured Redis';
-  }
-}
-
 const STALE = /ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|Connection is closed|Stream isn't writeable|connection.*(lost|closed)|max retries/i;
 
 export class RedisBootArtifacts implements BootArtifactsRecords {
   private client?: Redis;
-  private readonly shown: string;
+  private readonly target: RedisTarget;
 
   constructor(
-    url: string = DEFAULT_REDIS_URL,
-    private readonly opts: { connectTimeoutMs?: number; commandTimeoutMs?: number; onRequest?: RequestHook } = {},
+    url: string | RedisTarget = DEFAULT_REDIS_URL,
+    private readonly opts: {
+      connectTimeoutMs?: number;
+      commandTimeoutMs?: number;
+      onRequest?: RequestHook;
+      /** Replicas a record must reach before it counts as written (Redis WAIT). */
+      wait?: { replicas: number; timeoutSeconds: number };
+    } = {},
   ) {
-    this.url = normalizeRedisUrl(url);
-    this.shown = shownTarget(this.url);
+    this.target = redisTarget(url);
   }
-  private readonly url: string;
 
   private connect(): Redis {
     if (!this.client) {
-      this.client = new Redis(this.url, {
-        db: BOOT_ARTIFACTS_DB,
+      this.client = new Redis({
+        ...redisConnectionOptions(this.target, BOOT_ARTIFACTS_DB),
         lazyConnect: false,
         connectTimeout: this.opts.connectTimeoutMs ?? 3000,
         commandTimeout: this.opts.commandTimeoutMs ?? 10_000,
@@ -127,11 +113,19 @@ export class RedisBootArtifacts implements BootArtifactsRecords {
   private fail(op: string, err: unknown): ServiceError {
     if (err instanceof ServiceError) return err;
     const text = String((err as Error)?.message ?? err).replace(/\s*[\r\n]+\s*/g, ' ');
-    return new ServiceError('redis', op, `db${BOOT_ARTIFACTS_DB}`, undefined, `Redis at ${this.shown} (DB ${BOOT_ARTIFACTS_DB}) failed a ${op}: ${text}`);
+    return new ServiceError('redis', op, `db${BOOT_ARTIFACTS_DB}`, undefined, `Redis at ${redisAddressText(this.target)} (DB ${BOOT_ARTIFACTS_DB}) failed a ${op}: ${text}`);
   }
 
   async put(token: string, record: BootArtifactsRecord): Promise<void> {
     await this.run('SET', (r) => r.set(token, serializeRecord(record)));
+    const wait = this.opts.wait;
+    if (wait && wait.replicas > 0) {
+      const got = Number(await this.run('WAIT', (r) => r.wait(wait.replicas, wait.timeoutSeconds * 1000)));
+      if (got < wait.replicas) {
+        throw new ServiceError('redis', 'WAIT', `db${BOOT_ARTIFACTS_DB}`, undefined,
+          `Redis at ${redisAddressText(this.target)} (DB ${BOOT_ARTIFACTS_DB}) took the record, but only ${got} of ${wait.replicas} replica(s) confirmed it within ${wait.timeoutSeconds} s`);
+      }
+    }
   }
 
   async get(token: string): Promise<BootArtifactsRecord | undefined> {

@@ -5,6 +5,7 @@
  */
 import type { Options } from '../common/options.js';
 import { DEFAULT_REDIS_URL, RedisBootArtifacts } from './boot-artifacts.js';
+import type { RedisTarget } from './redis-target.js';
 import { HttpBosClient } from './bos.js';
 import { HttpBssClient } from './bss.js';
 import { HttpCfsClient } from './cfs.js';
@@ -69,8 +70,10 @@ export interface ServiceUrls {
 }
 
 export interface ServicesConfig extends ServiceUrls {
-  /** Redis holding the boot-artifact records (DB 4; default `redis://cray-bos-db:6379`). Ignored when `bootArtifacts` is given. */
-  redisUrl?: string;
+  /** Redis holding the boot-artifact records (DB 4; default `redis://cray-bos-db:6379`): a URL or a parsed target. Ignored when `bootArtifacts` is given. */
+  redisUrl?: string | RedisTarget;
+  /** Replicas a record must reach before it counts as written (Redis WAIT), and for how long to wait. */
+  redisWait?: { replicas: number; timeoutSeconds: number };
   /** Records to use instead of Redis (embedded mode: `storeBootArtifacts(store)`). */
   bootArtifacts?: BootArtifactsRecords;
   /** File holding a bearer token sent to every HTTP service (re-read when it changes). */
@@ -138,7 +141,7 @@ export function createServices(config: ServicesConfig): ClosableServices {
   let redis: RedisBootArtifacts | undefined;
   let bootArtifacts: BootArtifactsRecords;
   if (config.bootArtifacts) bootArtifacts = config.bootArtifacts;
-  else bootArtifacts = redis = new RedisBootArtifacts(config.redisUrl ?? DEFAULT_REDIS_URL, { onRequest: config.onRequest });
+  else bootArtifacts = redis = new RedisBootArtifacts(config.redisUrl ?? DEFAULT_REDIS_URL, { onRequest: config.onRequest, wait: config.redisWait });
 
   return {
     bos,

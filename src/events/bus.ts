@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Redis, type RedisOptions } from 'ioredis';
+import { redisConnectionOptions, redisTarget, type RedisTarget } from '../clients/redis-target.js';
 
 /**
  * Change events: the API publishes a compact event whenever components, sessions, templates or
@@ -83,6 +84,8 @@ export class LocalChangeBus implements ChangeBus {
 }
 
 export const REDIS_CHANNEL = 'bos:v2:changes';
+/** How soon a subscriber connection that ended is replaced. */
+const RESUBSCRIBE_MS = 1_000;
 
 /**
  * Redis pub/sub bus, for an API and operators in different processes. Publishing never throws: a
@@ -94,12 +97,16 @@ export class RedisChangeBus implements ChangeBus {
   private readonly listeners = new Set<(e: ChangeEvent) => void>();
   private readonly coalescer: Coalescer;
   private subscribed: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  private readonly target: RedisTarget;
 
   constructor(
-    private readonly url: string,
+    target: RedisTarget | string,
     private readonly redisOptions: RedisOptions = {},
     opts: { windowMs?: number; channel?: string } = {},
   ) {
+    this.target = redisTarget(target);
     this.channel = opts.channel ?? REDIS_CHANNEL;
     this.coalescer = new Coalescer(opts.windowMs ?? 20, (events) => {
       this.pub ??= this.connect();
@@ -109,8 +116,20 @@ export class RedisChangeBus implements ChangeBus {
   private readonly channel: string;
 
   private connect(): Redis {
-    const r = new Redis(this.url, { lazyConnect: false, maxRetriesPerRequest: 1, ...this.redisOptions });
+    const r = new Redis({ ...redisConnectionOptions(this.target), lazyConnect: false, maxRetriesPerRequest: 1, ...this.redisOptions });
     r.on('error', () => undefined); // reconnects by itself; events are hints
+    // A connection that gave up reconnecting (ioredis can end one during a Sentinel failover) is
+    // replaced: the publisher at its next event, the subscriber a moment later.
+    r.once('end', () => {
+      if (this.closed) return;
+      if (this.pub === r) this.pub = undefined;
+      if (this.sub === r) {
+        this.sub = undefined;
+        setTimeout(() => {
+          if (!this.closed && !this.sub && this.listeners.size > 0) this.listen();
+        }, RESUBSCRIBE_MS).unref();
+      }
+    });
     return r;
   }
 
@@ -120,28 +139,30 @@ export class RedisChangeBus implements ChangeBus {
 
   subscribe(listener: (event: ChangeEvent) => void): () => void {
     this.listeners.add(listener);
-    if (!this.sub) {
-      this.sub = this.connect();
-      this.subscribed = this.sub.subscribe(this.channel).then(
-        () => undefined,
-        () => undefined,
-      );
-      this.sub.on('message', (_channel: string, message: string) => {
-        let events: unknown;
-        try {
-          events = JSON.parse(message);
-        } catch {
-          return;
-        }
-        if (!Array.isArray(events)) return;
-        for (const e of events) {
-          if (e && typeof e === 'object' && typeof (e as ChangeEvent).kind === 'string') {
-            for (const l of this.listeners) l(e as ChangeEvent);
-          }
-        }
-      });
-    }
+    if (!this.sub) this.listen();
     return () => this.listeners.delete(listener);
+  }
+
+  private listen(): void {
+    this.sub = this.connect();
+    this.subscribed = this.sub.subscribe(this.channel).then(
+      () => undefined,
+      () => undefined,
+    );
+    this.sub.on('message', (_channel: string, message: string) => {
+      let events: unknown;
+      try {
+        events = JSON.parse(message);
+      } catch {
+        return;
+      }
+      if (!Array.isArray(events)) return;
+      for (const e of events) {
+        if (e && typeof e === 'object' && typeof (e as ChangeEvent).kind === 'string') {
+          for (const l of this.listeners) l(e as ChangeEvent);
+        }
+      }
+    });
   }
 
   /** Resolves once the subscription is active (for tests and start-up ordering). */
@@ -151,6 +172,7 @@ export class RedisChangeBus implements ChangeBus {
 
   async close(): Promise<void> {
     this.coalescer.drain();
+    this.closed = true;
     this.listeners.clear();
     await Promise.all([this.pub?.quit().catch(() => undefined), this.sub?.quit().catch(() => undefined)]);
   }

@@ -14,6 +14,16 @@ export function withChangeEvents(store: Store, bus: ChangeBus): Store {
       await table.put(t, n, v);
       bus.publish({ kind, op: 'put', name: n });
     },
+    update: async (t, n, change) => {
+      let wrote = false;
+      const out = await table.update(t, n, async (cur) => {
+        const next = await change(cur);
+        wrote = next !== undefined;
+        return next;
+      });
+      if (wrote) bus.publish({ kind, op: 'put', name: n });
+      return out;
+    },
     delete: async (t, n) => {
       const had = await table.delete(t, n);
       if (had) bus.publish({ kind, op: 'delete', name: n });
@@ -31,6 +41,24 @@ export function withChangeEvents(store: Store, bus: ChangeBus): Store {
       list: (opts) => c.list(opts),
       listShared: (opts) => c.listShared(opts),
       count: () => c.count(),
+      update: async (ids, change, meta) => {
+        // The counts of the run that was written (a change may run more than once).
+        let written = 0;
+        let deleted = 0;
+        const result = await c.update(
+          ids,
+          (current) => {
+            const out = change(current);
+            written = out.write?.length ?? 0;
+            deleted = out.delete?.length ?? 0;
+            return out;
+          },
+          meta,
+        );
+        if (written > 0) bus.publish({ kind: 'components', op: meta?.op ?? 'put', count: written });
+        if (deleted > 0) bus.publish({ kind: 'components', op: 'delete', count: deleted });
+        return result;
+      },
       putMany: async (records, meta) => {
         await c.putMany(records, meta);
         if (records.length > 0) bus.publish({ kind: 'components', op: meta?.op ?? 'put', count: records.length });
@@ -48,6 +76,16 @@ export function withChangeEvents(store: Store, bus: ChangeBus): Store {
     putOptions: async (o) => {
       await store.putOptions(o);
       bus.publish({ kind: 'options', op: 'put' });
+    },
+    updateOptions: async (change) => {
+      let wrote = false;
+      const out = await store.updateOptions((cur) => {
+        const next = change(cur);
+        wrote = next !== undefined;
+        return next;
+      });
+      if (wrote) bus.publish({ kind: 'options', op: 'put' });
+      return out;
     },
     bootArtifacts: store.bootArtifacts,
     ping: () => store.ping(),

@@ -194,11 +194,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 /** At start-up, unknown keys are removed from the stored options (data-model §4). Never fatal. */
 async function purgeUnknownOptions(ctx: ServerContext): Promise<void> {
   try {
-    const stored = await ctx.store.getOptions();
-    if (!stored) return;
-    const known = Object.fromEntries(Object.entries(stored).filter(([k]) => isOptionName(k)));
-    if (Object.keys(known).length !== Object.keys(stored).length) await ctx.store.putOptions(known);
-    ctx.applyLogLevel(known.logging_level);
+    const known = await ctx.store.updateOptions((stored) => {
+      if (!stored || Object.keys(stored).every(isOptionName)) return undefined;
+      return Object.fromEntries(Object.entries(stored).filter(([k]) => isOptionName(k)));
+    });
+    if (known) ctx.applyLogLevel(known.logging_level);
   } catch (err) {
     ctx.log.warn(`could not read the stored options at start-up (${err instanceof Error ? err.message : String(err)}); continuing`);
   }

@@ -42,15 +42,13 @@ export class ServerContext {
 
   /** The stored options object, with defaults written back when any default key is missing. */
   async storedOptions(): Promise<Record<string, unknown>> {
-    const stored = await this.store.getOptions();
-    if (!stored || OPTION_NAMES.some((k) => !(k in stored))) {
-      const merged = { ...OPTION_DEFAULTS, ...(stored ?? {}) };
-      await this.store.putOptions(merged);
-      this.applyLogLevel(merged.logging_level);
-      return merged;
+    let stored = await this.store.getOptions();
+    if (!stored || OPTION_NAMES.some((k) => !(k in stored!))) {
+      // Filled in atomically: another replica may be writing the options at the same moment.
+      stored = await this.store.updateOptions((cur) => (cur && OPTION_NAMES.every((k) => k in cur) ? undefined : { ...OPTION_DEFAULTS, ...(cur ?? {}) }));
     }
-    this.applyLogLevel(stored.logging_level);
-    return stored;
+    this.applyLogLevel(stored!.logging_level);
+    return stored!;
   }
 
   /** Options as the server uses them (api.md §0.4): refreshed from the store on every call. */

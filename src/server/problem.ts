@@ -61,7 +61,7 @@ export function recordNotFound(type: 'Session' | 'Session template' | 'Component
  */
 export function isStoreUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  if (err.name === 'StoreUnavailableError') return true;
+  if (err.name === 'StoreUnavailableError' || err.name === 'StoreConflictError') return true;
   if (err.name === 'MaxRetriesPerRequestError') return true;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE'].includes(code)) {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/server/app.js';
 import { MemoryStore } from '../../src/server/store/memory.js';
-import { RedisStore } from '../../src/server/store/redis.js';
+import { RedisStore } from '../../src/server/store/redis/index.js';
 import type { Store } from '../../src/server/store/store.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 

@@ -93,6 +93,16 @@ export function computeNodes(room: MachineRoom): string[] {
     .sort();
 }
 
+/** The nodes bootTemplate() selects: the compute nodes its boot set's architecture (X86) takes. */
+export function x86ComputeNodes(room: MachineRoom): string[] {
+  const ids = new Set(computeNodes(room));
+  return room
+    .nodes()
+    .filter((n) => ids.has(n.id) && n.arch !== 'ARM')
+    .map((n) => n.id)
+    .sort();
+}
+
 export function bootTemplate(opts: { image?: string; path?: string; groups?: Record<string, unknown>; cfs?: boolean } = {}): Json {
   return {
     boot_sets: {

@@ -25,17 +25,10 @@ import {
   until,
   waitComplete,
   waitDiscovered,
+  x86ComputeNodes,
 } from './harness.js';
 
 const BOS_BIN = fileURLToPath(new URL('../../bin/bos.js', import.meta.url));
-
-function x86Compute(sys: RunningSystem): string[] {
-  return sys.room
-    .nodes()
-    .filter((n) => n.role === 'Compute' && n.arch !== 'ARM')
-    .map((n) => n.id)
-    .sort();
-}
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
@@ -50,7 +43,7 @@ describe('restarts mid-boot', () => {
     cleanups.push(() => sys.close());
     const call = bos(sys.bosUrl);
     await waitDiscovered(call, sys.room);
-    const nodes = x86Compute(sys);
+    const nodes = x86ComputeNodes(sys.room);
     const session = await startSession(call, bootTemplate());
     await until('the first power-on', async () => sys.room.transitions.size > 0, 20_000, 10);
     await redis.kill();
@@ -107,7 +100,7 @@ describe('restarts mid-boot', () => {
 
     const first = spawnOperators();
     await waitDiscovered(call, sys.room);
-    const nodes = x86Compute(sys);
+    const nodes = x86ComputeNodes(sys.room);
     const session = await startSession(call, bootTemplate());
     await until('the first power-on', async () => sys.room.transitions.size > 0, 30_000, 5);
     first.kill('SIGKILL');
@@ -130,7 +123,7 @@ describe('restarts mid-boot', () => {
     // separate API process-equivalent on the same Redis, which is restarted.
     const sys = await startFaultSystem({ redisUrl: redis.url, operators: [] });
     cleanups.push(() => sys.close());
-    const { RedisStore } = await import('../../src/server/store/redis.js');
+    const { RedisStore } = await import('../../src/server/store/redis/index.js');
     const apiStore = await RedisStore.connect({ url: redis.url });
     cleanups.push(() => apiStore.close());
     const appOpts = {
@@ -159,7 +152,7 @@ describe('restarts mid-boot', () => {
 
     const call = bos(sys.bosUrl);
     await waitDiscovered(call, sys.room);
-    const nodes = x86Compute(sys);
+    const nodes = x86ComputeNodes(sys.room);
     const session = await startSession(call, bootTemplate());
     await until('the session to be set up', async () => (await call('GET', `/sessions/${session}`)).body.components, 20_000, 20);
     await api.close();
@@ -177,7 +170,7 @@ describe('restarts mid-boot', () => {
     cleanups.push(() => second.stop());
     const call = bos(sys.bosUrl);
     await waitDiscovered(call, sys.room);
-    const nodes = x86Compute(sys);
+    const nodes = x86ComputeNodes(sys.room);
     for (let round = 1; round <= 3; round++) {
       const since = new Set(sys.room.transitions.keys());
       const session = await startSession(call, bootTemplate(), round === 2 ? 'reboot' : 'boot', `two-${round}`);

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createServices, describeError, gatewayUrls, RedisBootArtifacts, storeBootArtifacts } from '../../src/clients/index.js';
 import { OPTION_DEFAULTS } from '../../src/common/options.js';
 import { startOperators, type RunningOperators } from '../../src/operators/index.js';
-import { RedisStore } from '../../src/server/store/redis.js';
+import { RedisStore } from '../../src/server/store/redis/index.js';
 import { startRedis } from '../helpers/redis.js';
 import { bootTemplate, bos, captureLogger, FAST_OPTIONS, startFaultSystem, startSession, until, waitComplete, waitDiscovered } from './harness.js';
 

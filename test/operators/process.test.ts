@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { silentLogger } from '../../src/log.js';
-import { bootArtifactsRedisUrl, flagsFromCommander, startOperatorsProcess, type OperatorsProcess } from '../../src/cli/operators.js';
+import { redisConnection } from '../../src/cli/redis.js';
+import { flagsFromCommander, startOperatorsProcess, type OperatorsProcess } from '../../src/cli/operators.js';
 import { liveness } from '../../src/operators/health.js';
 import { selectOperators, startOperators } from '../../src/operators/index.js';
 import type { RunnerHealth } from '../../src/operators/runner.js';
@@ -99,14 +100,20 @@ describe('bos operators process', () => {
     expect(c.metricsPort).toBe(0);
   });
 
-  it('puts the Redis password and TLS into the boot-artifact records URL without showing it elsewhere', () => {
-    expect(bootArtifactsRedisUrl({ redisUrl: '', redisPasswordFile: '', redisTls: false })).toBe('redis://cray-bos-db:6379');
-    expect(bootArtifactsRedisUrl({ redisUrl: 'redis://db:6380', redisPasswordFile: '/pw', redisTls: true }, () => 's3cret\n')).toBe('rediss://:s3cret@db:6380');
+  it('reads the Redis passwords from their files into the connection, shown nowhere, with the default Redis of the records', () => {
+    const DEFAULT = 'redis://cray-bos-db:6379';
+    expect(redisConnection({ redisUrl: '', redisPasswordFile: '', redisTls: false }, DEFAULT).target).toMatchObject({ host: 'cray-bos-db', port: 6379, tls: false, password: undefined });
+    const files: Record<string, string> = { '/pw': 's3cret\n', '/spw': 'sentinel-pw\nignored' };
+    const c = redisConnection({ redisUrl: 'redis://db:6380', redisPasswordFile: '/pw', redisTls: true, redisWaitReplicas: 1 }, DEFAULT, (p) => files[p]!);
+    expect(c.target).toMatchObject({ host: 'db', port: 6380, tls: true, password: 's3cret', shown: 'rediss://db:6380' });
+    expect(c.waitReplicas).toBe(1);
+    const s = redisConnection({ redisUrl: 'redis+sentinel://s1,s2/bos', redisSentinelPasswordFile: '/spw' }, DEFAULT, (p) => files[p]!);
+    expect(s.target).toMatchObject({ mode: 'sentinel', name: 'bos', sentinelPassword: 'sentinel-pw' });
     expect(() =>
-      bootArtifactsRedisUrl({ redisUrl: '', redisPasswordFile: '/nope', redisTls: false }, () => {
+      redisConnection({ redisUrl: '', redisPasswordFile: '/nope', redisTls: false }, DEFAULT, () => {
         throw Object.assign(new Error('x'), { code: 'ENOENT' });
       }),
-    ).toThrow('could not read the Redis password file /nope: ENOENT');
+    ).toThrow('cannot read the Redis password file /nope (ENOENT): check the path and its permissions');
   });
 
   it('serves /metrics, /healthz and /readyz', async () => {

@@ -2,7 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { startServer } from '../../src/server/app.js';
-import { RedisStore } from '../../src/server/store/redis.js';
+import { RedisStore } from '../../src/server/store/redis/index.js';
 import { Api } from '../helpers/api.js';
 import { startRedis } from '../helpers/redis.js';
 

@@ -11,7 +11,7 @@ import type { Component, Session } from '../../src/common/types.js';
 import { STATUS_VIEW_MEDIA_TYPE, statusView } from '../../src/common/status-view.js';
 import { startServer, type RunningServer } from '../../src/server/app.js';
 import { MemoryStore } from '../../src/server/store/memory.js';
-import { RedisStore } from '../../src/server/store/redis.js';
+import { RedisStore } from '../../src/server/store/redis/index.js';
 import type { Store } from '../../src/server/store/store.js';
 import { addBootImage, Api, FakeIms, FakeS3, FakeTenants } from '../helpers/api.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';

@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTemplate } from '../../src/common/types.js';
 import { MemoryStore, sortIds } from '../../src/server/store/memory.js';
-import { RedisStore, parseRedisUrl } from '../../src/server/store/redis.js';
+import { RedisStore } from '../../src/server/store/redis/index.js';
 import { StoreDataError, StoreUnavailableError, type Store, type TenantTable } from '../../src/server/store/store.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -101,18 +101,71 @@ async function flushRedis(url: string): Promise<void> {
   await raw.quit();
 }
 
-const factories: { name: string; make: () => Promise<Store> }[] = [
-  { name: 'MemoryStore', make: async () => new MemoryStore() },
+/**
+ * Two stores on one Redis (two API replicas) as one: every write goes through `w`, reads alternate
+ * between `r` and `w`, so each read through `r` must see what was written through the other.
+ */
+function twoStores(w: Store, r: Store): Store {
+  let turn = 0;
+  const reader = () => (turn++ % 2 === 0 ? r : w);
+  const table = <T>(pick: (s: Store) => TenantTable<T>): TenantTable<T> => ({
+    get: (t, n) => pick(reader()).get(t, n),
+    list: () => pick(reader()).list(),
+    put: (t, n, v) => pick(w).put(t, n, v),
+    update: (t, n, c) => pick(w).update(t, n, c),
+    delete: (t, n) => pick(w).delete(t, n),
+  });
+  return {
+    kind: w.kind,
+    components: {
+      get: (id) => reader().components.get(id),
+      getMany: (ids) => reader().components.getMany(ids),
+      getManyShared: (ids) => reader().components.getManyShared(ids),
+      ids: () => reader().components.ids(),
+      list: (o) => reader().components.list(o),
+      listShared: (o) => reader().components.listShared(o),
+      count: () => reader().components.count(),
+      update: (ids, c, m) => w.components.update(ids, c, m),
+      putMany: (recs, m) => w.components.putMany(recs, m),
+      delete: (id) => w.components.delete(id),
+    },
+    templates: table((s) => s.templates),
+    sessions: table((s) => s.sessions),
+    sessionStatus: table((s) => s.sessionStatus),
+    getOptions: () => reader().getOptions(),
+    putOptions: (o) => w.putOptions(o),
+    updateOptions: (c) => w.updateOptions(c),
+    bootArtifacts: { get: (t) => reader().bootArtifacts.get(t), put: (t, v) => w.bootArtifacts.put(t, v) },
+    ping: () => r.ping(),
+    close: async () => {
+      await w.close();
+      await r.close();
+    },
+  };
+}
+
+/** `single`: one store object, whose record objects a test may compare by identity. */
+const factories: { name: string; single: boolean; make: () => Promise<Store> }[] = [
+  { name: 'MemoryStore', single: true, make: async () => new MemoryStore() },
   {
     name: 'RedisStore',
+    single: true,
     make: async () => {
       await flushRedis(redis.url);
       return RedisStore.connect({ url: redis.url });
     },
   },
+  {
+    name: 'two RedisStores on one Redis (writes through one, reads through both)',
+    single: false,
+    make: async () => {
+      await flushRedis(redis.url);
+      return twoStores(await RedisStore.connect({ url: redis.url }), await RedisStore.connect({ url: redis.url }));
+    },
+  },
 ];
 
-describe.each(factories)('Store contract: $name', ({ make }) => {
+describe.each(factories)('Store contract: $name', ({ make, single }) => {
   async function fresh(): Promise<Store> {
     const s = await make();
     opened.push(s);
@@ -195,7 +248,8 @@ describe.each(factories)('Store contract: $name', ({ make }) => {
     expect(page.map((c) => c.id)).toEqual(recs.slice(3000, 4500).map((c) => c.id));
   });
 
-  it('listShared gives what list gives, and the same object for a record until it is written', async () => {
+  // Record identity is a matter of one store object (two stores never share records).
+  if (single) it('listShared gives what list gives, and the same object for a record until it is written', async () => {
     const s = await fresh();
     const recs = Array.from({ length: 2_500 }, (_, i) => booted(`x${1000 + i}c0s0b0n0`, { enabled: i % 3 === 0 }));
     await s.components.putMany(recs);
@@ -217,7 +271,7 @@ describe.each(factories)('Store contract: $name', ({ make }) => {
     expect(first[5]).toEqual(recs[5]); // a record handed out earlier is not changed by the write
   });
 
-  it('keeps records handed over as they are, and copies the rest in', async () => {
+  if (single) it('keeps records handed over as they are, and copies the rest in', async () => {
     const s = await fresh();
     const kept = booted('x1000c0s0b0n0');
     const copied = booted('x1001c0s0b0n0');
@@ -367,6 +421,66 @@ describe.each(factories)('Store contract: $name', ({ make }) => {
     });
   });
 
+  it('update gives the change the stored records, writes and deletes what it gives, and writes nothing when it throws', async () => {
+    const s = await fresh();
+    await s.components.putMany([booted('x1'), booted('x2')]);
+    const seen: (string | undefined)[][] = [];
+    const result = await s.components.update(['x2', 'nope', 'x1'], (cur) => {
+      seen.push(cur.map((c) => c?.id));
+      return { write: [{ ...cur[0]!, session: 'new' }, { id: 'nope', enabled: false }], delete: ['x1'], result: 'done' };
+    });
+    expect(result).toBe('done');
+    expect(seen.at(-1)).toEqual(['x2', undefined, 'x1']);
+    expect(await s.components.ids()).toEqual(['nope', 'x2']);
+    expect((await s.components.get('x2'))!.session).toBe('new');
+    await expect(
+      s.components.update(['x2'], () => {
+        throw new Error('refused');
+      }),
+    ).rejects.toThrow('refused');
+    await expect(s.components.update(['x2'], () => ({ write: [{ id: 'x9' }], result: 0 }))).rejects.toThrow(/did not name/);
+    expect(await s.components.ids()).toEqual(['nope', 'x2']);
+    expect((await s.components.get('x2'))!.session).toBe('new');
+  });
+
+  it('updates of the same records asked for at once all land, in the order asked', async () => {
+    const s = await fresh();
+    await s.components.putMany([booted('c1', { retry_policy: 0 }), booted('c2', { retry_policy: 0 })]);
+    const order: number[] = [];
+    await Promise.all(
+      Array.from({ length: 60 }, (_, i) =>
+        s.components.update(i % 3 === 0 ? ['c1', 'c2'] : ['c1'], (cur) => ({
+          write: cur.map((c) => ({ ...c!, retry_policy: c!.retry_policy! + 1, error: `${i}` })),
+          result: order.push(i),
+        })),
+      ),
+    );
+    expect((await s.components.get('c1'))).toMatchObject({ retry_policy: 60, error: '59' });
+    expect((await s.components.get('c2'))).toMatchObject({ retry_policy: 20, error: '57' });
+  });
+
+  it('tenant-table and options updates change what is stored, and write nothing when the change throws or gives nothing', async () => {
+    const s = await fresh();
+    await expect(s.sessions.update('acme', 's1', (cur) => (cur ? undefined : session('s1', 'acme')))).resolves.toEqual(session('s1', 'acme'));
+    await expect(s.sessions.update('acme', 's1', (cur) => (cur ? undefined : session('s1', 'other')))).resolves.toEqual(session('s1', 'acme'));
+    await expect(
+      s.sessions.update('acme', 's1', async () => {
+        throw new Error('no');
+      }),
+    ).rejects.toThrow('no');
+    const patched = await s.sessions.update('acme', 's1', async (cur) => ({ ...cur!, components: 'x1' }));
+    expect(patched).toEqual({ ...session('s1', 'acme'), components: 'x1' });
+    expect(await s.sessions.get('acme', 's1')).toEqual(patched);
+    expect(await s.sessions.get('', 's1')).toBeUndefined();
+    await Promise.all(Array.from({ length: 20 }, () => s.sessions.update('', 'count', (cur) => ({ ...session('count', null), limit: String(Number(cur?.limit || 0) + 1) }))));
+    expect((await s.sessions.get('', 'count'))!.limit).toBe('20');
+
+    expect(await s.updateOptions((cur) => (cur ? undefined : { polling_frequency: 3 }))).toEqual({ polling_frequency: 3 });
+    expect(await s.updateOptions((cur) => ({ ...cur, logging_level: 'DEBUG' }))).toEqual({ polling_frequency: 3, logging_level: 'DEBUG' });
+    expect(await s.updateOptions(() => undefined)).toEqual({ polling_frequency: 3, logging_level: 'DEBUG' });
+    expect(await s.getOptions()).toEqual({ polling_frequency: 3, logging_level: 'DEBUG' });
+  });
+
   it('stores the options object as it is, unknown keys included, replacing the previous one', async () => {
     const s = await fresh();
     await s.putOptions({ polling_frequency: 7, not_an_option: 'kept' });
@@ -426,6 +540,111 @@ describe('RedisStore only', () => {
         await r.quit();
       }
     }
+  });
+
+  /**
+   * Another client's SET of `key`, landing while a change runs: sent at once on its own connection,
+   * then a pause before the change returns, so Redis has it before the update's EXEC.
+   */
+  function writeMeanwhile(other: Redis, key: string, value: string): void {
+    void other.set(key, value);
+    const until = performance.now() + 20;
+    while (performance.now() < until) {
+      // busy: the change is synchronous
+    }
+  }
+
+  it('updates of the same records through two stores at once all land (each read-change-write is atomic in Redis)', async () => {
+    await flushRedis(redis.url);
+    const a = await RedisStore.connect({ url: redis.url });
+    const b = await RedisStore.connect({ url: redis.url });
+    opened.push(a, b);
+    const ids = ['c0', 'c1', 'c2', 'c3', 'c4'];
+    await a.components.putMany(ids.map((id) => booted(id, { retry_policy: 0 })));
+    // One store tracks (its listing started tracking), the other does not: both write paths meet.
+    await a.components.listShared();
+    const bump = (store: RedisStore, n: number) =>
+      Array.from({ length: n }, (_, i) => {
+        const some = ids.filter((_, j) => (i + j) % 2 === 0);
+        return store.components.update(some, (cur) => ({ write: cur.map((c) => ({ ...c!, retry_policy: c!.retry_policy! + 1 })), result: some.length }));
+      });
+    const counts = await Promise.all([...bump(a, 150), ...bump(b, 150)]);
+    expect(counts.length).toBe(300);
+    const expected = ids.map((_, j) => 2 * Array.from({ length: 150 }, (_, i) => i).filter((i) => (i + j) % 2 === 0).length);
+    for (const store of [a, b]) expect((await store.components.getMany(ids)).map((c) => c!.retry_policy)).toEqual(expected);
+  });
+
+  it('a change whose records another client writes before the update writes runs again on the new value', async () => {
+    for (const tracked of [false, true]) {
+      await flushRedis(redis.url);
+      const s = await RedisStore.connect({ url: redis.url });
+      opened.push(s);
+      await s.components.putMany([booted('x1', { error: '' })]);
+      if (tracked) await s.components.listShared();
+      const other = await raw(redis.url, 1);
+      const seen: (string | undefined)[] = [];
+      try {
+        const out = await s.components.update(['x1'], ([c]) => {
+          seen.push(c!.error);
+          if (seen.length === 1) writeMeanwhile(other, 'x1', JSON.stringify(booted('x1', { error: 'by another client' })));
+          return { write: [{ ...c!, session: 'mine' }], result: c!.error };
+        });
+        expect(out).toBe('by another client');
+      } finally {
+        await other.quit();
+      }
+      // The first run's write was refused (another write landed after the read); the second ran on that write.
+      expect(seen).toEqual(['', 'by another client']);
+      expect(await s.components.get('x1')).toMatchObject({ error: 'by another client', session: 'mine' });
+    }
+  });
+
+  it('an update that loses to other writers on every attempt fails with a 503 saying to repeat it, writing nothing', async () => {
+    await flushRedis(redis.url);
+    const s = await RedisStore.connect({ url: redis.url });
+    opened.push(s);
+    await s.components.putMany([booted('x1')]);
+    const other = await raw(redis.url, 1);
+    let runs = 0;
+    try {
+      const err = await s.components
+        .update(['x1'], ([c]) => {
+          runs++;
+          writeMeanwhile(other, 'x1', JSON.stringify(booted('x1', { error: `other ${runs}` })));
+          return { write: [{ ...c!, session: 'mine' }], result: undefined };
+        })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StoreUnavailableError);
+      expect((err as Error).name).toBe('StoreConflictError');
+      expect((err as Error).message).toMatch(/kept being changed by other writers .* nothing was written: repeat the request/);
+      expect(runs).toBe(30);
+      let tplRuns = 0;
+      const tpl = await s.templates.update('', 't', async () => {
+        await other.select(2);
+        await other.set(upstreamKey('', 't'), JSON.stringify({ ...template('t', 'other'), description: `run ${++tplRuns}` }));
+        await other.select(1);
+        return template('t', null);
+      }).catch((e: unknown) => e);
+      expect((tpl as Error).name).toBe('StoreConflictError');
+      expect(tplRuns).toBe(30);
+    } finally {
+      await other.quit();
+    }
+    expect((await s.components.get('x1'))!.session).toBe('sess-1');
+  });
+
+  it('a shared connection that ended (stopped reconnecting) is replaced at its next use', async () => {
+    await flushRedis(redis.url);
+    const s = await RedisStore.connect({ url: redis.url });
+    opened.push(s);
+    await s.putOptions({ a: 1 });
+    const conn = (s as unknown as { conn: { client(db: number): Promise<Redis> } }).conn;
+    const first = await conn.client(0);
+    first.disconnect(); // ends it for good, as ioredis does when a Sentinel lookup is cut short
+    await new Promise((r) => setTimeout(r, 20));
+    expect(first.status).toBe('end');
+    expect(await s.getOptions()).toEqual({ a: 1 });
+    expect(await conn.client(0)).not.toBe(first);
   });
 
   it('listings see writes and deletions made by another process at once (the listing cache)', async () => {
@@ -909,27 +1128,5 @@ describe('RedisStore only', () => {
     } finally {
       await probe.quit();
     }
-  });
-});
-
-describe('parseRedisUrl', () => {
-  it('reads redis:// and rediss:// URLs and shows them without the password', () => {
-    const a = parseRedisUrl('redis://:s3cr%40t@cray-bos-db:6380/3');
-    expect(a).toMatchObject({ host: 'cray-bos-db', port: 6380, password: 's3cr@t', tls: false, shown: 'redis://cray-bos-db:6380' });
-    const b = parseRedisUrl('rediss://bos:pw@db.example.com');
-    expect(b).toMatchObject({ host: 'db.example.com', port: 6379, username: 'bos', password: 'pw', tls: true, shown: 'rediss://bos@db.example.com:6379' });
-    expect(b.shown).not.toContain('pw');
-    expect(parseRedisUrl('127.0.0.1:7000')).toMatchObject({ host: '127.0.0.1', port: 7000, tls: false, password: undefined });
-    expect(parseRedisUrl('redis://[::1]:7000').shown).toBe('redis://[::1]:7000');
-  });
-
-  it('lets options override the URL: password, and TLS for a redis:// URL', () => {
-    expect(parseRedisUrl('redis://:old@h:1', 'new').password).toBe('new');
-    expect(parseRedisUrl('redis://h:1', undefined, true)).toMatchObject({ tls: true, shown: 'rediss://h:1' });
-  });
-
-  it('rejects other schemes and unreadable URLs with a message saying what is expected', () => {
-    expect(() => parseRedisUrl('http://h:1')).toThrow(/expected redis:\/\/ or rediss:\/\//);
-    expect(() => parseRedisUrl('redis://h:notaport')).toThrow(/invalid Redis URL/);
   });
 });

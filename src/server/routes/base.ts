@@ -64,8 +64,9 @@ export function baseRoutes(ctx: ServerContext, routes: RouteTable): void {
       }
       if (problem) throw badRequest(problem);
     }
-    const updated = { ...visibleOptions(await ctx.storedOptions()), ...body };
-    await ctx.store.putOptions(updated);
+    await ctx.storedOptions(); // defaults written first, as for every request
+    let updated: Record<string, unknown> = {};
+    await ctx.store.updateOptions((cur) => (updated = { ...visibleOptions(cur ?? {}), ...body }));
     ctx.applyLogLevel(updated.logging_level);
     return sendJson(reply, 200, updated);
   });

@@ -1,9 +1,6 @@
 /** Component endpoints and applystaged (api.md §2). */
-import { createHash, randomBytes } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { attachStatus, shownStatus } from '../../common/status.js';
-import { STATUS_VIEW_MEDIA_TYPE, statusViewShowing } from '../../common/status-view.js';
-import type { Component, ComponentPatch, Session } from '../../common/types.js';
+import type { BootArtifactsRecord, Component, ComponentPatch, Session } from '../../common/types.js';
 import {
   checkParam,
   jsonBody,
@@ -28,35 +25,50 @@ import {
   lastWinsById,
   mergeComponent,
   prepareForOutput,
+  tokensToResolve,
   type ComponentListQuery,
 } from '../rules/components.js';
 import { check, pyRepr } from '../schema.js';
 import { compareIds, copyJson } from '../store/memory.js';
 import type { RouteTable } from './table.js';
-import type { Store, WriteMeta } from '../store/store.js';
+import type { ComponentChange } from '../store/store.js';
+import { sendListing } from '../listing.js';
+
+/** Times applystaged reads what its change needs before it runs the change with what it has. */
+const APPLY_STAGED_ROUNDS = 3;
 
 /**
- * Load the records a bulk PATCH names (api.md §2.3): without skip_bad_ids, the first id outside the
- * tenant set, then the first id not stored, is a 404; with it, such ids are dropped. The store's
- * own records (read-only): mergeComponent() leaves them as they are.
+ * The ids a bulk PATCH may change (api.md §2.3): without skip_bad_ids, the first id outside the
+ * tenant set is a 404; with it, such ids are dropped.
  */
-async function loadTargets(ctx: ServerContext, ids: string[], tenantSet: Set<string> | undefined, skipBadIds: boolean): Promise<readonly Component[]> {
-  if (tenantSet) {
-    if (!skipBadIds) {
-      const outside = ids.find((id) => !tenantSet.has(id));
-      if (outside !== undefined) throw recordNotFound('Component', outside);
-    } else {
-      ids = ids.filter((id) => tenantSet.has(id));
-    }
-  }
-  const recs = await ctx.store.components.getManyShared(ids);
+function tenantIds(ids: string[], tenantSet: Set<string> | undefined, skipBadIds: boolean): string[] {
+  if (!tenantSet) return ids;
+  if (skipBadIds) return ids.filter((id) => tenantSet.has(id));
+  const outside = ids.find((id) => !tenantSet.has(id));
+  if (outside !== undefined) throw recordNotFound('Component', outside);
+  return ids;
+}
+
+/**
+ * The stored records of `ids` (the store's own, read-only: mergeComponent() leaves them as they
+ * are); without skip_bad_ids, the first id not stored is a 404, with it such ids are dropped.
+ */
+function storedTargets(ids: readonly string[], current: readonly (Component | undefined)[], skipBadIds: boolean): Component[] {
   const out: Component[] = [];
   for (let i = 0; i < ids.length; i++) {
-    const r = recs[i];
+    const r = current[i];
     if (r) out.push(r);
     else if (!skipBadIds) throw recordNotFound('Component', ids[i]!);
   }
   return out;
+}
+
+/** A change that merges `patchOf(record)` into each stored record of `ids` (404 rules of storedTargets). */
+function mergeInto(ids: readonly string[], skipBadIds: boolean, patchOf: (rec: Component) => ComponentPatch): ComponentChange<Component[]> {
+  return (current) => {
+    const write = storedTargets(ids, current, skipBadIds).map((rec) => mergeComponent(rec, patchOf(rec)));
+    return { write, result: write };
+  };
 }
 
 function listQuery(req: Parameters<typeof queryParam>[0]): ComponentListQuery {
@@ -84,137 +96,12 @@ function listQuery(req: Parameters<typeof queryParam>[0]): ComponentListQuery {
 }
 
 /**
- * What the listings know of each record object listShared() gives: its output JSON and its revision
- * number. Sound because a store never changes such a record in place: a changed value is a new
- * object, so a new key here (and the old entry is collected with the old object). Repeated full
- * listings (operators poll them) then cost little more than fetching the values and joining their
- * texts. Kept as strings, not buffers: a buffer per record is an ArrayBuffer per record, whose
- * allocation and collection cost more than encoding the text once per answer. The strings are the
- * pieces outputPieces() gives: the record's small fields around the remembered texts of its states,
- * which a changed record shares with the one it replaced (record-json.ts).
- *
- * Entity tags of component listings (an extension: upstream sends none) come from the revision
- * numbers. A listing's tag names the exact record objects it shows, in order: each record object
- * gets a revision number when first seen (a changed record is a new object, so a new revision), and
- * the tag is a digest of those numbers and this process's own random prefix (another API process
- * numbers its records on its own, so its tags never match ours). Equal tags therefore mean equal
- * answers, and a GET with `If-None-Match` naming the tag is answered 304 Not Modified, with no body
- * to send or parse: an operator re-reading a page before it writes decisions made from it (the
- * status operator) learns in one small answer that nothing on the page changed.
+ * Every write of these routes hands its records over to the store: they are new objects (parsed from
+ * the request, copied, or merged by mergeComponent()) that nothing changes afterwards, so the store
+ * keeps them instead of copies. Every read-merge-write is one atomic update of the store.
  */
-interface Shown {
-  rec: Component;
-  revision: number;
-  json?: string[];
-  /** The status view's JSON (status-view.ts), for listings that ask for it. */
-  view?: string[];
-}
-const shown = new WeakMap<Component, Shown>();
-let lastRevision = 0;
-const TAG_PREFIX = randomBytes(6).toString('base64url');
-
-function shownOf(c: Component): Shown {
-  let s = shown.get(c);
-  if (s === undefined) shown.set(c, (s = { rec: c, revision: ++lastRevision }));
-  return s;
-}
-
-function outputJson(s: Shown): string[] {
-  return (s.json ??= outputPieces(s.rec));
-}
-
-/** The status view's JSON: `JSON.stringify(statusView(outputView(rec)))`, with one copy of the record instead of two. */
-function statusViewJson(s: Shown): string[] {
-  return (s.view ??= [JSON.stringify(statusViewShowing(s.rec, shownStatus(s.rec)))]);
-}
-
-/** The tag of a listing of these records; a listing of their status views has another one. */
-function listingTag(records: readonly Shown[], view: boolean): string {
-  const numbers = new Float64Array(records.length);
-  for (let i = 0; i < records.length; i++) numbers[i] = records[i]!.revision;
-  return `"${TAG_PREFIX}${view ? '.sv' : ''}.${records.length}.${createHash('sha1').update(numbers).digest('base64url')}"`;
-}
-
-/** Whether the Accept header asks for status views (with any quality above 0). */
-function wantsStatusView(req: FastifyRequest): boolean {
-  const accept = req.headers.accept;
-  if (!accept || !accept.includes(STATUS_VIEW_MEDIA_TYPE)) return false;
-  return accept.split(',').some((range) => {
-    const [type, ...params] = range.split(';').map((p) => p.trim());
-    if (type !== STATUS_VIEW_MEDIA_TYPE) return false;
-    const q = params.find((p) => p.startsWith('q='));
-    return q === undefined || Number(q.slice(2)) > 0;
-  });
-}
-
-/** Whether an If-None-Match header (a list of tags, or `*`) names `tag`; weak tags compare equal to strong ones. */
-function noneMatchHas(header: string | string[] | undefined, tag: string): boolean {
-  if (header === undefined) return false;
-  const list = (Array.isArray(header) ? header.join(',') : header).split(',').map((t) => t.trim().replace(/^W\//, ''));
-  return list.includes('*') || list.includes(tag);
-}
-
-/** A listing: 304 when the client already holds it (If-None-Match), else the records' cached JSON; with its tag either way. */
-function sendListing(req: FastifyRequest, reply: FastifyReply, recs: readonly Component[]): FastifyReply {
-  const records = recs.map(shownOf);
-  const view = wantsStatusView(req);
-  const tag = listingTag(records, view);
-  reply.header('etag', tag);
-  reply.header('vary', 'Accept');
-  if (noneMatchHas(req.headers['if-none-match'], tag)) return reply.code(304).send();
-  if (!view) return sendJsonItems(reply, 200, records, outputJson);
-  return sendJsonItems(reply, 200, records, statusViewJson, STATUS_VIEW_MEDIA_TYPE);
-}
-
-/**
- * Write components. Every write of these routes hands its records over to the store: they are new
- * objects (parsed from the request, copied, or merged by mergeComponent()) that nothing changes
- * afterwards, so the store keeps them instead of copies.
- */
-function writeComponents(store: Store, records: Component[], meta: WriteMeta = {}): Promise<void> {
-  return store.components.putMany(records, { ...meta, handover: true });
-}
-
-/**
- * Per-component write locks: a request that reads, merges and writes components holds the ids it
- * touches, so concurrent PATCHes of one component (an operator's bulk update and the node's state
- * report) are applied one after the other instead of the later write dropping the earlier one.
- * Registration is synchronous, so requests queue in arrival order and cannot deadlock.
- */
-class ComponentLocks {
-  private readonly tails = new Map<string, Promise<void>>();
-
-  async hold(ids: Iterable<string>): Promise<() => void> {
-    const keys = [...new Set(ids)];
-    let release!: () => void;
-    const mine = new Promise<void>((r) => (release = r));
-    const earlier: Promise<void>[] = [];
-    for (const id of keys) {
-      const prev = this.tails.get(id);
-      if (prev) earlier.push(prev);
-      this.tails.set(id, mine);
-    }
-    await Promise.all(earlier);
-    return () => {
-      for (const id of keys) if (this.tails.get(id) === mine) this.tails.delete(id);
-      release();
-    };
-  }
-
-  /** Run `fn` holding `ids`. */
-  async with<T>(ids: Iterable<string>, fn: () => Promise<T>): Promise<T> {
-    const release = await this.hold(ids);
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
-  }
-}
-
 export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
   const { store } = ctx;
-  const locks = new ComponentLocks();
 
   routes.add('GET', '/v2/components', async (req, reply) => {
     const tenant = tenantOf(req);
@@ -257,7 +144,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const artifacts = await ctx.artifactsFor(body);
     const now = ctx.now();
     const records = [...lastWinsById(body).values()].map((c) => applyAutoFields(c, now, artifacts));
-    await writeComponents(store, records);
+    await store.components.putMany(records, { handover: true });
     return sendWritten(req, reply, records);
   });
 
@@ -273,17 +160,14 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const tenantSet = await ctx.tenantSet(tenant);
     await ctx.options();
     const now = ctx.now();
-    const merged: Component[] = [];
+    let merged: Component[];
     if (Array.isArray(body)) {
       const items = body as Component[];
       const artifacts = await ctx.artifactsFor(items);
       for (const item of items) applyAutoFields(item, now, artifacts);
       const byId = lastWinsById(items);
-      await locks.with(byId.keys(), async () => {
-        const targets = await loadTargets(ctx, [...byId.keys()], tenantSet, skipBadIds);
-        for (const rec of targets) merged.push(mergeComponent(rec, byId.get(rec.id)!));
-        if (merged.length) await writeComponents(store, merged);
-      });
+      const ids = tenantIds([...byId.keys()], tenantSet, skipBadIds);
+      merged = await store.components.update(ids, mergeInto(ids, skipBadIds, (rec) => byId.get(rec.id)!));
     } else {
       const { patch, filters } = body as { patch: ComponentPatch; filters: { ids?: string | null; session?: string | null } };
       delete patch.id;
@@ -291,23 +175,17 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       if (!filters.ids && !filters.session) throw badRequest('No filter provided.');
       applyAutoFields(patch, now, await ctx.artifactsFor([patch]));
       if (filters.ids) {
-        const ids = [...new Set(filters.ids.split(','))];
-        await locks.with(ids, async () => {
-          const targets = await loadTargets(ctx, ids, tenantSet, skipBadIds);
-          for (const rec of targets) merged.push(mergeComponent(rec, patch));
-          if (merged.length) await writeComponents(store, merged);
-        });
+        const ids = tenantIds([...new Set(filters.ids.split(','))], tenantSet, skipBadIds);
+        merged = await store.components.update(ids, mergeInto(ids, skipBadIds, () => patch));
       } else {
         const session = filters.session!;
         const inSession = (c: Component) => c.session === session && (!tenantSet || tenantSet.has(c.id));
-        const listed = await store.components.list({ filter: inSession });
-        const ids = listed.map((c) => c.id);
-        await locks.with(ids, async () => {
-          // Read again under the locks: the listing may predate a write that was waited for.
-          const targets = (await store.components.getMany(ids)).filter((c): c is Component => c !== undefined && inSession(c));
-          for (const c of targets) attachStatus(c);
-          for (const rec of targets) merged.push(mergeComponent(rec, patch));
-          if (merged.length) await writeComponents(store, merged);
+        const ids = (await store.components.listShared({ filter: inSession })).map((c) => c.id);
+        // Records that left the session since the listing are left alone. Upstream writes the status
+        // it shows with each record: the patch is merged into the record with its status attached.
+        merged = await store.components.update(ids, (current) => {
+          const write = current.filter((c): c is Component => c !== undefined && inSession(c)).map((c) => mergeComponent(attachStatus(copyJson(c)), patch));
+          return { write, result: write };
         });
       }
     }
@@ -331,7 +209,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const { id: _ignored, ...rest } = body;
     const record: Component = { id, ...rest };
     applyAutoFields(record, ctx.now(), await ctx.artifactsFor([record]));
-    await locks.with([id], () => writeComponents(store, [record]));
+    await store.components.putMany([record], { handover: true });
     return sendWritten(req, reply, record);
   });
 
@@ -343,17 +221,19 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     await ctx.options();
     delete patch.id;
     const artifacts = await ctx.artifactsFor([patch]);
-    const rec = await locks.with([id], async () => {
-      const [stored] = await store.components.getManyShared([id]);
-      if (!stored) throw recordNotFound('Component', id);
-      if ('actual_state' in patch && !actualStateUpdateAllowed(stored)) throw actualStateConflict();
-      // A node's state report changes nothing but its actual state; its change event says so.
-      const report = Object.keys(patch).every((k) => k === 'actual_state');
-      applyAutoFields(patch, ctx.now(), artifacts);
-      const rec = mergeComponent(stored, patch);
-      await writeComponents(store, [rec], report ? { op: 'report' } : {});
-      return rec;
-    });
+    // A node's state report changes nothing but its actual state; its change event says so.
+    const report = Object.keys(patch).every((k) => k === 'actual_state');
+    applyAutoFields(patch, ctx.now(), artifacts);
+    const rec = await store.components.update(
+      [id],
+      ([stored]) => {
+        if (!stored) throw recordNotFound('Component', id);
+        if ('actual_state' in patch && !actualStateUpdateAllowed(stored)) throw actualStateConflict();
+        const rec = mergeComponent(stored, patch);
+        return { write: [rec], result: rec };
+      },
+      report ? { op: 'report' } : {},
+    );
     return sendWritten(req, reply, rec);
   });
 
@@ -362,7 +242,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const tenantSet = await ctx.tenantSet(tenantOf(req));
     if (tenantSet && !tenantSet.has(id)) throw recordNotFound('Component', id);
     await ctx.options();
-    if (!(await locks.with([id], () => store.components.delete(id)))) throw recordNotFound('Component', id);
+    if (!(await store.components.delete(id))) throw recordNotFound('Component', id);
     return reply.code(204).send();
   });
 
@@ -380,36 +260,49 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       toProcess = unique.filter((id) => tenantSet.has(id));
     }
     const distinct = [...new Set(toProcess)];
-    const release = await locks.hold(distinct);
-    try {
-      const loaded = await store.components.getMany(distinct);
-      const current = new Map<string, Component>();
-      distinct.forEach((id, i) => {
-        if (loaded[i]) current.set(id, loaded[i]!);
-      });
-      const artifacts = await ctx.artifactsFor(current.values());
-      const sessions = new Map<string, Session | undefined>();
-      const toWrite = new Map<string, Component>();
-      const now = ctx.now();
-      for (const id of toProcess) {
-        const rec = current.get(id);
+    const now = ctx.now();
+    // The staged sessions and the boot-artifact records the change needs are read before it; when
+    // the records it is given name others (changed since), those are read too and it runs again.
+    const sessions = new Map<string, Session | undefined>();
+    const artifacts = new Map<string, BootArtifactsRecord>();
+    const tokensRead = new Set<string>();
+    let seen: readonly (Component | undefined)[] = await store.components.getManyShared(distinct);
+    for (let round = 1; ; round++) {
+      for (const rec of seen) {
         const staged = rec?.staged_state?.session;
-        let session: Session | undefined;
-        if (rec && staged) {
-          if (!sessions.has(staged)) sessions.set(staged, await store.sessions.get(tenant, staged));
-          session = sessions.get(staged);
-        }
-        const work = rec ? copyJson(rec) : undefined;
-        const { outcome, record } = applyStaged(work, session, { tenant, clearStage: options.clear_stage, now, artifacts });
-        result[outcome].push(id);
-        if (record) {
-          current.set(id, record);
-          toWrite.set(id, record);
-        }
+        if (staged && !sessions.has(staged)) sessions.set(staged, await store.sessions.get(tenant, staged));
       }
-      if (toWrite.size) await writeComponents(store, [...toWrite.values()]);
-    } finally {
-      release();
+      const tokens = tokensToResolve(seen.filter((c): c is Component => c !== undefined)).filter((t) => !tokensRead.has(t));
+      for (const [t, rec] of await ctx.artifactsFor(tokens.map((t) => ({ actual_state: { bss_token: t } })))) artifacts.set(t, rec);
+      for (const t of tokens) tokensRead.add(t);
+      type Round = { again: readonly (Component | undefined)[] } | { done: Record<'succeeded' | 'failed' | 'ignored', string[]> };
+      const outcome = await store.components.update<Round>(distinct, (current) => {
+        const lacking = current.some((c) => c?.staged_state?.session && !sessions.has(c.staged_state.session)) ||
+          tokensToResolve(current.filter((c): c is Component => c !== undefined)).some((t) => !tokensRead.has(t));
+        if (lacking && round < APPLY_STAGED_ROUNDS) return { result: { again: current } };
+        const byId = new Map(distinct.map((id, i) => [id, current[i]]));
+        const toWrite = new Map<string, Component>();
+        const done = { succeeded: [] as string[], failed: [] as string[], ignored: [] as string[] };
+        for (const id of toProcess) {
+          const rec = byId.get(id);
+          const session = rec?.staged_state?.session ? sessions.get(rec.staged_state.session) : undefined;
+          const { outcome, record } = applyStaged(rec ? copyJson(rec) : undefined, session, { tenant, clearStage: options.clear_stage, now, artifacts });
+          done[outcome].push(id);
+          if (record) {
+            byId.set(id, record);
+            toWrite.set(id, record);
+          }
+        }
+        return { write: [...toWrite.values()], result: { done } };
+      });
+      if ('again' in outcome) {
+        seen = outcome.again;
+        continue;
+      }
+      result.succeeded = outcome.done.succeeded;
+      result.failed = outcome.done.failed;
+      result.ignored.push(...outcome.done.ignored);
+      break;
     }
     return sendJson(reply, 200, result);
   });

@@ -68,10 +68,11 @@ export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
     if (validation.error) throw badRequest(`Session template fails check: ${validation.error}`);
     for (const w of validation.warnings) ctx.log.warn(`Session template ${body.template_name}: ${w}`);
     const session = newSession(body, tenant, ctx.clock.now());
-    if (await store.sessions.get(tenant, session.name)) {
-      throw alreadyExists(`Session '${session.name}' already exists${tenant ? ` for tenant '${tenant}'` : ''}`);
-    }
-    await store.sessions.put(tenant, session.name, session);
+    // Created only where no session of that name exists, checked atomically (two replicas may be asked at once).
+    await store.sessions.update(tenant, session.name, (existing) => {
+      if (existing) throw alreadyExists(`Session '${session.name}' already exists${tenant ? ` for tenant '${tenant}'` : ''}`);
+      return session;
+    });
     return sendJson(reply, 201, session);
   });
 
@@ -90,9 +91,11 @@ export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
   routes.add('PATCH', '/v2/sessions/:session_id', async (req, reply) => {
     pathParam(req, 'session_id', 'V2SessionName');
     const body = jsonBody<{ components?: string; status?: Record<string, unknown> }>(req, 'V2SessionUpdate');
-    const { id, tenant, session } = await load(req);
-    const updated = mergeSession(session, body);
-    await store.sessions.put(tenant, id, updated);
+    const { id, tenant } = await load(req);
+    const updated = await store.sessions.update(tenant, id, (current) => {
+      if (!current) throw recordNotFound('Session', id, tenant);
+      return mergeSession(current, body);
+    });
     return sendJson(reply, 200, updated);
   });
 

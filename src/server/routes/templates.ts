@@ -63,10 +63,10 @@ export function templateRoutes(ctx: ServerContext, routes: RouteTable): void {
     const body = jsonBody<Obj>(req, 'V2SessionTemplatePatch');
     const tenant = tenantOf(req);
     await ctx.options();
-    const stored = await store.templates.get(tenant, id);
-    if (!stored) throw recordNotFound('Session template', id, tenant);
-    const record = await sanitize(mergeTemplate(stored, body), id, tenant, 'patched');
-    await store.templates.put(tenant, id, record);
+    const record = await store.templates.update(tenant, id, async (stored) => {
+      if (!stored) throw recordNotFound('Session template', id, tenant);
+      return sanitize(mergeTemplate(stored, body), id, tenant, 'patched');
+    });
     return sendJson(reply, 200, record);
   });
 

@@ -1,5 +1,6 @@
 import type { BootArtifactsRecord, Component } from '../../common/types.js';
-import type { ComponentTable, ListOptions, Store, TenantTable, WriteMeta } from './store.js';
+import { StoreConflictError, UPDATE_ATTEMPTS, type ComponentChange, type ComponentTable, type ListOptions, type Store, type TenantTable, type WriteMeta } from './store.js';
+import { runChanges } from './component-change.js';
 import { tenantKey } from './keys.js';
 import { copyJson } from '../../common/copy.js';
 
@@ -49,16 +50,32 @@ class MemoryComponents implements ComponentTable {
     }
     return out;
   }
-  async putMany(records: readonly Component[], meta?: WriteMeta) {
-    for (const r of records) {
-      if (!this.records.has(r.id)) this.sorted = null;
-      this.records.set(r.id, meta?.handover ? r : copyJson(r));
+  /** Read, change and write in one synchronous step: nothing else runs in between. */
+  async update<R>(ids: readonly string[], change: ComponentChange<R>): Promise<R> {
+    const [outcome] = this.apply(runChanges([{ ids, change }], (id) => this.records.get(id)));
+    if (!outcome!.ok) throw outcome!.error;
+    return outcome!.value as R;
+  }
+  private apply(run: ReturnType<typeof runChanges>) {
+    for (const [id, rec] of run.writes) {
+      if (rec === null) {
+        if (this.records.delete(id)) this.sorted = null;
+      } else {
+        if (!this.records.has(id)) this.sorted = null;
+        this.records.set(id, rec);
+      }
     }
+    return run.outcomes;
+  }
+  async putMany(records: readonly Component[], meta?: WriteMeta) {
+    const write = meta?.handover ? records : records.map(copyJson);
+    await this.update(
+      write.map((r) => r.id),
+      () => ({ write, result: undefined }),
+    );
   }
   async delete(id: string) {
-    const had = this.records.delete(id);
-    if (had) this.sorted = null;
-    return had;
+    return this.update([id], ([rec]) => ({ delete: rec ? [id] : [], result: rec !== undefined }));
   }
   async count() {
     return this.records.size;
@@ -73,6 +90,19 @@ class MemoryTenantTable<T> implements TenantTable<T> {
   }
   async put(tenant: string, name: string, value: T) {
     this.records.set(tenantKey(tenant, name), copyJson(value));
+  }
+  /** Compare-and-set, as the Redis store does: `change` may wait, and runs again when the record changed meanwhile. */
+  async update(tenant: string, name: string, change: (current: T | undefined) => T | undefined | Promise<T | undefined>) {
+    const key = tenantKey(tenant, name);
+    for (let attempt = 1; attempt <= UPDATE_ATTEMPTS; attempt++) {
+      const before = this.records.get(key);
+      const next = await change(before === undefined ? undefined : copyJson(before));
+      if (this.records.get(key) !== before) continue;
+      if (next === undefined) return before === undefined ? undefined : copyJson(before);
+      this.records.set(key, copyJson(next));
+      return copyJson(next);
+    }
+    throw new StoreConflictError(`The record '${name}'`, UPDATE_ATTEMPTS);
   }
   async delete(tenant: string, name: string) {
     return this.records.delete(tenantKey(tenant, name));
@@ -150,6 +180,11 @@ export class MemoryStore implements Store {
   }
   async putOptions(options: Record<string, unknown>) {
     this.options = copyJson(options);
+  }
+  async updateOptions(change: (current: Record<string, unknown> | null) => Record<string, unknown> | undefined) {
+    const next = change(this.options ? copyJson(this.options) : null);
+    if (next !== undefined) this.options = copyJson(next);
+    return this.options ? copyJson(this.options) : null;
   }
   async ping() {
     return true;

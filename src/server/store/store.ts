@@ -5,7 +5,13 @@ import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTe
  * (test/server/store.contract.test.ts): in memory (the embedded default) and Redis (production).
  *
  * Ownership: every record a store returns is the caller's to mutate (a copy), and a record passed
- * in is copied by the store (the caller may keep mutating it).
+ * in is copied by the store (the caller may keep mutating it), except where a method says otherwise
+ * (the shared reads, records handed over, the records a change is given and returns).
+ *
+ * Many processes, one truth: every write that reads a stored value and writes it back (update(),
+ * the options and tenant-table updates) is atomic in the backing store, against writers in this
+ * process and in every other one; what a process keeps in memory (the Redis listing cache) never
+ * makes a read older than a write that completed before it began (docs/store.md).
  */
 export interface Store {
   readonly kind: 'memory' | 'redis';
@@ -17,6 +23,12 @@ export interface Store {
   /** The stored options object as it is (unknown keys included), or null when never written. */
   getOptions(): Promise<Record<string, unknown> | null>;
   putOptions(options: Record<string, unknown>): Promise<void>;
+  /**
+   * Read, change and write the options atomically: `change` gets the stored object (null when never
+   * written) and gives the object to store, or undefined to leave it as it is. It may be called again
+   * when another writer changed the options meanwhile. Resolves to the options stored afterwards.
+   */
+  updateOptions(change: (current: Record<string, unknown> | null) => Record<string, unknown> | undefined): Promise<Record<string, unknown> | null>;
   /** Boot-artifact records keyed by BSS token (Redis DB 4): power-on writes them, the API reads them. */
   bootArtifacts: {
     get(token: string): Promise<BootArtifactsRecord | undefined>;
@@ -46,6 +58,29 @@ export interface WriteMeta {
   handover?: boolean;
 }
 
+/** What a change of components (ComponentTable.update) gives. */
+export interface ComponentChangeResult<R> {
+  /**
+   * Records to write: new objects handed over to the store (they may share parts with the records
+   * the change was given, as mergeComponent() gives; nothing changes them afterwards). Only ids the
+   * update named.
+   */
+  write?: readonly Component[];
+  /** Ids to delete; only ids the update named. */
+  delete?: readonly string[];
+  /** What update() resolves to. */
+  result: R;
+}
+
+/**
+ * A change of components: given the stored records of the ids an update names, in the same order
+ * (undefined where absent; the store's own records, to be read and never changed), what to write.
+ * It may be called more than once (again when another writer changed one of the records
+ * meanwhile): it must not have other effects. An exception thrown by it rejects the update, with
+ * nothing written.
+ */
+export type ComponentChange<R> = (current: readonly (Component | undefined)[]) => ComponentChangeResult<R>;
+
 export interface ComponentTable {
   get(id: string): Promise<Component | undefined>;
   /** Records for the given ids, in the same order; undefined where an id is unknown. */
@@ -69,9 +104,16 @@ export interface ComponentTable {
    */
   listShared(opts?: ListOptions): Promise<readonly Component[]>;
   /**
-   * Write whole records (create or replace), all at once. `meta` describes the write for change
-   * events. The records are copied in (changing them afterwards changes nothing stored), unless
-   * `meta.handover` says they are the store's from now on.
+   * Read, change and write components atomically: no write of these ids by anyone else lands between
+   * the read `change` is given and the write of what it gives, and its writes and deletions land
+   * together. Changes made through one store are applied in the order they were asked for.
+   * `meta` describes the write for change events.
+   */
+  update<R>(ids: readonly string[], change: ComponentChange<R>, meta?: WriteMeta): Promise<R>;
+  /**
+   * Write whole records (create or replace), all at once, whatever is stored. `meta` describes the
+   * write for change events. The records are copied in (changing them afterwards changes nothing
+   * stored), unless `meta.handover` says they are the store's from now on.
    */
   putMany(records: readonly Component[], meta?: WriteMeta): Promise<void>;
   /** Remove a record; false when it did not exist. */
@@ -86,6 +128,14 @@ export interface ComponentTable {
 export interface TenantTable<T> {
   get(tenant: string, name: string): Promise<T | undefined>;
   put(tenant: string, name: string, value: T): Promise<void>;
+  /**
+   * Read, change and write one record atomically: `change` gets the stored record (undefined when
+   * there is none; the caller's to change) and gives the record to store, or undefined to leave it as
+   * it is. It may run again (it may be asynchronous) when another writer changed the record meanwhile;
+   * an exception thrown by it rejects the update, with nothing written. Resolves to the record stored
+   * afterwards.
+   */
+  update(tenant: string, name: string, change: (current: T | undefined) => T | undefined | Promise<T | undefined>): Promise<T | undefined>;
   /** Remove a record; false when it did not exist. */
   delete(tenant: string, name: string): Promise<boolean>;
   /** Every record of every tenant, ordered by key. */
@@ -102,6 +152,20 @@ export class StoreUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'StoreUnavailableError';
+  }
+}
+
+/** How many times an atomic update is tried when other writers keep changing what it read. */
+export const UPDATE_ATTEMPTS = 30;
+
+/**
+ * The records an atomic update read kept being changed by other writers, on every attempt of a
+ * bounded number: answered 503, so the caller repeats the request.
+ */
+export class StoreConflictError extends StoreUnavailableError {
+  constructor(what: string, attempts: number) {
+    super(`${what} kept being changed by other writers while this request was applying its change (${attempts} attempts); nothing was written: repeat the request`);
+    this.name = 'StoreConflictError';
   }
 }
 

@@ -1,0 +1,97 @@
+/**
+ * Component listings as the API sends them: each stored record's output JSON and status view JSON,
+ * kept per record object, and the entity tags of listings (an extension, docs/store.md). Kept per
+ * process and per record object, which a store never changes in place: another process's write gives
+ * a new object, so nothing here can be older than what the store gives.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { shownStatus } from '../common/status.js';
+import { STATUS_VIEW_MEDIA_TYPE, statusViewShowing } from '../common/status-view.js';
+import type { Component } from '../common/types.js';
+import { sendJsonItems } from './context.js';
+import { outputPieces } from './record-json.js';
+
+/**
+ * What the listings know of each record object listShared() gives: its output JSON and its revision
+ * number. Sound because a store never changes such a record in place: a changed value is a new
+ * object, so a new key here (and the old entry is collected with the old object). Repeated full
+ * listings (operators poll them) then cost little more than fetching the values and joining their
+ * texts. Kept as strings, not buffers: a buffer per record is an ArrayBuffer per record, whose
+ * allocation and collection cost more than encoding the text once per answer. The strings are the
+ * pieces outputPieces() gives: the record's small fields around the remembered texts of its states,
+ * which a changed record shares with the one it replaced (record-json.ts).
+ *
+ * Entity tags of component listings (an extension: upstream sends none) come from the revision
+ * numbers. A listing's tag names the exact record objects it shows, in order: each record object
+ * gets a revision number when first seen (a changed record is a new object, so a new revision), and
+ * the tag is a digest of those numbers and this process's own random prefix (another API process
+ * numbers its records on its own, so its tags never match ours). Equal tags therefore mean equal
+ * answers, and a GET with `If-None-Match` naming the tag is answered 304 Not Modified, with no body
+ * to send or parse: an operator re-reading a page before it writes decisions made from it (the
+ * status operator) learns in one small answer that nothing on the page changed.
+ */
+interface Shown {
+  rec: Component;
+  revision: number;
+  json?: string[];
+  /** The status view's JSON (status-view.ts), for listings that ask for it. */
+  view?: string[];
+}
+const shown = new WeakMap<Component, Shown>();
+let lastRevision = 0;
+const TAG_PREFIX = randomBytes(6).toString('base64url');
+
+function shownOf(c: Component): Shown {
+  let s = shown.get(c);
+  if (s === undefined) shown.set(c, (s = { rec: c, revision: ++lastRevision }));
+  return s;
+}
+
+function outputJson(s: Shown): string[] {
+  return (s.json ??= outputPieces(s.rec));
+}
+
+/** The status view's JSON: `JSON.stringify(statusView(outputView(rec)))`, with one copy of the record instead of two. */
+function statusViewJson(s: Shown): string[] {
+  return (s.view ??= [JSON.stringify(statusViewShowing(s.rec, shownStatus(s.rec)))]);
+}
+
+/** The tag of a listing of these records; a listing of their status views has another one. */
+function listingTag(records: readonly Shown[], view: boolean): string {
+  const numbers = new Float64Array(records.length);
+  for (let i = 0; i < records.length; i++) numbers[i] = records[i]!.revision;
+  return `"${TAG_PREFIX}${view ? '.sv' : ''}.${records.length}.${createHash('sha1').update(numbers).digest('base64url')}"`;
+}
+
+/** Whether the Accept header asks for status views (with any quality above 0). */
+function wantsStatusView(req: FastifyRequest): boolean {
+  const accept = req.headers.accept;
+  if (!accept || !accept.includes(STATUS_VIEW_MEDIA_TYPE)) return false;
+  return accept.split(',').some((range) => {
+    const [type, ...params] = range.split(';').map((p) => p.trim());
+    if (type !== STATUS_VIEW_MEDIA_TYPE) return false;
+    const q = params.find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
+}
+
+/** Whether an If-None-Match header (a list of tags, or `*`) names `tag`; weak tags compare equal to strong ones. */
+function noneMatchHas(header: string | string[] | undefined, tag: string): boolean {
+  if (header === undefined) return false;
+  const list = (Array.isArray(header) ? header.join(',') : header).split(',').map((t) => t.trim().replace(/^W\//, ''));
+  return list.includes('*') || list.includes(tag);
+}
+
+/** A listing: 304 when the client already holds it (If-None-Match), else the records' cached JSON; with its tag either way. */
+export function sendListing(req: FastifyRequest, reply: FastifyReply, recs: readonly Component[]): FastifyReply {
+  const records = recs.map(shownOf);
+  const view = wantsStatusView(req);
+  const tag = listingTag(records, view);
+  reply.header('etag', tag);
+  reply.header('vary', 'Accept');
+  if (noneMatchHas(req.headers['if-none-match'], tag)) return reply.code(304).send();
+  if (!view) return sendJsonItems(reply, 200, records, outputJson);
+  return sendJsonItems(reply, 200, records, statusViewJson, STATUS_VIEW_MEDIA_TYPE);
+}
+
