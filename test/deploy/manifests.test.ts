@@ -8,6 +8,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { ConfigMap } from 'kubernetes-models/v1/ConfigMap';
 import { Namespace } from 'kubernetes-models/v1/Namespace';
 import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
@@ -22,11 +23,12 @@ import { OPERATOR_NAMES } from '../../src/operators/types.js';
 import { hasKubectl, render, renderSimple, renderWithKubectl, type K8sObject } from './kustomize.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const DIRS = ['deploy/base', 'deploy/overlays/production', 'deploy/overlays/embedded-demo', 'deploy/overlays/production-per-container'];
+const DIRS = ['deploy/base', 'deploy/overlays/production', 'deploy/overlays/embedded-demo', 'deploy/overlays/production-per-container', 'deploy/overlays/production-redis-ha'];
 const rendered = new Map(DIRS.map((d) => [d, render(join(ROOT, d))]));
 
 type Model = new (data: never) => { validate(): void };
 const MODELS: Record<string, Model> = {
+  'v1/ConfigMap': ConfigMap as unknown as Model,
   'v1/Namespace': Namespace as unknown as Model,
   'v1/Service': Service as unknown as Model,
   'v1/ServiceAccount': ServiceAccount as unknown as Model,
@@ -313,6 +315,73 @@ describe('overlays', () => {
     expect(new Set(configs.map((c) => c.leaseName)).size).toBe(cs.length);
     const svc = byName(objs, 'Service', 'cray-bos-operators') as unknown as { spec: { ports: { port: number }[] } };
     expect(svc.spec.ports.map((p) => p.port).sort()).toEqual(configs.map((c) => c.metricsPort).sort());
+  });
+
+  it('production-redis-ha: three Redis pods with Sentinels, the clients through the Sentinels, waiting for a replica', () => {
+    const objs = rendered.get('deploy/overlays/production-redis-ha')!;
+    type Volume = { name: string; configMap?: { name: string }; emptyDir?: object };
+    type DbContainer = Container & { command?: string[]; volumeMounts?: { name: string; mountPath: string }[] };
+    const sts = byName(objs, 'StatefulSet', 'cray-bos-db') as unknown as {
+      spec: { replicas: number; serviceName: string; template: { metadata: { labels: Record<string, string> }; spec: { containers: DbContainer[]; volumes: Volume[] } } };
+    };
+    expect(sts.spec.replicas).toBe(3);
+    const pod = sts.spec.template;
+    const container = (name: string) => pod.spec.containers.find((c) => c.name === name)!;
+    expect(pod.spec.containers.map((c) => c.name).sort()).toEqual(['redis', 'sentinel']);
+    expect(portNumber(container('sentinel'), 'sentinel')).toBe(26379);
+
+    // The clients: the Sentinel Service and the master name the Sentinels monitor; WAIT for one replica.
+    const url = 'redis+sentinel://cray-bos-db-sentinel:26379/cray-bos-db';
+    for (const name of ['cray-bos', 'cray-bos-operators']) {
+      const env = podSpec(byName(objs, 'Deployment', name)).containers[0]!.env ?? [];
+      const value = (n: string) => env.find((e) => e.name === n)?.value;
+      expect(value('BOS_REDIS_URL'), name).toBe(url);
+      expect(value('BOS_REDIS_WAIT_REPLICAS'), name).toBe('1');
+    }
+    const sentinelSvc = byName(objs, 'Service', 'cray-bos-db-sentinel') as unknown as { spec: { selector: Record<string, string>; ports: { port: number; targetPort: string }[] } };
+    for (const [k, v] of Object.entries(sentinelSvc.spec.selector)) expect(pod.metadata.labels[k]).toBe(v);
+    expect(sentinelSvc.spec.ports.map((p) => [p.port, p.targetPort])).toEqual([[26379, 'sentinel']]);
+    // Pod names resolve before the pods are ready (replicas reach the primary, Sentinels resolve it).
+    const headless = byName(objs, 'Service', sts.spec.serviceName) as unknown as { spec: { clusterIP: string; publishNotReadyAddresses?: boolean } };
+    expect(headless.spec.clusterIP).toBe('None');
+    expect(headless.spec.publishNotReadyAddresses).toBe(true);
+
+    // The configuration the start scripts write, from the ConfigMap both containers mount on /config.
+    const configVolume = pod.spec.volumes.find((v) => v.configMap)!;
+    const cm = byName(objs, 'ConfigMap', configVolume.configMap!.name) as unknown as { data: Record<string, string> };
+    for (const [c, script] of [['redis', 'start-redis.sh'], ['sentinel', 'start-sentinel.sh']] as const) {
+      expect(container(c).command, c).toEqual(['sh', `/config/${script}`]);
+      expect(container(c).args, c).toBeUndefined();
+      expect(container(c).volumeMounts?.find((m) => m.mountPath === '/config')?.name, c).toBe(configVolume.name);
+      // Each writes its configuration into its own writable emptyDir on /conf (Sentinel rewrites its file).
+      const conf = container(c).volumeMounts?.find((m) => m.mountPath === '/conf')?.name;
+      expect(pod.spec.volumes.find((v) => v.name === conf)?.emptyDir, c).toBeDefined();
+      expect(cm.data[script], script).toContain(`exec redis-server /conf/${c}.conf`);
+    }
+    const lines = (text: string) => text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const redisConf = lines(cm.data['redis.conf']!);
+    for (const l of ['dir /data', 'appendonly yes', 'min-replicas-to-write 1', 'min-replicas-max-lag 10', 'replica-announce-ip @ME@']) expect(redisConf).toContain(l);
+    expect(container('redis').volumeMounts?.find((m) => m.mountPath === '/data')?.name).toBe('data');
+    const sentinelConf = lines(cm.data['sentinel.conf']!);
+    const master = url.split('/').at(-1)!;
+    const monitor = sentinelConf.find((l) => l.startsWith('sentinel monitor '))?.split(' ');
+    expect(monitor?.slice(2, 5)).toEqual([master, '@PRIMARY@', '6379']);
+    const quorum = Number(monitor?.[5]);
+    expect(quorum).toBeGreaterThan(sts.spec.replicas / 2);
+    expect(quorum).toBeLessThanOrEqual(sts.spec.replicas);
+    for (const l of ['sentinel resolve-hostnames yes', 'sentinel announce-hostnames yes', `sentinel down-after-milliseconds ${master} 5000`, `sentinel failover-timeout ${master} 60000`]) {
+      expect(sentinelConf).toContain(l);
+    }
+    // resolve-hostnames must come before the first host name.
+    expect(sentinelConf.indexOf('sentinel resolve-hostnames yes')).toBeLessThan(sentinelConf.indexOf(monitor!.join(' ')));
+    // Pod 0 is the first primary and the others its replicas; a restarting pod asks the Sentinels first.
+    expect(cm.data['common.sh']).toContain('FIRST="$NAME-0.$NAME"');
+    expect(cm.data['start-redis.sh']).toMatch(/ask_sentinels[\s\S]*replicaof \$primary 6379/);
+
+    const pdb = byName(objs, 'PodDisruptionBudget', 'cray-bos-db') as unknown as { spec: { minAvailable: number; selector: { matchLabels: Record<string, string> } } };
+    expect(pdb.spec.minAvailable).toBe(2);
+    for (const [k, v] of Object.entries(pdb.spec.selector.matchLabels)) expect(pod.metadata.labels[k]).toBe(v);
+    for (const o of objs) expect(o.metadata.namespace, `${o.kind}/${o.metadata.name}`).toBe('services');
   });
 });
 
