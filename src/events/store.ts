@@ -42,22 +42,12 @@ export function withChangeEvents(store: Store, bus: ChangeBus): Store {
       listShared: (opts) => c.listShared(opts),
       count: () => c.count(),
       update: async (ids, change, meta) => {
-        // The counts of the run that was written (a change may run more than once).
-        let written = 0;
-        let deleted = 0;
-        const result = await c.update(
-          ids,
-          (current) => {
-            const out = change(current);
-            written = out.write?.length ?? 0;
-            deleted = out.delete?.length ?? 0;
-            return out;
-          },
-          meta,
-        );
-        if (written > 0) bus.publish({ kind: 'components', op: meta?.op ?? 'put', count: written });
+        const written = await c.update(ids, change, meta);
+        const put = written.filter((w) => w).length;
+        const deleted = written.filter((w) => w === null).length;
+        if (put > 0) bus.publish({ kind: 'components', op: meta?.op ?? 'put', count: put });
         if (deleted > 0) bus.publish({ kind: 'components', op: 'delete', count: deleted });
-        return result;
+        return written;
       },
       putMany: async (records, meta) => {
         await c.putMany(records, meta);

@@ -79,7 +79,7 @@ describe('Redis Sentinel failover', () => {
     await store.components.putMany([{ id: 'x1', enabled: false }]);
     sentinels.pause(sentinels.ports[1]!);
     try {
-      const err = await store.components.update(['x1'], ([c]) => ({ write: [{ ...c!, enabled: true }], result: 0 })).catch((e: unknown) => e);
+      const err = await store.components.update(['x1'], (c) => ({ ...c!, enabled: true })).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StoreUnavailableError);
       expect((err as Error).message).toMatch(/took the write, but only 0 of the 1 replica\(s\) asked for confirmed it within 0.5 s: it may be lost if the primary fails now\. Check that the replicas are running/);
       const optionsErr = await store.putOptions({ a: 1 }).catch((e: unknown) => e);
@@ -87,7 +87,7 @@ describe('Redis Sentinel failover', () => {
     } finally {
       sentinels.resume(sentinels.ports[1]!);
     }
-    await store.components.update(['x1'], ([c]) => ({ write: [{ ...c!, error: 'acknowledged' }], result: 0 }));
+    await store.components.update(['x1'], (c) => ({ ...c!, error: 'acknowledged' }));
     expect(await store.components.get('x1')).toMatchObject({ error: 'acknowledged' });
   }, 60_000);
 });

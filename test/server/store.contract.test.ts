@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTemplate } from '../../src/common/types.js';
 import { MemoryStore, sortIds } from '../../src/server/store/memory.js';
 import { RedisStore } from '../../src/server/store/redis/index.js';
-import { StoreDataError, StoreUnavailableError, type Store, type TenantTable } from '../../src/server/store/store.js';
+import { StoreDataError, StoreUnavailableError, UPDATE_GROUP, type Store, type TenantTable } from '../../src/server/store/store.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 /** A component the way a booted node looks: every field populated. */
@@ -421,42 +421,65 @@ describe.each(factories)('Store contract: $name', ({ make, single }) => {
     });
   });
 
-  it('update gives the change the stored records, writes and deletes what it gives, and writes nothing when it throws', async () => {
+  it('update gives the change each stored record, writes and deletes what it gives, and writes nothing of a group when it throws', async () => {
     const s = await fresh();
-    await s.components.putMany([booted('x1'), booted('x2')]);
-    const seen: (string | undefined)[][] = [];
-    const result = await s.components.update(['x2', 'nope', 'x1'], (cur) => {
-      seen.push(cur.map((c) => c?.id));
-      return { write: [{ ...cur[0]!, session: 'new' }, { id: 'nope', enabled: false }], delete: ['x1'], result: 'done' };
+    await s.components.putMany([booted('x1'), booted('x2'), booted('x3')]);
+    const seen = new Map<string, string | undefined>();
+    const written = await s.components.update(['x2', 'nope', 'x1', 'x3'], (c, id) => {
+      seen.set(id, c?.id);
+      if (id === 'x2') return { ...c!, session: 'new' };
+      if (id === 'nope') return { id: 'nope', enabled: false };
+      if (id === 'x1') return null;
+      return undefined;
     });
-    expect(result).toBe('done');
-    expect(seen.at(-1)).toEqual(['x2', undefined, 'x1']);
-    expect(await s.components.ids()).toEqual(['nope', 'x2']);
+    expect(written).toEqual([{ ...booted('x2'), session: 'new' }, { id: 'nope', enabled: false }, null, undefined]);
+    expect([...seen]).toEqual([
+      ['x2', 'x2'],
+      ['nope', undefined],
+      ['x1', 'x1'],
+      ['x3', 'x3'],
+    ]);
+    expect(await s.components.ids()).toEqual(['nope', 'x2', 'x3']);
     expect((await s.components.get('x2'))!.session).toBe('new');
+    const refuse = (id: string) => (c: Component | undefined, at: string) => {
+      if (at === id) throw new Error('refused');
+      return { ...c!, error: 'written' };
+    };
+    await expect(s.components.update(['x2', 'x3'], refuse('x3'))).rejects.toThrow('refused');
+    await expect(s.components.update(['x2'], () => ({ id: 'x9' }))).rejects.toThrow(/gave a record of 'x9'/);
+    expect(await s.components.ids()).toEqual(['nope', 'x2', 'x3']);
+    expect((await s.components.getMany(['x2', 'x3'])).map((c) => c!.error)).toEqual(['', '']);
+    expect(await s.components.update([], () => null)).toEqual([]);
+  });
+
+  it('a long update is changed in groups: a change that throws stops it, the groups before it stay written', async () => {
+    const s = await fresh();
+    const ids = Array.from({ length: 2 * UPDATE_GROUP + 100 }, (_, i) => `x${10000 + i}`);
+    await s.components.putMany(ids.map((id) => ({ id, error: '' })));
+    const last = ids[2 * UPDATE_GROUP + 50]!;
     await expect(
-      s.components.update(['x2'], () => {
-        throw new Error('refused');
+      s.components.update(ids, (c, id) => {
+        if (id === last) throw new Error('stop');
+        return { ...c!, error: 'done' };
       }),
-    ).rejects.toThrow('refused');
-    await expect(s.components.update(['x2'], () => ({ write: [{ id: 'x9' }], result: 0 }))).rejects.toThrow(/did not name/);
-    expect(await s.components.ids()).toEqual(['nope', 'x2']);
-    expect((await s.components.get('x2'))!.session).toBe('new');
+    ).rejects.toThrow('stop');
+    const errors = (await s.components.getMany(ids)).map((c) => c!.error);
+    expect(errors.slice(0, 2 * UPDATE_GROUP).every((e) => e === 'done')).toBe(true);
+    expect(errors.slice(2 * UPDATE_GROUP).every((e) => e === '')).toBe(true);
+    const all = await s.components.update(ids, (c) => ({ ...c!, error: 'all' }));
+    expect(all.map((c) => c!.error)).toEqual(ids.map(() => 'all'));
   });
 
   it('updates of the same records asked for at once all land, in the order asked', async () => {
     const s = await fresh();
     await s.components.putMany([booted('c1', { retry_policy: 0 }), booted('c2', { retry_policy: 0 })]);
-    const order: number[] = [];
     await Promise.all(
       Array.from({ length: 60 }, (_, i) =>
-        s.components.update(i % 3 === 0 ? ['c1', 'c2'] : ['c1'], (cur) => ({
-          write: cur.map((c) => ({ ...c!, retry_policy: c!.retry_policy! + 1, error: `${i}` })),
-          result: order.push(i),
-        })),
+        s.components.update(i % 3 === 0 ? ['c1', 'c2'] : ['c1'], (c) => ({ ...c!, retry_policy: c!.retry_policy! + 1, error: `${i}` })),
       ),
     );
-    expect((await s.components.get('c1'))).toMatchObject({ retry_policy: 60, error: '59' });
-    expect((await s.components.get('c2'))).toMatchObject({ retry_policy: 20, error: '57' });
+    expect(await s.components.get('c1')).toMatchObject({ retry_policy: 60, error: '59' });
+    expect(await s.components.get('c2')).toMatchObject({ retry_policy: 20, error: '57' });
   });
 
   it('tenant-table and options updates change what is stored, and write nothing when the change throws or gives nothing', async () => {
@@ -566,10 +589,10 @@ describe('RedisStore only', () => {
     const bump = (store: RedisStore, n: number) =>
       Array.from({ length: n }, (_, i) => {
         const some = ids.filter((_, j) => (i + j) % 2 === 0);
-        return store.components.update(some, (cur) => ({ write: cur.map((c) => ({ ...c!, retry_policy: c!.retry_policy! + 1 })), result: some.length }));
+        return store.components.update(some, (c) => ({ ...c!, retry_policy: c!.retry_policy! + 1 }));
       });
-    const counts = await Promise.all([...bump(a, 150), ...bump(b, 150)]);
-    expect(counts.length).toBe(300);
+    const written = await Promise.all([...bump(a, 150), ...bump(b, 150)]);
+    expect(written.flat().every((c) => c && c.retry_policy! > 0)).toBe(true);
     const expected = ids.map((_, j) => 2 * Array.from({ length: 150 }, (_, i) => i).filter((i) => (i + j) % 2 === 0).length);
     for (const store of [a, b]) expect((await store.components.getMany(ids)).map((c) => c!.retry_policy)).toEqual(expected);
   });
@@ -584,12 +607,12 @@ describe('RedisStore only', () => {
       const other = await raw(redis.url, 1);
       const seen: (string | undefined)[] = [];
       try {
-        const out = await s.components.update(['x1'], ([c]) => {
+        const [out] = await s.components.update(['x1'], (c) => {
           seen.push(c!.error);
           if (seen.length === 1) writeMeanwhile(other, 'x1', JSON.stringify(booted('x1', { error: 'by another client' })));
-          return { write: [{ ...c!, session: 'mine' }], result: c!.error };
+          return { ...c!, session: 'mine' };
         });
-        expect(out).toBe('by another client');
+        expect(out!.error).toBe('by another client');
       } finally {
         await other.quit();
       }
@@ -608,10 +631,10 @@ describe('RedisStore only', () => {
     let runs = 0;
     try {
       const err = await s.components
-        .update(['x1'], ([c]) => {
+        .update(['x1'], (c) => {
           runs++;
           writeMeanwhile(other, 'x1', JSON.stringify(booted('x1', { error: `other ${runs}` })));
-          return { write: [{ ...c!, session: 'mine' }], result: undefined };
+          return { ...c!, session: 'mine' };
         })
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(StoreUnavailableError);

@@ -17,7 +17,7 @@ import {
 } from '../context.js';
 import { actualStateConflict, badRequest, recordNotFound } from '../problem.js';
 import { outputPieces } from '../record-json.js';
-import { applyStaged } from '../rules/applystaged.js';
+import { applyStaged, type ApplyOutcome } from '../rules/applystaged.js';
 import {
   actualStateUpdateAllowed,
   applyAutoFields,
@@ -31,7 +31,7 @@ import {
 import { check, pyRepr } from '../schema.js';
 import { compareIds, copyJson } from '../store/memory.js';
 import type { RouteTable } from './table.js';
-import type { ComponentChange } from '../store/store.js';
+import { UPDATE_GROUP, type Store } from '../store/store.js';
 import { sendListing } from '../listing.js';
 
 /** Times applystaged reads what its change needs before it runs the change with what it has. */
@@ -50,25 +50,22 @@ function tenantIds(ids: string[], tenantSet: Set<string> | undefined, skipBadIds
 }
 
 /**
- * The stored records of `ids` (the store's own, read-only: mergeComponent() leaves them as they
- * are); without skip_bad_ids, the first id not stored is a 404, with it such ids are dropped.
+ * Merge `patchOf(id)` into each stored record of `ids`, each atomically (api.md §2.3): without
+ * skip_bad_ids an id not stored is a 404 with nothing written (checked first for lists longer than the
+ * store changes at once); with it, such ids are left out. Returns the records written, in order.
  */
-function storedTargets(ids: readonly string[], current: readonly (Component | undefined)[], skipBadIds: boolean): Component[] {
-  const out: Component[] = [];
-  for (let i = 0; i < ids.length; i++) {
-    const r = current[i];
-    if (r) out.push(r);
-    else if (!skipBadIds) throw recordNotFound('Component', ids[i]!);
+async function mergeEach(store: Store, ids: readonly string[], skipBadIds: boolean, patchOf: (id: string) => ComponentPatch): Promise<Component[]> {
+  if (!skipBadIds && ids.length > UPDATE_GROUP) {
+    const stored = await store.components.getManyShared(ids);
+    const missing = stored.findIndex((c) => c === undefined);
+    if (missing >= 0) throw recordNotFound('Component', ids[missing]!);
   }
-  return out;
-}
-
-/** A change that merges `patchOf(record)` into each stored record of `ids` (404 rules of storedTargets). */
-function mergeInto(ids: readonly string[], skipBadIds: boolean, patchOf: (rec: Component) => ComponentPatch): ComponentChange<Component[]> {
-  return (current) => {
-    const write = storedTargets(ids, current, skipBadIds).map((rec) => mergeComponent(rec, patchOf(rec)));
-    return { write, result: write };
-  };
+  const written = await store.components.update(ids, (rec, id) => {
+    if (rec) return mergeComponent(rec, patchOf(id));
+    if (!skipBadIds) throw recordNotFound('Component', id);
+    return undefined;
+  });
+  return written.filter((c): c is Component => !!c);
 }
 
 function listQuery(req: Parameters<typeof queryParam>[0]): ComponentListQuery {
@@ -166,8 +163,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       const artifacts = await ctx.artifactsFor(items);
       for (const item of items) applyAutoFields(item, now, artifacts);
       const byId = lastWinsById(items);
-      const ids = tenantIds([...byId.keys()], tenantSet, skipBadIds);
-      merged = await store.components.update(ids, mergeInto(ids, skipBadIds, (rec) => byId.get(rec.id)!));
+      merged = await mergeEach(store, tenantIds([...byId.keys()], tenantSet, skipBadIds), skipBadIds, (id) => byId.get(id)!);
     } else {
       const { patch, filters } = body as { patch: ComponentPatch; filters: { ids?: string | null; session?: string | null } };
       delete patch.id;
@@ -175,18 +171,15 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       if (!filters.ids && !filters.session) throw badRequest('No filter provided.');
       applyAutoFields(patch, now, await ctx.artifactsFor([patch]));
       if (filters.ids) {
-        const ids = tenantIds([...new Set(filters.ids.split(','))], tenantSet, skipBadIds);
-        merged = await store.components.update(ids, mergeInto(ids, skipBadIds, () => patch));
+        merged = await mergeEach(store, tenantIds([...new Set(filters.ids.split(','))], tenantSet, skipBadIds), skipBadIds, () => patch);
       } else {
         const session = filters.session!;
         const inSession = (c: Component) => c.session === session && (!tenantSet || tenantSet.has(c.id));
         const ids = (await store.components.listShared({ filter: inSession })).map((c) => c.id);
         // Records that left the session since the listing are left alone. Upstream writes the status
         // it shows with each record: the patch is merged into the record with its status attached.
-        merged = await store.components.update(ids, (current) => {
-          const write = current.filter((c): c is Component => c !== undefined && inSession(c)).map((c) => mergeComponent(attachStatus(copyJson(c)), patch));
-          return { write, result: write };
-        });
+        const written = await store.components.update(ids, (c) => (c && inSession(c) ? mergeComponent(attachStatus(copyJson(c)), patch) : undefined));
+        merged = written.filter((c): c is Component => !!c);
       }
     }
     return sendWritten(req, reply, merged);
@@ -224,13 +217,12 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     // A node's state report changes nothing but its actual state; its change event says so.
     const report = Object.keys(patch).every((k) => k === 'actual_state');
     applyAutoFields(patch, ctx.now(), artifacts);
-    const rec = await store.components.update(
+    const [rec] = await store.components.update(
       [id],
-      ([stored]) => {
+      (stored) => {
         if (!stored) throw recordNotFound('Component', id);
         if ('actual_state' in patch && !actualStateUpdateAllowed(stored)) throw actualStateConflict();
-        const rec = mergeComponent(stored, patch);
-        return { write: [rec], result: rec };
+        return mergeComponent(stored, patch);
       },
       report ? { op: 'report' } : {},
     );
@@ -260,50 +252,57 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       toProcess = unique.filter((id) => tenantSet.has(id));
     }
     const distinct = [...new Set(toProcess)];
+    const times = new Map<string, number>();
+    for (const id of toProcess) times.set(id, (times.get(id) ?? 0) + 1);
     const now = ctx.now();
-    // The staged sessions and the boot-artifact records the change needs are read before it; when
-    // the records it is given name others (changed since), those are read too and it runs again.
+    // The staged sessions and boot-artifact records the change needs are read before it; a record found
+    // naming others (changed since) is left for another round, once those are read too.
     const sessions = new Map<string, Session | undefined>();
     const artifacts = new Map<string, BootArtifactsRecord>();
     const tokensRead = new Set<string>();
-    let seen: readonly (Component | undefined)[] = await store.components.getManyShared(distinct);
-    for (let round = 1; ; round++) {
-      for (const rec of seen) {
+    const readFor = async (recs: readonly (Component | undefined)[]) => {
+      for (const rec of recs) {
         const staged = rec?.staged_state?.session;
         if (staged && !sessions.has(staged)) sessions.set(staged, await store.sessions.get(tenant, staged));
       }
-      const tokens = tokensToResolve(seen.filter((c): c is Component => c !== undefined)).filter((t) => !tokensRead.has(t));
+      const tokens = tokensToResolve(recs.filter((c): c is Component => c !== undefined)).filter((t) => !tokensRead.has(t));
       for (const [t, rec] of await ctx.artifactsFor(tokens.map((t) => ({ actual_state: { bss_token: t } })))) artifacts.set(t, rec);
       for (const t of tokens) tokensRead.add(t);
-      type Round = { again: readonly (Component | undefined)[] } | { done: Record<'succeeded' | 'failed' | 'ignored', string[]> };
-      const outcome = await store.components.update<Round>(distinct, (current) => {
-        const lacking = current.some((c) => c?.staged_state?.session && !sessions.has(c.staged_state.session)) ||
-          tokensToResolve(current.filter((c): c is Component => c !== undefined)).some((t) => !tokensRead.has(t));
-        if (lacking && round < APPLY_STAGED_ROUNDS) return { result: { again: current } };
-        const byId = new Map(distinct.map((id, i) => [id, current[i]]));
-        const toWrite = new Map<string, Component>();
-        const done = { succeeded: [] as string[], failed: [] as string[], ignored: [] as string[] };
-        for (const id of toProcess) {
-          const rec = byId.get(id);
-          const session = rec?.staged_state?.session ? sessions.get(rec.staged_state.session) : undefined;
-          const { outcome, record } = applyStaged(rec ? copyJson(rec) : undefined, session, { tenant, clearStage: options.clear_stage, now, artifacts });
-          done[outcome].push(id);
+    };
+    const lacks = (rec: Component) =>
+      (!!rec.staged_state?.session && !sessions.has(rec.staged_state.session)) || tokensToResolve([rec]).some((t) => !tokensRead.has(t));
+    /** Per id, the outcome of each time it was named, in order. */
+    const outcomes = new Map<string, ApplyOutcome[]>();
+    await readFor(await store.components.getManyShared(distinct));
+    let todo = distinct;
+    for (let round = 1; todo.length > 0; round++) {
+      const lacking = new Map<string, Component>();
+      await store.components.update(todo, (rec, id) => {
+        lacking.delete(id);
+        if (rec && round < APPLY_STAGED_ROUNDS && lacks(rec)) {
+          lacking.set(id, rec);
+          return undefined;
+        }
+        // An id named several times is applied that many times, each on the result of the one before.
+        let work = rec ? copyJson(rec) : undefined;
+        let written: Component | undefined;
+        const list: ApplyOutcome[] = [];
+        for (let k = 0; k < times.get(id)!; k++) {
+          const staged = work?.staged_state?.session;
+          const { outcome, record } = applyStaged(work, staged ? sessions.get(staged) : undefined, { tenant, clearStage: options.clear_stage, now, artifacts });
+          list.push(outcome);
           if (record) {
-            byId.set(id, record);
-            toWrite.set(id, record);
+            written = record;
+            work = copyJson(record);
           }
         }
-        return { write: [...toWrite.values()], result: { done } };
+        outcomes.set(id, list);
+        return written;
       });
-      if ('again' in outcome) {
-        seen = outcome.again;
-        continue;
-      }
-      result.succeeded = outcome.done.succeeded;
-      result.failed = outcome.done.failed;
-      result.ignored.push(...outcome.done.ignored);
-      break;
+      todo = [...lacking.keys()];
+      await readFor([...lacking.values()]);
     }
+    for (const id of toProcess) result[outcomes.get(id)!.shift()!].push(id);
     return sendJson(reply, 200, result);
   });
 }

@@ -1,6 +1,6 @@
 /**
  * Running component changes (ComponentTable.update) against the records read for them, the part both
- * stores share: each change sees what the changes before it in the same batch wrote, and a change
+ * stores share: each change sees what the changes before it in the same group wrote, and a change
  * that throws writes nothing.
  */
 import type { Component } from '../../common/types.js';
@@ -8,13 +8,14 @@ import type { ComponentChange } from './store.js';
 
 export interface ChangeJob {
   ids: readonly string[];
-  change: ComponentChange<unknown>;
+  change: ComponentChange;
 }
 
-export type ChangeOutcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+/** Per id, what a job wrote (record, null: deleted, undefined: left), or what its change threw. */
+export type ChangeOutcome = { ok: true; written: (Component | null | undefined)[] } | { ok: false; error: unknown };
 
 export interface ChangesRun {
-  /** Per job, in order: its result, or what it threw. */
+  /** Per job, in order. */
   outcomes: ChangeOutcome[];
   /** What to store, per id: the record to write, or null to delete. */
   writes: Map<string, Component | null>;
@@ -23,31 +24,25 @@ export interface ChangesRun {
 /** Apply `jobs` in order to the records `read` gives (undefined where absent); returns what to store. */
 export function runChanges(jobs: readonly ChangeJob[], read: (id: string) => Component | undefined): ChangesRun {
   const state = new Map<string, Component | undefined>();
-  const current = (id: string) => (state.has(id) ? state.get(id) : read(id));
   const writes = new Map<string, Component | null>();
   const outcomes = jobs.map((job): ChangeOutcome => {
+    let written: (Component | null | undefined)[];
     try {
-      const out = job.change(job.ids.map(current));
-      const named = job.ids.length > 8 ? new Set(job.ids) : job.ids;
-      const has = (id: string) => (named instanceof Set ? named.has(id) : named.includes(id));
-      for (const rec of out.write ?? []) {
-        if (!has(rec.id)) throw new Error(`a component change wrote '${rec.id}', which its update did not name`);
-      }
-      for (const id of out.delete ?? []) {
-        if (!has(id)) throw new Error(`a component change deleted '${id}', which its update did not name`);
-      }
-      for (const rec of out.write ?? []) {
-        state.set(rec.id, rec);
-        writes.set(rec.id, rec);
-      }
-      for (const id of out.delete ?? []) {
-        state.set(id, undefined);
-        writes.set(id, null);
-      }
-      return { ok: true, value: out.result };
+      written = job.ids.map((id) => {
+        const out = job.change(state.has(id) ? state.get(id) : read(id), id);
+        if (out && out.id !== id) throw new Error(`a change of component '${id}' gave a record of '${String(out.id)}'`);
+        return out;
+      });
     } catch (error) {
       return { ok: false, error };
     }
+    job.ids.forEach((id, i) => {
+      const w = written[i];
+      if (w === undefined) return;
+      state.set(id, w ?? undefined);
+      writes.set(id, w);
+    });
+    return { ok: true, written };
   });
   return { outcomes, writes };
 }

@@ -1,5 +1,5 @@
 import type { BootArtifactsRecord, Component } from '../../common/types.js';
-import { StoreConflictError, UPDATE_ATTEMPTS, type ComponentChange, type ComponentTable, type ListOptions, type Store, type TenantTable, type WriteMeta } from './store.js';
+import { StoreConflictError, UPDATE_ATTEMPTS, UPDATE_GROUP, type ComponentChange, type ComponentTable, type ListOptions, type Store, type TenantTable, type WriteMeta } from './store.js';
 import { runChanges } from './component-change.js';
 import { tenantKey } from './keys.js';
 import { copyJson } from '../../common/copy.js';
@@ -50,32 +50,32 @@ class MemoryComponents implements ComponentTable {
     }
     return out;
   }
-  /** Read, change and write in one synchronous step: nothing else runs in between. */
-  async update<R>(ids: readonly string[], change: ComponentChange<R>): Promise<R> {
-    const [outcome] = this.apply(runChanges([{ ids, change }], (id) => this.records.get(id)));
-    if (!outcome!.ok) throw outcome!.error;
-    return outcome!.value as R;
-  }
-  private apply(run: ReturnType<typeof runChanges>) {
-    for (const [id, rec] of run.writes) {
-      if (rec === null) {
-        if (this.records.delete(id)) this.sorted = null;
-      } else {
-        if (!this.records.has(id)) this.sorted = null;
-        this.records.set(id, rec);
+  /** Each group read, changed and written in one synchronous step: nothing else runs in between. */
+  async update(ids: readonly string[], change: ComponentChange) {
+    const written: (Component | null | undefined)[] = [];
+    for (let from = 0; from < ids.length; from += UPDATE_GROUP) {
+      const run = runChanges([{ ids: ids.slice(from, from + UPDATE_GROUP), change }], (id) => this.records.get(id));
+      const outcome = run.outcomes[0]!;
+      if (!outcome.ok) throw outcome.error;
+      for (const [id, rec] of run.writes) {
+        if (rec === null) {
+          if (this.records.delete(id)) this.sorted = null;
+        } else {
+          if (!this.records.has(id)) this.sorted = null;
+          this.records.set(id, rec);
+        }
       }
+      written.push(...outcome.written);
     }
-    return run.outcomes;
+    return written;
   }
   async putMany(records: readonly Component[], meta?: WriteMeta) {
-    const write = meta?.handover ? records : records.map(copyJson);
-    await this.update(
-      write.map((r) => r.id),
-      () => ({ write, result: undefined }),
-    );
+    const byId = new Map((meta?.handover ? records : records.map(copyJson)).map((r) => [r.id, r]));
+    await this.update([...byId.keys()], (_cur, id) => byId.get(id));
   }
   async delete(id: string) {
-    return this.update([id], ([rec]) => ({ delete: rec ? [id] : [], result: rec !== undefined }));
+    const [written] = await this.update([id], (rec) => (rec ? null : undefined));
+    return written === null;
   }
   async count() {
     return this.records.size;

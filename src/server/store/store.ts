@@ -58,28 +58,19 @@ export interface WriteMeta {
   handover?: boolean;
 }
 
-/** What a change of components (ComponentTable.update) gives. */
-export interface ComponentChangeResult<R> {
-  /**
-   * Records to write: new objects handed over to the store (they may share parts with the records
-   * the change was given, as mergeComponent() gives; nothing changes them afterwards). Only ids the
-   * update named.
-   */
-  write?: readonly Component[];
-  /** Ids to delete; only ids the update named. */
-  delete?: readonly string[];
-  /** What update() resolves to. */
-  result: R;
-}
-
 /**
- * A change of components: given the stored records of the ids an update names, in the same order
- * (undefined where absent; the store's own records, to be read and never changed), what to write.
- * It may be called more than once (again when another writer changed one of the records
- * meanwhile): it must not have other effects. An exception thrown by it rejects the update, with
- * nothing written.
+ * What a change makes of one component (ComponentTable.update): given the stored record (undefined
+ * when there is none; the store's own record, to be read and never changed) and its id, the record to
+ * write (a new object handed over to the store: it may share parts with the stored record, as
+ * mergeComponent() gives, and nothing changes it afterwards; its id is the id), null to delete it, or
+ * undefined to leave it as it is. It may be called more than once for an id (again when another
+ * writer changed the record meanwhile): it must not have other effects, except to note what it
+ * decided, which the last call overwrites.
  */
-export type ComponentChange<R> = (current: readonly (Component | undefined)[]) => ComponentChangeResult<R>;
+export type ComponentChange = (current: Component | undefined, id: string) => Component | null | undefined;
+
+/** Components changed together, atomically as a whole, by one update (a longer list is changed in groups of this size). */
+export const UPDATE_GROUP = 250;
 
 export interface ComponentTable {
   get(id: string): Promise<Component | undefined>;
@@ -104,12 +95,16 @@ export interface ComponentTable {
    */
   listShared(opts?: ListOptions): Promise<readonly Component[]>;
   /**
-   * Read, change and write components atomically: no write of these ids by anyone else lands between
-   * the read `change` is given and the write of what it gives, and its writes and deletions land
-   * together. Changes made through one store are applied in the order they were asked for.
-   * `meta` describes the write for change events.
+   * Read, change and write components: `change` is called for each of `ids` (distinct) with the
+   * stored record, and what it gives is written. Each record's read-change-write is atomic (no write
+   * by anyone else lands between the read `change` is given and the write of what it gives), and up
+   * to UPDATE_GROUP records are changed together, all written or none; a longer list is changed in
+   * groups of that size, one after the other. Changes made through one store are applied in the
+   * order they were asked for. An exception thrown by `change` rejects the update: nothing of its
+   * group is written (groups before it are). Resolves, per id in order, to what was written: the
+   * record, null (deleted) or undefined (left as it was). `meta` describes the write for change events.
    */
-  update<R>(ids: readonly string[], change: ComponentChange<R>, meta?: WriteMeta): Promise<R>;
+  update(ids: readonly string[], change: ComponentChange, meta?: WriteMeta): Promise<(Component | null | undefined)[]>;
   /**
    * Write whole records (create or replace), all at once, whatever is stored. `meta` describes the
    * write for change events. The records are copied in (changing them afterwards changes nothing

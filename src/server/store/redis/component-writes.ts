@@ -1,15 +1,17 @@
 /**
- * Every write of components in the Redis store goes through one queue per store, and each batch of
- * queued changes is one optimistic transaction (docs/store.md):
+ * Every write of components in the Redis store goes through one queue per store, and each group of
+ * queued changes (at most UPDATE_GROUP components) is one optimistic transaction (docs/store.md):
  *
  *   WATCH the ids the changes read → read them (the listing cache where Redis has reported no
  *   change since, else MGET) → run the changes in the order they were asked for → MULTI, MSET/DEL,
  *   EXEC.
  *
  * EXEC fails when anyone (another API replica, an upstream BOS sharing the database) wrote a watched
- * id after the WATCH: the batch is read and run again, a bounded number of times, so no write is
- * lost and no merge is made from an old value. Changes queued while a batch is in flight go
- * together in the next one, so many small writes (the nodes' state reports) cost one transaction.
+ * id after the WATCH: the group is read and run again, a bounded number of times, so no write is
+ * lost and no change is made from an old value. Changes queued while a group is in flight go
+ * together in the next one, so many small writes (the nodes' state reports) cost one transaction; a
+ * longer update is split into groups. Groups stay small because Redis checks every key a WATCH adds
+ * against the keys the connection already watches (its cost grows with the square of their number).
  *
  * While tracking runs, the transaction uses the tracked connection: what it writes stays cached as
  * current (NOLOOP), and its WATCH comes before the invalidation barrier, so a value cached as
@@ -19,21 +21,40 @@ import type { Redis } from 'ioredis';
 import type { Component } from '../../../common/types.js';
 import { piecesLength, storedPieces, writePieces } from '../../record-json.js';
 import { runChanges, type ChangeJob, type ChangesRun } from '../component-change.js';
-import { StoreConflictError, UPDATE_ATTEMPTS, type ComponentChange } from '../store.js';
+import { StoreConflictError, UPDATE_ATTEMPTS, UPDATE_GROUP, type ComponentChange } from '../store.js';
 import { mgetOn, noop, type Connections } from './connections.js';
 import type { ListingCache } from './listing-cache.js';
 import type { Tracking } from './tracking.js';
 
 /** Records per MSET; larger writes are split into several MSETs inside the MULTI/EXEC. */
 const MSET_CHUNK = 5_000;
-/** Ids per batch: changes queued beyond it wait for the next transaction (a larger change goes alone). */
-const BATCH_IDS = 20_000;
 
-interface Job extends ChangeJob {
+/** One update asked for: its ids are written group by group. */
+interface Job {
+  ids: readonly string[];
+  change: ComponentChange;
   /** A write of whole records: reads nothing, so it watches nothing. */
   blind: boolean;
-  resolve(value: unknown): void;
+  /** Ids before this one are in a group already. */
+  next: number;
+  /** Ids written so far. */
+  done: number;
+  written: (Component | null | undefined)[];
+  failed: boolean;
+  resolve(written: (Component | null | undefined)[]): void;
   reject(error: unknown): void;
+}
+
+/** The part of a job in one group: ids[from, to). */
+interface Part extends ChangeJob {
+  job: Job;
+  from: number;
+}
+
+/** A group's changes run: what to write, and the parts it ran (those whose change did not throw). */
+interface Ran {
+  run: ChangesRun;
+  parts: Part[];
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -52,14 +73,15 @@ export class ComponentWriter {
     private readonly tracking: () => Tracking | null,
   ) {}
 
-  /** Queue a change; resolves with its result once written (or rejects with what it threw). */
-  submit<R>(ids: readonly string[], change: ComponentChange<R>, blind = false): Promise<R> {
-    return new Promise<R>((resolve, reject) => {
-      this.queue.push({ ids, change, blind, resolve: resolve as (v: unknown) => void, reject });
+  /** Queue an update; resolves with what was written per id (or rejects with what a change threw). */
+  submit(ids: readonly string[], change: ComponentChange, blind = false): Promise<(Component | null | undefined)[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ids, change, blind, next: 0, done: 0, written: new Array(ids.length), failed: false, resolve, reject });
       if (!this.draining) {
         this.draining = true;
-        // Changes asked for in the same turn of the event loop (several requests' bodies parsed
-        // together) go in one batch.
+        // Updates asked for in the same turn of the event loop (several requests' bodies parsed
+        // together) go in one group.
         setImmediate(() => void this.drain());
       }
     });
@@ -67,60 +89,100 @@ export class ComponentWriter {
 
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0) await this.commit(this.take());
+      for (let group = this.take(); group.length > 0; group = this.take()) await this.commit(group);
     } finally {
       this.draining = false;
     }
   }
 
-  private take(): Job[] {
-    let n = 0;
-    let ids = 0;
-    while (n < this.queue.length && (n === 0 || ids + this.queue[n]!.ids.length <= BATCH_IDS)) ids += this.queue[n++]!.ids.length;
-    return this.queue.splice(0, n);
+  /** The next group: parts of the queued jobs in order, UPDATE_GROUP ids at most. */
+  private take(): Part[] {
+    const parts: Part[] = [];
+    let room = UPDATE_GROUP;
+    for (const job of this.queue) {
+      if (room === 0) break;
+      if (job.failed || job.next >= job.ids.length) continue;
+      // A job that fits in a group of its own is not split across two.
+      if (job.ids.length - job.next > room && job.ids.length <= UPDATE_GROUP && parts.length > 0) break;
+      const from = job.next;
+      const to = Math.min(job.ids.length, from + room);
+      parts.push({ job, from, ids: job.ids.slice(from, to), change: job.change });
+      job.next = to;
+      room -= to - from;
+    }
+    this.queue = this.queue.filter((job) => !job.failed && job.next < job.ids.length);
+    return parts;
   }
 
-  /** Write one batch, trying again while others change what it read; settles every job of it. */
-  private async commit(batch: Job[]): Promise<void> {
-    const read = new Set<string>();
-    for (const job of batch) if (!job.blind) for (const id of job.ids) read.add(id);
-    const readIds = [...read];
+  /** Write one group, trying again while others change what it read; settles the parts of it. */
+  private async commit(parts: Part[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
+      const live = parts.filter((p) => !p.job.failed);
+      if (live.length === 0) return;
+      const read = new Set<string>();
+      for (const p of live) if (!p.job.blind) for (const id of p.ids) read.add(id);
+      const readIds = [...read];
       const t = this.tracking();
-      let run: ChangesRun | null;
       const tracked = t?.active ? t : null;
+      let done: Ran | null;
       try {
-        run = tracked ? await this.attemptTracked(tracked, batch, readIds) : await this.attemptPlain(batch, readIds);
+        done = tracked ? await this.attemptTracked(tracked, live, readIds) : await this.attemptPlain(live, readIds);
       } catch (e) {
         if (tracked && !tracked.active && attempt < UPDATE_ATTEMPTS) continue; // tracking lost midway: again without it
-        // Leave no WATCH behind on the connection (a later batch's EXEC would fail for it).
+        // Leave no WATCH behind on the connection (a later group's EXEC would fail for it).
         if (tracked) tracked.conn.unwatch().catch(noop);
         else this.dropPlain();
         const err = this.conn.translate(this.db, e);
-        for (const job of batch) job.reject(err);
+        for (const p of live) this.fail(p.job, err);
         return;
       }
-      if (run === null) {
+      if (done === null) {
         if (attempt >= UPDATE_ATTEMPTS) {
           const err = new StoreConflictError(readIds.length === 1 ? `Component '${readIds[0]}'` : `Some of the ${readIds.length} components`, attempt);
-          for (const job of batch) job.reject(err);
+          for (const p of live) this.fail(p.job, err);
           return;
         }
-        // Someone wrote what this batch read: a short random pause, so two writers do not meet again.
+        // Someone wrote what this group read: a short random pause, so two writers do not meet again.
         await sleep(Math.random() * Math.min(2 ** attempt, 50));
         continue;
       }
-      batch.forEach((job, i) => {
+      const { run } = done;
+      done.parts.forEach((p, i) => {
         const o = run.outcomes[i]!;
-        if (o.ok) job.resolve(o.value);
-        else job.reject(o.error);
+        if (!o.ok) return;
+        const job = p.job;
+        for (let k = 0; k < o.written.length; k++) job.written[p.from + k] = o.written[k];
+        job.done += p.ids.length;
+        if (job.done === job.ids.length) job.resolve(job.written);
       });
       return;
     }
   }
 
+  private fail(job: Job, error: unknown): void {
+    if (job.failed) return;
+    job.failed = true;
+    job.reject(error);
+  }
+
+  /**
+   * Run the parts' changes on `current`. A part whose change throws fails its job, and the others run
+   * again without it (they may have seen what it wrote).
+   */
+  private run(parts: readonly Part[], current: ReadonlyMap<string, Component | undefined>): Ran {
+    let live = parts.filter((p) => !p.job.failed);
+    for (;;) {
+      const run = runChanges(live, (id) => current.get(id));
+      const bad = run.outcomes.findIndex((o) => !o.ok);
+      if (bad < 0) return { run, parts: live };
+      const o = run.outcomes[bad]!;
+      this.fail(live[bad]!.job, o.ok ? undefined : o.error);
+      live = live.filter((p) => !p.job.failed);
+    }
+  }
+
   /** One try through the tracked connection; null when EXEC found a watched id written meanwhile. */
-  private async attemptTracked(t: Tracking, batch: readonly Job[], readIds: readonly string[]): Promise<ChangesRun | null> {
+  private async attemptTracked(t: Tracking, parts: readonly Part[], readIds: readonly string[]): Promise<Ran | null> {
     const r = t.conn;
     const current = new Map<string, Component | undefined>();
     if (readIds.length > 0) {
@@ -150,10 +212,11 @@ export class ComponentWriter {
         }
       }
     }
-    const run = runChanges(batch, (id) => current.get(id));
+    const ran = this.run(parts, current);
+    const { run } = ran;
     if (run.writes.size === 0) {
       if (readIds.length > 0) await r.unwatch();
-      return run;
+      return ran;
     }
     const w = encode(run.writes);
     const { result, trusted } = await t.write(w.ids, (rr) => exec(rr, w, readIds.length > 0));
@@ -161,11 +224,11 @@ export class ComponentWriter {
     await this.conn.replicated(r, this.db);
     this.cache.wrote(w.records, w.textOf, trusted.slice(0, w.records.length));
     for (const id of w.deleted) this.cache.drop(id);
-    return run;
+    return ran;
   }
 
   /** One try through a connection of its own, reading every value; null when EXEC found a watched id written meanwhile. */
-  private async attemptPlain(batch: readonly Job[], readIds: readonly string[]): Promise<ChangesRun | null> {
+  private async attemptPlain(parts: readonly Part[], readIds: readonly string[]): Promise<Ran | null> {
     const r = await this.plainConnection();
     const current = new Map<string, Component | undefined>();
     if (readIds.length > 0) {
@@ -178,17 +241,18 @@ export class ComponentWriter {
         current.set(id, raw == null ? undefined : this.cache.entry(id, raw, 0, this.db).rec);
       }
     }
-    const run = runChanges(batch, (id) => current.get(id));
+    const ran = this.run(parts, current);
+    const { run } = ran;
     if (run.writes.size === 0) {
       if (readIds.length > 0) await r.unwatch();
-      return run;
+      return ran;
     }
     const w = encode(run.writes);
     if ((await exec(r, w, readIds.length > 0)) === null) return null;
     await this.conn.replicated(r, this.db);
     this.cache.wrote(w.records, w.textOf, undefined);
     for (const id of w.deleted) this.cache.drop(id);
-    return run;
+    return ran;
   }
 
   private plainConnection(): Promise<Redis> {
@@ -210,7 +274,7 @@ export class ComponentWriter {
   }
 }
 
-/** What a batch writes, encoded: the records' JSON as slices of one buffer, and the ids to delete. */
+/** What a group writes, encoded: the records' JSON as slices of one buffer, and the ids to delete. */
 interface Encoded {
   /** Written ids, then deleted ids (the keys of the write, for tracking). */
   ids: string[];
@@ -264,12 +328,17 @@ async function exec(r: Redis, w: Encoded, watched: boolean): Promise<'ok' | null
     await r.mset(flat);
     return 'ok';
   }
-  const tx = r.multi();
-  for (let i = 0; i < flat.length; i += MSET_CHUNK * 2) tx.mset(flat.slice(i, i + MSET_CHUNK * 2));
-  if (deleted.length > 0) tx.del(...deleted);
-  const results = await tx.exec();
+  // The commands are sent one by one in this turn of the event loop, so nothing else can come between
+  // them on the connection; an ioredis MULTI pipeline would first copy every value into one buffer.
+  const queued: Promise<unknown>[] = [r.call('MULTI')];
+  for (let i = 0; i < flat.length; i += MSET_CHUNK * 2) queued.push(r.mset(flat.slice(i, i + MSET_CHUNK * 2)));
+  if (deleted.length > 0) queued.push(r.del(...deleted));
+  const done = r.call('EXEC') as Promise<unknown[] | null>;
+  // A command refused while queueing fails EXEC too (EXECABORT), which is what is reported.
+  await Promise.all(queued.map((p) => p.catch(noop)));
+  const results = await done;
   if (results === null) return null;
-  const failed = results.find(([err]) => err);
-  if (failed) throw failed[0];
+  const failed = results.find((x) => x instanceof Error);
+  if (failed) throw failed;
   return 'ok';
 }

@@ -337,23 +337,19 @@ export class RedisComponents implements ComponentTable {
     return out;
   }
 
-  update<R>(ids: readonly string[], change: ComponentChange<R>): Promise<R> {
+  update(ids: readonly string[], change: ComponentChange): Promise<(Component | null | undefined)[]> {
     return this.writer.submit(ids, change);
   }
 
   /** Whole records, written whatever is stored: nothing to read or watch. */
   async putMany(records: readonly Component[], meta?: WriteMeta): Promise<void> {
-    if (records.length === 0) return;
-    const write = meta?.handover ? records : records.map(copyJson);
-    await this.writer.submit(
-      write.map((r) => r.id),
-      () => ({ write, result: undefined }),
-      true,
-    );
+    const byId = new Map((meta?.handover ? records : records.map(copyJson)).map((r) => [r.id, r]));
+    await this.writer.submit([...byId.keys()], (_cur, id) => byId.get(id), true);
   }
 
-  delete(id: string): Promise<boolean> {
-    return this.writer.submit([id], ([rec]) => ({ delete: rec ? [id] : [], result: rec !== undefined }));
+  async delete(id: string): Promise<boolean> {
+    const [written] = await this.writer.submit([id], (rec) => (rec ? null : undefined));
+    return written === null;
   }
 
   count(): Promise<number> {
