@@ -49,6 +49,7 @@ export interface Config {
   redisWaitTimeout: number;
   host: string;
   port: number;
+  apiDeadline: number;
   metricsPort: number;
   logLevel: (typeof LOG_LEVELS)[number];
   operatorLogLevel: (typeof LOG_LEVELS)[number];
@@ -220,6 +221,15 @@ export const SETTINGS: readonly Setting[] = [
   setting({ key: 'redisWaitTimeout', env: 'BOS_REDIS_WAIT_TIMEOUT', flag: '--redis-wait-timeout', default: 1, description: 'seconds a write waits for those replicas before it is answered 503', expected: 'a positive number of seconds', parse: seconds }),
   setting({ key: 'host', env: 'BOS_HOST', flag: '--host', default: '127.0.0.1', description: 'address the API and the operators’ metrics/probe server bind (`0.0.0.0` in a pod)', expected: 'an IP address or host name', parse: nonEmpty }),
   setting({ key: 'port', env: 'BOS_PORT', flag: '--port', default: 8080, description: 'API port (serves `/v2/...` and `/v2/healthz`)', expected: 'a whole number from 0 to 65535', parse: port }),
+  setting({
+    key: 'apiDeadline',
+    env: 'BOS_API_DEADLINE',
+    flag: '--api-deadline',
+    default: 30,
+    description: 'seconds an API request may wait in all for the services it calls (IMS, S3, the tenant service); their retries start only in its first 4 s',
+    expected: 'a positive number of seconds',
+    parse: seconds,
+  }),
   setting({ key: 'metricsPort', env: 'BOS_METRICS_PORT', flag: '--metrics-port', default: 9090, description: 'operators port for `/metrics`, `/healthz`, `/readyz`', expected: 'a whole number from 0 to 65535', parse: port }),
   setting({ key: 'logLevel', env: 'BOS_LOG_LEVEL', flag: '--log-level', default: 'info', description: 'API log level', expected: `one of ${LOG_LEVELS.join(', ')} (or DEBUG, INFO, WARNING, ERROR, CRITICAL)`, parse: level }),
   setting({ key: 'operatorLogLevel', env: 'BOS_OPERATOR_LOG_LEVEL', flag: '--operator-log-level', default: 'info', description: 'initial operators log level (the `logging_level` option overrides it at run time)', expected: `one of ${LOG_LEVELS.join(', ')} (or DEBUG, INFO, WARNING, ERROR, CRITICAL)`, parse: level }),

@@ -175,11 +175,14 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
 
   let operators: RunningOperators | undefined;
   let latest: Options = { ...OPTION_DEFAULTS };
+  // Closing aborts every call in flight and every retry wait, so passes end at once.
+  const stopCalls = new AbortController();
   services = createServices({
     ...gatewayUrls(url),
     bootArtifacts: storeBootArtifacts(store),
     options: () => operators?.options() ?? latest,
     onRequest: metrics.onRequest,
+    signal: stopCalls.signal,
   });
 
   room.bosUrl = `${url}/apis/bos/v2`;
@@ -213,6 +216,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       if (closed) return;
       closed = true;
       unsubscribe();
+      stopCalls.abort(new Error('BOS is stopping'));
       await operators?.stop();
       await room.close();
       server.closeAllConnections();

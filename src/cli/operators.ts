@@ -93,6 +93,9 @@ export async function startOperatorsProcess(config: Config, deps: OperatorsProce
 
   let operators: RunningOperators | undefined;
   let services: Services & { close?: () => Promise<void> };
+  // Stopping aborts every call in flight and every retry wait, so a pass ends at once even while a
+  // service is down (the next process finishes what it left: every pass can be repeated).
+  const stopCalls = new AbortController();
   if (deps.services) {
     services = deps.services;
   } else {
@@ -112,6 +115,7 @@ export async function startOperatorsProcess(config: Config, deps: OperatorsProce
       tokenFile: config.tokenFile || undefined,
       options: () => operators!.options(),
       onRequest: metrics.onRequest,
+      signal: stopCalls.signal,
     });
   }
 
@@ -148,6 +152,7 @@ export async function startOperatorsProcess(config: Config, deps: OperatorsProce
 
   const running = operators;
   const closers: (() => Promise<void> | void)[] = [
+    () => stopCalls.abort(new Error('the operators are stopping')),
     () => running.stop(),
     () => stopBus?.(),
     () => stopElector?.(),

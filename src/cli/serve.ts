@@ -11,10 +11,12 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
+import { OPTION_DEFAULTS, type Options } from '../common/options.js';
 import { loadConfig, s3Endpoint, type Config, type ConfigFlags } from '../config.js';
 import { RedisChangeBus, type ChangeBus } from '../events/bus.js';
 import { withChangeEvents } from '../events/store.js';
 import { startServer } from '../server/app.js';
+import { DependencyWatch, type Dependency } from '../server/dependencies.js';
 import { MemoryStore } from '../server/store/memory.js';
 import type { Store } from '../server/store/store.js';
 import { redisConnection } from './redis.js';
@@ -51,17 +53,38 @@ async function openStore(o: ServeOptions): Promise<{ store: Store; bus?: ChangeB
   return { store: withChangeEvents(store, bus), bus };
 }
 
-async function openClients(o: ServeOptions): Promise<{ tenants?: TenantClient; ims?: ImsClient; s3?: S3Client }> {
+interface ApiClients {
+  tenants?: TenantClient;
+  ims?: ImsClient;
+  s3?: S3Client;
+  /** The services they reach, for the dependency watch. */
+  dependencies: Dependency[];
+}
+
+/**
+ * The clients of the services the API calls: IMS with the read timeout and retry count of the options
+ * the last request read (`options()`); `signal` ends their calls when the API stops.
+ */
+async function openClients(o: ServeOptions, signal: AbortSignal, options: () => Options): Promise<ApiClients> {
   const { HttpTenantClient } = await import('../clients/tenants.js');
-  const { HttpImsClient } = await import('../clients/ims.js');
-  const out: { tenants?: TenantClient; ims?: ImsClient; s3?: S3Client } = {
-    tenants: new HttpTenantClient(o.tapmsUrl),
-    ims: new HttpImsClient(o.imsUrl),
+  const { HttpImsClient, imsRetries } = await import('../clients/ims.js');
+  const out: ApiClients = {
+    tenants: new HttpTenantClient(o.tapmsUrl, { signal }),
+    ims: new HttpImsClient(o.imsUrl, {
+      signal,
+      readTimeoutSeconds: () => options().ims_read_timeout,
+      retry: () => ({ retries: imsRetries(options().ims_errors_fatal) }),
+    }),
+    dependencies: [
+      { name: 'ims', url: o.imsUrl, affects: 'the image checks of session templates and sessions fail, or warn with ims_errors_fatal false,' },
+      { name: 'tapms', url: o.tapmsUrl, affects: 'requests with a Cray-Tenant-Name header fail' },
+    ],
   };
   const endpoint = s3Endpoint(o);
   if (endpoint) {
     const { AwsS3ObjectClient } = await import('../clients/s3.js');
-    out.s3 = new AwsS3ObjectClient({ endpoint, accessKey: o.s3AccessKey, secretKey: o.s3SecretKey });
+    out.s3 = new AwsS3ObjectClient({ endpoint, accessKey: o.s3AccessKey, secretKey: o.s3SecretKey, signal });
+    out.dependencies.push({ name: 's3', url: endpoint, affects: 'boot and reboot sessions cannot read their image manifests and are refused' });
   }
   return out;
 }
@@ -70,8 +93,22 @@ async function openClients(o: ServeOptions): Promise<{ tenants?: TenantClient; i
 export async function serve(o: ServeOptions): Promise<void> {
   const logger = pino({ level: o.logLevel });
   const { store, bus } = await openStore(o);
-  const clients = await openClients(o);
-  const srv = await startServer({ store, ...clients, logger, port: o.port, host: o.host, prefixes: o.prefix });
+  const stopCalls = new AbortController();
+  let options: Options = { ...OPTION_DEFAULTS };
+  const { dependencies: deps, ...clients } = await openClients(o, stopCalls.signal, () => options);
+  const dependencies = new DependencyWatch(deps, logger);
+  await dependencies.start();
+  const srv = await startServer({
+    store,
+    ...clients,
+    dependencies,
+    deadlineSeconds: o.apiDeadline,
+    onOptions: (latest) => (options = latest),
+    logger,
+    port: o.port,
+    host: o.host,
+    prefixes: o.prefix,
+  });
   const prefixes = o.prefix.some((p) => p) ? `, prefixes: ${o.prefix.map((p) => p || '/').join(' ')}` : '';
   logger.info(`BOS API listening on ${srv.url} (store: ${store.kind}${prefixes}${clients.s3 ? '' : ', no S3: boot/reboot validation reports the manifest error'})`);
   await new Promise<void>((resolve) => {
@@ -79,6 +116,8 @@ export async function serve(o: ServeOptions): Promise<void> {
     process.once('SIGTERM', () => resolve());
   });
   logger.info('shutting down');
+  stopCalls.abort(new Error('the API is stopping'));
+  dependencies.stop();
   await srv.close();
   await bus?.close();
   await store.close();
@@ -120,6 +159,7 @@ export function register(program: Command): void {
     .option('--prefix <path>', 'URL prefix to serve the API under, repeatable, e.g. --prefix "" --prefix /apis/bos (env BOS_PREFIXES, comma list; default: the root)', parsePrefix)
     .option('--tapms-url <url>', 'tenant service base URL (env BOS_TAPMS_URL; default http://cray-tapms/v1alpha3)')
     .option('--ims-url <url>', 'image service base URL (env BOS_IMS_URL; default http://cray-ims/v3)')
+    .option('--api-deadline <seconds>', 'seconds a request may wait in all for IMS, S3 and the tenant service (env BOS_API_DEADLINE; default 30)')
     .option('--log-level <level>', 'log level (env BOS_LOG_LEVEL; default info)')
     .action(async (flags: ServeFlags) => {
       await serve(resolveServeOptions(flags));

@@ -13,6 +13,7 @@ import https from 'node:https';
 import { readFile, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry from 'p-retry';
+import { anySignal, currentCallDeadline } from './deadline.js';
 import { ServiceError, type ServiceName } from './types.js';
 
 // ---------------------------------------------------------------- hooks and policies
@@ -171,7 +172,7 @@ export function jsonType(v: unknown): string {
 
 // ---------------------------------------------------------------- attempt failures
 
-type FailureKind = 'connect' | 'connect_timeout' | 'read' | 'read_timeout' | 'status';
+type FailureKind = 'connect' | 'connect_timeout' | 'read' | 'read_timeout' | 'status' | 'aborted';
 
 /** One failed attempt; turned into a ServiceError when no retry is left. */
 class AttemptFailure extends Error {
@@ -207,6 +208,8 @@ export interface HttpClientOptions {
   verifyTls?: boolean;
   /** Headers sent on every request. */
   headers?: Record<string, string>;
+  /** Aborts every request in flight and every retry wait: the process is stopping. */
+  signal?: AbortSignal;
 }
 
 export interface RequestOptions {
@@ -294,6 +297,17 @@ export class HttpClient {
     const fail = (status: number | undefined, message: string, token?: string) =>
       new ServiceError(this.service, method, endpoint, status, scrub(message, token));
 
+    // Inside an API request, the request's deadline bounds the call too (deadline.ts).
+    const deadline = currentCallDeadline();
+    const earlier = deadline?.failed.get(this.service);
+    if (earlier) throw fail(undefined, `not asked again in this request after: ${earlier.message}`);
+    const signal = anySignal(this.opts.signal, deadline?.signal);
+    const started = Date.now();
+    const abortText = () =>
+      this.opts.signal?.aborted
+        ? `${method} ${endpoint} given up: the process is stopping`
+        : `No answer from ${url.host} within the request's deadline of ${Math.round((deadline!.deadlineAt - started) / 1000)} s (${method} ${endpoint})`;
+
     let token: string | undefined;
     try {
       token = await this.opts.token?.get();
@@ -313,24 +327,29 @@ export class HttpClient {
     const readMs = this.readTimeoutMs();
     const connectMs = (this.opts.connectTimeoutSeconds ?? CONNECT_TIMEOUT_SECONDS) * 1000;
     let attempts = 0;
+    let lastFailure: AttemptFailure | undefined;
 
     let raw: RawResponse;
     try {
+      if (signal?.aborted) throw new AttemptFailure('aborted', abortText());
       raw = await pRetry(
         async (n) => {
           attempts = n;
           const t0 = performance.now();
           let outcome = 'error';
           try {
-            const r = await this.attempt(method, url, endpoint, headers, payload, readMs, connectMs);
+            const r = await this.attempt(method, url, endpoint, headers, payload, readMs, connectMs, signal, abortText);
             outcome = String(r.status);
             if (idempotent && (RETRY_STATUSES.has(r.status) || (RETRY_AFTER_STATUSES.has(r.status) && r.headers['retry-after'] !== undefined))) {
               throw new AttemptFailure('status', `status ${r.status}`, r);
             }
             return r;
           } catch (err) {
-            if (err instanceof AttemptFailure && err.kind !== 'status') {
-              outcome = err.kind === 'connect_timeout' || err.kind === 'read_timeout' ? 'timeout' : err.kind === 'connect' ? 'connect_error' : 'network_error';
+            if (err instanceof AttemptFailure) {
+              lastFailure = err;
+              if (err.kind !== 'status') {
+                outcome = err.kind === 'connect_timeout' || err.kind === 'read_timeout' || err.kind === 'aborted' ? 'timeout' : err.kind === 'connect' ? 'connect_error' : 'network_error';
+              }
             }
             throw err;
           } finally {
@@ -344,7 +363,7 @@ export class HttpClient {
           factor: 1,
           randomize: false,
           shouldRetry: async ({ error, retriesConsumed }) => {
-            if (!(error instanceof AttemptFailure)) return false;
+            if (!(error instanceof AttemptFailure) || error.kind === 'aborted') return false;
             const retryable =
               error.kind === 'connect' ||
               error.kind === 'connect_timeout' ||
@@ -353,20 +372,30 @@ export class HttpClient {
             // A Retry-After header (413/429/503) replaces the backoff, as in urllib3; capped like the backoff.
             const ra = error.response && RETRY_AFTER_STATUSES.has(error.response.status) ? retryAfterMs(error.response.headers['retry-after']) : undefined;
             const wait = ra !== undefined ? Math.min(policy.maxBackoffMs, ra) : backoffMs(retriesConsumed + 1, policy);
-            if (wait > 0) await sleep(wait);
-            return true;
+            // Within an API request, retries start only in the first seconds of it.
+            if (deadline && Date.now() + wait > deadline.retryUntil) return false;
+            if (wait > 0) {
+              try {
+                await sleep(wait, undefined, signal ? { signal } : undefined);
+              } catch {
+                return false; // aborted while waiting: the last failure stands
+              }
+            }
+            return !signal?.aborted;
           },
         },
       );
     } catch (err) {
       const suffix = attempts > 1 ? ` (gave up after ${attempts} attempts)` : '';
-      if (err instanceof AttemptFailure) {
-        if (err.kind === 'status' && err.response) throw fail(err.response.status, non2xx(method, endpoint, err.response) + suffix, token);
-        throw fail(undefined, err.message + suffix, token);
-      }
-      throw fail(undefined, `${method} ${endpoint} failed: ${(err as Error)?.message ?? String(err)}${suffix}`, token);
+      const failure = err instanceof AttemptFailure ? err : lastFailure;
+      let out: ServiceError;
+      if (failure?.kind === 'status' && failure.response) out = fail(failure.response.status, non2xx(method, endpoint, failure.response) + suffix, token);
+      else if (failure) out = fail(undefined, failure.message + suffix, token);
+      else out = fail(undefined, `${method} ${endpoint} failed: ${(err as Error)?.message ?? String(err)}${suffix}`, token);
+      // The service could not be reached or answered 5xx: the request does not ask it again.
+      if (deadline && failure && (failure.kind !== 'status' || (failure.response?.status ?? 0) >= 500)) deadline.failed.set(this.service, out);
+      throw out;
     }
-
     if (raw.status === 304 && opts.notModified) return { status: 304, headers: raw.headers, body: null as T };
     if (raw.status < 200 || raw.status >= 300) throw fail(raw.status, non2xx(method, endpoint, raw), token);
     const text = bodyText(raw.body);
@@ -392,6 +421,8 @@ export class HttpClient {
     payload: Buffer | undefined,
     readMs: number,
     connectMs: number,
+    signal: AbortSignal | undefined,
+    abortText: () => string,
   ): Promise<RawResponse> {
     const mod = url.protocol === 'https:' ? https : http;
     const where = `${method} ${endpoint}`;
@@ -400,10 +431,12 @@ export class HttpClient {
       let gotResponse = false;
       let connectTimer: NodeJS.Timeout | undefined;
       let settled = false;
+      const onAbort = () => req.destroy(new AttemptFailure('aborted', abortText()));
       const finish = (err: Error | undefined, value?: RawResponse) => {
         if (settled) return;
         settled = true;
         if (connectTimer) clearTimeout(connectTimer);
+        signal?.removeEventListener('abort', onAbort);
         if (err) reject(err);
         else resolve(value!);
       };
@@ -444,6 +477,10 @@ export class HttpClient {
         req.destroy(new AttemptFailure('read_timeout', `Read timed out after ${readMs / 1000} s waiting for ${where}`));
       });
       req.on('error', (err) => finish(classify(err)));
+      if (signal) {
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }
       req.end(payload);
     });
   }

@@ -86,6 +86,8 @@ export interface ServicesConfig extends ServiceUrls {
   /** Retry policy of every HTTP client (tests use tiny backoffs). IMS's retry count still follows the options. */
   retry?: Partial<RetryPolicy>;
   connectTimeoutSeconds?: number;
+  /** Aborting it ends every call in flight and every retry wait at once (the process is stopping). */
+  signal?: AbortSignal;
 }
 
 /** Everything createServices built, plus a way to release connections. */
@@ -123,7 +125,7 @@ export function gatewayUrls(base: string): ServiceUrls {
 export function createServices(config: ServicesConfig): ClosableServices {
   const token = config.token ?? (config.tokenFile ? new TokenFile(config.tokenFile) : undefined);
   const retry = { ...DEFAULT_RETRY, ...config.retry };
-  const common = { token, onRequest: config.onRequest, retry, connectTimeoutSeconds: config.connectTimeoutSeconds };
+  const common = { token, onRequest: config.onRequest, retry, connectTimeoutSeconds: config.connectTimeoutSeconds, signal: config.signal };
   const opt = config.options;
 
   const bos = new HttpBosClient(config.bosUrl, common);
@@ -137,7 +139,7 @@ export function createServices(config: ServicesConfig): ClosableServices {
     retry: () => ({ ...retry, retries: imsRetries(opt().ims_errors_fatal) }),
   });
   const tenants = new HttpTenantClient(config.tenantsUrl, common);
-  const s3 = new AwsS3ObjectClient({ ...config.s3, onRequest: config.s3.onRequest ?? config.onRequest });
+  const s3 = new AwsS3ObjectClient({ ...config.s3, onRequest: config.s3.onRequest ?? config.onRequest, signal: config.signal });
   let redis: RedisBootArtifacts | undefined;
   let bootArtifacts: BootArtifactsRecords;
   if (config.bootArtifacts) bootArtifacts = config.bootArtifacts;

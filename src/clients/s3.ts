@@ -7,6 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, S3Client as AwsS3Client } from '@aws-sdk/client-s3';
+import { anySignal, currentCallDeadline } from './deadline.js';
 import { report, type RequestHook } from './http.js';
 import { ServiceError, type S3Client, type S3Object } from './types.js';
 
@@ -29,6 +30,8 @@ export interface S3Config {
   /** SDK attempts per call (its own retry); default 3. */
   maxAttempts?: number;
   onRequest?: RequestHook;
+  /** Aborts every call in flight: the process is stopping. */
+  signal?: AbortSignal;
 }
 
 interface ResolvedS3Config {
@@ -116,8 +119,8 @@ export class AwsS3ObjectClient implements S3Client {
   async getObject(url: string, opts: GetObjectOptions = {}): Promise<S3Object> {
     const client = this.sdk('GET', url);
     const { bucket, key } = this.parse('GET', url);
-    return this.timed('GET', url, async () => {
-      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    return this.timed('GET', url, async (abortSignal) => {
+      const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });
       const stream = res.Body as Readable | undefined;
       const declared = typeof res.ContentLength === 'number' ? res.ContentLength : undefined;
       const max = opts.maxBytes;
@@ -146,8 +149,8 @@ export class AwsS3ObjectClient implements S3Client {
   async headObject(url: string): Promise<{ etag?: string; contentLength?: number }> {
     const client = this.sdk('HEAD', url);
     const { bucket, key } = this.parse('HEAD', url);
-    return this.timed('HEAD', url, async () => {
-      const res = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+    return this.timed('HEAD', url, async (abortSignal) => {
+      const res = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });
       return { etag: res.ETag, contentLength: res.ContentLength };
     });
   }
@@ -160,17 +163,32 @@ export class AwsS3ObjectClient implements S3Client {
     }
   }
 
-  private async timed<T>(method: string, url: string, fn: () => Promise<T>): Promise<T> {
+  /** Run an SDK call, bounded by the stop signal and, inside an API request, its deadline (deadline.ts). */
+  private async timed<T>(method: string, url: string, fn: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
+    const deadline = currentCallDeadline();
+    const earlier = deadline?.failed.get('s3');
+    if (earlier) throw new ServiceError('s3', method, url, undefined, `not asked again in this request after: ${earlier.message}`);
+    const signal = anySignal(this.cfg.signal, deadline?.signal);
     const t0 = performance.now();
+    const started = Date.now();
     let outcome = 'error';
     try {
-      const v = await fn();
+      const v = await fn(signal);
       outcome = '200';
       return v;
     } catch (err) {
       const status = sdkStatus(err);
       if (status !== undefined) outcome = String(status);
-      throw toServiceError(err, method, url);
+      let out = toServiceError(err, method, url);
+      if (signal?.aborted) {
+        outcome = 'timeout';
+        out = new ServiceError('s3', method, url, undefined, this.cfg.signal?.aborted
+          ? `${method} ${url} given up: the process is stopping`
+          : `No answer from the S3 endpoint within the request's deadline of ${Math.round((deadline!.deadlineAt - started) / 1000)} s (${method} ${url})`);
+      }
+      // Not reached, or a 5xx: the request does not ask S3 again.
+      if (deadline && (status === undefined || status >= 500)) deadline.failed.set('s3', out);
+      throw out;
     } finally {
       report(this.cfg.onRequest, 's3', method, outcome, (performance.now() - t0) / 1000);
     }

@@ -424,7 +424,9 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
   private async release(): Promise<void> {
     const ctl = new AbortController();
     const timer = new AbortController();
-    const timeout = this.clock.sleep(this.renewDeadlineMs, timer.signal).then(() => ctl.abort());
+    // Bounded well below the time a pod is given to stop: a release that cannot reach the API is
+    // given up (the standby takes the lease when it expires).
+    const timeout = this.clock.sleep(Math.min(this.renewDeadlineMs, RELEASE_TIMEOUT_MS), timer.signal).then(() => ctl.abort());
     try {
       await raceAbort(
         (async () => {
@@ -455,6 +457,9 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
     }
   }
 }
+
+/** The longest a stopping leader tries to release its lease. */
+const RELEASE_TIMEOUT_MS = 3_000;
 
 /** Sleep on the clock until `ms` passed or `outer` aborts, leaving no listener behind on `outer`. */
 async function sleepUnless(clock: Clock, ms: number, outer: AbortSignal): Promise<void> {

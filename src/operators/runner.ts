@@ -294,7 +294,9 @@ export class Runner {
     } catch (err) {
       report.ok = false;
       report.error = errorText(err);
-      this.log.error({ err: report.error, service: errorService(err) }, `pass failed: ${report.error}`);
+      // Stopping cuts the calls of a pass short: that is no failure to report.
+      if (this.stopping) this.log.info({ err: report.error }, 'pass cut short: the operators are stopping');
+      else this.log.error({ err: report.error, service: errorService(err) }, `pass failed: ${report.error}`);
     } finally {
       const seconds = (performance.now() - t0) / 1000;
       report.endedAt = this.clock.now();

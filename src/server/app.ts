@@ -9,11 +9,13 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
+import { DEFAULT_DEADLINE_SECONDS, withCallDeadline } from '../clients/deadline.js';
+import { ServiceError, type ImsClient, type S3Client, type TenantClient } from '../clients/types.js';
 import { systemClock, type Clock } from '../common/clock.js';
-import { isOptionName } from '../common/options.js';
+import { isOptionName, type Options } from '../common/options.js';
 import { EMPTY_BODY, NON_JSON, sendProblem, ServerContext } from './context.js';
-import { badRequest, internalError, isStoreUnavailable, Problem, storeUnavailable } from './problem.js';
+import type { DependencyWatch } from './dependencies.js';
+import { badRequest, internalError, isStoreUnavailable, Problem, serviceUnavailable, storeUnavailable } from './problem.js';
 import { baseRoutes } from './routes/base.js';
 import { componentRoutes } from './routes/components.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -34,6 +36,15 @@ export interface AppOptions {
   prefixes?: string[];
   /** Largest accepted request body in bytes; default 64 MiB. */
   bodyLimit?: number;
+  /**
+   * Seconds a request may wait for the other services it calls (IMS, S3, the tenant service) in all;
+   * default 30. Retries of those calls start only in its first seconds (src/clients/deadline.ts).
+   */
+  deadlineSeconds?: number;
+  /** The services the API calls, as watched since start: listed by GET /readyz. */
+  dependencies?: DependencyWatch;
+  /** Told the options each time a request reads them (the API's own clients follow their timeouts). */
+  onOptions?: (options: Options) => void;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -117,7 +128,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         : Fastify({ ...base, logger: { level: 'info' } })
   ) as unknown as FastifyInstance;
 
-  const ctx = new ServerContext(opts.store, opts.clock ?? systemClock, app.log, opts.tenants, opts.s3, opts.ims);
+  const ctx = new ServerContext(opts.store, opts.clock ?? systemClock, app.log, opts.tenants, opts.s3, opts.ims, opts.onOptions);
 
   // Bodies: JSON (any +json type) is parsed; anything else is marked and refused by routes that read a body.
   app.removeAllContentTypeParsers();
@@ -159,12 +170,32 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' || code === 'FST_ERR_CTP_EMPTY_JSON_BODY') {
       return sendProblem(reply, badRequest(`Error parsing the data provided: ${err.message}`));
     }
+    if (err instanceof ServiceError) {
+      // Another service failed while this request needed it: say which, and what to check.
+      req.log.warn({ service: err.service, err: err.message }, 'a service the request needs failed');
+      return sendProblem(reply, serviceUnavailable(err));
+    }
     const status = err.statusCode;
     if (status && status >= 400 && status < 500) {
       return sendProblem(reply, new Problem(status, STATUS_CODES[status] ?? 'Bad Request', err.message));
     }
     req.log.error({ err }, 'unexpected error handling the request');
     return sendProblem(reply, internalError());
+  });
+
+  // Readiness: the store answers (without it nothing works); the services the API calls are listed
+  // with their state, and one that does not answer only fails the requests that need it.
+  app.get('/readyz', async (_req, reply) => {
+    let store = false;
+    try {
+      store = await ctx.store.ping();
+    } catch {
+      store = false;
+    }
+    const services = opts.dependencies?.list() ?? [];
+    return reply.code(store ? 200 : 503).type('application/json').send(
+      JSON.stringify({ ready: store, store: store ? 'answers' : 'no answer', services }) + '\n',
+    );
   });
 
   app.setNotFoundHandler((_req, reply) =>
@@ -179,7 +210,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   componentRoutes(ctx, routes);
   templateRoutes(ctx, routes);
   sessionRoutes(ctx, routes);
-  routes.mount(app, opts.prefixes ?? ['']);
+  const deadline = { deadlineSeconds: opts.deadlineSeconds ?? DEFAULT_DEADLINE_SECONDS };
+  routes.mount(app, opts.prefixes ?? [''], (handler) => (req, reply) => withCallDeadline(deadline, () => handler(req, reply)));
 
   // Compile the request schemas now rather than on the first request.
   for (const name of ['V2Component', 'V2ComponentArrayWithIds', 'V2ComponentsUpdate', 'V2SessionTemplate', 'V2SessionCreate', 'V2Options']) {

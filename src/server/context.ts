@@ -33,6 +33,8 @@ export class ServerContext {
     readonly tenants?: TenantClient,
     readonly s3?: S3Client,
     readonly ims?: ImsClient,
+    /** Told the options each time a request reads them (the API's own clients follow their timeouts). */
+    private readonly onOptions?: (options: Options) => void,
   ) {}
 
   /** The current timestamp in wire format. */
@@ -53,7 +55,9 @@ export class ServerContext {
 
   /** Options as the server uses them (api.md §0.4): refreshed from the store on every call. */
   async options(): Promise<Options> {
-    return resolveOptions(await this.storedOptions());
+    const options = resolveOptions(await this.storedOptions());
+    this.onOptions?.(options);
+    return options;
   }
 
   applyLogLevel(level: unknown): void {

@@ -69,3 +69,16 @@ export function isStoreUnavailable(err: unknown): boolean {
   }
   return /Connection is closed|Stream isn't writeable|connect ECONNREFUSED/.test(err.message);
 }
+
+/** What to check when a service the API calls fails, by service. */
+const SERVICE_HINTS: Record<string, string> = {
+  ims: 'that the image service (IMS) is running and reachable from the BOS API at BOS_IMS_URL (--ims-url)',
+  tapms: 'that the tenant service (TAPMS) is running and reachable from the BOS API at BOS_TAPMS_URL (--tapms-url)',
+  s3: 'that the S3 endpoint S3_GATEWAY is running and reachable from the BOS API, and the S3 keys',
+};
+
+/** 503 for a request that needed another service which failed: names the service and what to check. */
+export function serviceUnavailable(err: { service: string; message: string }): Problem {
+  const hint = SERVICE_HINTS[err.service] ?? `that ${err.service} is running and reachable from the BOS API`;
+  return new Problem(503, 'Service Unavailable', `${err.service}: ${err.message}. Check ${hint}, then repeat the request.`);
+}

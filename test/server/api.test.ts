@@ -755,7 +755,10 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       expect((await api.get('/v2/sessiontemplatesvalid/warn')).body).toBe("Session template: 'warn' boot set: 'b': IMS image id 'notinims' does not exist in IMS");
       ims.down = true;
       await api.patch('/v2/options', { ims_errors_fatal: true });
-      expect((await api.get('/v2/sessiontemplatesvalid/good')).body).toBe("Session template: 'good' boot set: 'compute': connect ECONNREFUSED 127.0.0.1:1");
+      // IMS not answering: the message names it and says what to check.
+      expect((await api.get('/v2/sessiontemplatesvalid/good')).body).toBe(
+        "Session template: 'good' boot set: 'compute': connect ECONNREFUSED 127.0.0.1:1; check that IMS answers the BOS API (BOS_IMS_URL)",
+      );
     });
 
     it('reports the manifest error for boot when no artifact store is configured', async () => {

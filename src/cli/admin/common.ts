@@ -32,6 +32,14 @@ export interface ConnectionFlags {
   tokenFile?: string;
   format?: string;
   verbose?: boolean;
+  timeout?: number;
+}
+
+/** `--timeout`: seconds, a positive number. */
+function parseTimeout(v: string): number {
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !(n > 0)) throw new InvalidArgumentError('use a positive number of seconds, e.g. 60');
+  return n;
 }
 
 /** Add --url, --tenant, --token-file, --format and --verbose to a command group (or a lone command). */
@@ -46,7 +54,8 @@ export function withConnection(cmd: Command): Command {
         return v;
       }),
     )
-    .option('-v, --verbose', 'print each API request (method, URL, HTTP status, time) on stderr');
+    .option('-v, --verbose', 'print each API request (method, URL, HTTP status, time) on stderr')
+    .option('--timeout <seconds>', 'give up on an API request after this many seconds (env BOS_TIMEOUT; default 60)', parseTimeout);
 }
 
 /** Leaf commands show the group's connection options in their --help. */
@@ -66,8 +75,21 @@ export function makeCtx(flags: ConnectionFlags, io: Io): Ctx {
     tenant: flags.tenant,
     tokenFile: flags.tokenFile,
     trace: flags.verbose ? (line) => io.err.write(`bos: ${line}\n`) : undefined,
+    timeoutMs: timeoutSeconds(flags.timeout) * 1000,
   });
   return { api, format, io };
+}
+
+/** The request time limit: --timeout, else BOS_TIMEOUT, else 60 s. */
+function timeoutSeconds(flag: number | undefined): number {
+  if (flag !== undefined) return flag;
+  const env = process.env.BOS_TIMEOUT;
+  if (env === undefined || env === '') return 60;
+  try {
+    return parseTimeout(env);
+  } catch {
+    throw new CliError(`BOS_TIMEOUT=${JSON.stringify(env)} is not valid: use a positive number of seconds, e.g. 60`);
+  }
 }
 
 type Handler<O> = (ctx: Ctx, args: string[], opts: O) => Promise<number | void>;

@@ -138,7 +138,7 @@ export class BosApi {
     } catch (err) {
       const where = `${u.origin}${u.pathname}`;
       if ((err as Error).name === 'TimeoutError') {
-        throw new CliError(`no answer from BOS at ${where} within ${this.timeoutMs / 1000} s (${method}); check the service or --url`);
+        throw new CliError(`no answer from BOS at ${where} within ${this.timeoutMs / 1000} s (${method}); check that BOS is running there (--url), or allow more time with --timeout`);
       }
       const cause = networkCause(err);
       const hint =

@@ -19,15 +19,15 @@ export class RouteTable {
     m.set(method, handler);
   }
 
-  /** Register every route under each prefix ('' = at the root). */
-  mount(app: FastifyInstance, prefixes: readonly string[]): void {
+  /** Register every route under each prefix ('' = at the root); `around` wraps every handler. */
+  mount(app: FastifyInstance, prefixes: readonly string[], around: (h: Handler) => Handler = (h) => h): void {
     for (const rawPrefix of prefixes) {
       const prefix = rawPrefix.replace(/\/+$/, '');
       for (const [path, handlers] of this.paths) {
         const urls = path === '/' ? (prefix ? [prefix, `${prefix}/`] : ['/']) : [prefix + path];
         for (const url of urls) {
           for (const [method, handler] of handlers) {
-            app.route({ method, url, handler, config: { routePrefix: prefix } });
+            app.route({ method, url, handler: around(handler), config: { routePrefix: prefix } });
           }
           const allowed = [...handlers.keys()];
           const others: HTTPMethods[] = ALL_METHODS.filter((m) => !handlers.has(m));

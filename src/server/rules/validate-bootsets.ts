@@ -70,8 +70,10 @@ async function readManifest(s3: S3Client | undefined, path: string): Promise<{ a
     const obj = await s3.getObject(path, { maxBytes: MANIFEST_MAX_BYTES });
     body = obj.body;
     size = Math.max(obj.contentLength ?? 0, obj.body.length);
-  } catch {
-    throw new KindError('ManifestNotFound', `Unable to read manifest file '${path}'.`);
+  } catch (err) {
+    // S3 not reached or failing (not a missing object): the reason follows upstream's text.
+    const unavailable = err instanceof ServiceError && (err.status === undefined || err.status >= 500);
+    throw new KindError('ManifestNotFound', `Unable to read manifest file '${path}'.${unavailable ? ` s3: ${err.message}; check that the S3 endpoint (S3_GATEWAY) answers the BOS API` : ''}`);
   }
   if (size > MANIFEST_MAX_BYTES) {
     throw new KindError('ManifestTooBig', `${path} is supposed to be an image manifest, but ${size} bytes is too big for a manifest`);
@@ -171,7 +173,8 @@ export async function checkImsImage(bs: BootSet, deps: ValidationDeps): Promise<
       if (deps.options.ims_images_must_exist) return { error: { kind: 'ImageNotFound', message } };
       return { warning: `Can't validate boot image arch: ${message}` };
     }
-    const message = err instanceof Error ? err.message : String(err);
+    const unavailable = err instanceof ServiceError && (err.status === undefined || err.status >= 500);
+    const message = (err instanceof Error ? err.message : String(err)) + (unavailable ? '; check that IMS answers the BOS API (BOS_IMS_URL)' : '');
     if (deps.options.ims_errors_fatal) {
       const kind = err instanceof KindError ? err.kind : err instanceof ServiceError ? err.service : err instanceof Error ? err.name : 'Error';
       return { error: { kind, message } };
