@@ -2,11 +2,33 @@
 import type { Component, Session, SessionTemplate } from '../common/types.js';
 import { chunk, expectArray, FIXED_READ_TIMEOUT_SECONDS, HttpClient, jsonType, type HttpClientOptions, type Query } from './http.js';
 import { ServiceError, type BosClient, type ComponentQuery, type ListPagesOptions } from './types.js';
+import pLimit from 'p-limit';
 import { STATUS_VIEW_MEDIA_TYPE } from '../common/status-view.js';
 
 export const TENANT_HEADER = 'Cray-Tenant-Name';
-/** An `ids` filter longer than this is split over several GETs so no URL grows unbounded. */
-export const BOS_IDS_PER_QUERY = 200;
+/**
+ * The longest `ids` query value upstream's API accepts (the parameter's schema is a component id,
+ * `maxLength: 127`): a longer list goes as several GETs, sent at once (at most IDS_QUERIES_AT_ONCE).
+ */
+export const IDS_QUERY_MAX_LENGTH = 127;
+const IDS_QUERIES_AT_ONCE = 32;
+/** The longest `filters.ids` of an id-filter PATCH upstream's API accepts (`maxLength: 65535`). */
+export const IDS_FILTER_MAX_LENGTH = 65_535;
+
+/** Comma lists of `ids`, in order, each at most `maxLength` characters (an id longer than that alone). */
+export function idLists(ids: readonly string[], maxLength: number): string[] {
+  const out: string[] = [];
+  let current = '';
+  for (const id of ids) {
+    if (current !== '' && current.length + 1 + id.length > maxLength) {
+      out.push(current);
+      current = '';
+    }
+    current = current === '' ? id : `${current},${id}`;
+  }
+  if (current !== '') out.push(current);
+  return out;
+}
 /**
  * When no answer is wanted, identical patches (apart from their id) of at least this many
  * components go as one `{"patch", "filters": {"ids"}}` PATCH instead of as items of a list: a status
@@ -86,11 +108,12 @@ export class HttpBosClient implements BosClient {
   async listComponents(query: ComponentQuery, pageSize: number, opts: { limit?: number } = {}): Promise<Component[]> {
     const limit = Math.max(0, Math.floor(opts.limit ?? 0));
     const ids = query.ids === undefined ? undefined : query.ids.split(',').filter((s) => s.length > 0);
-    if (ids && ids.length > BOS_IDS_PER_QUERY) {
+    const lists = ids ? idLists(ids, IDS_QUERY_MAX_LENGTH) : [];
+    if (lists.length > 1) {
+      const at = pLimit(IDS_QUERIES_AT_ONCE);
+      const parts = await Promise.all(lists.map((list) => at(() => this.listPaged({ ...query, ids: list }, pageSize, 0))));
       const seen = new Map<string, Component>();
-      for (const part of chunk(ids, BOS_IDS_PER_QUERY)) {
-        for (const c of await this.listPaged({ ...query, ids: part.join(',') }, pageSize, 0)) seen.set(c.id, c);
-      }
+      for (const part of parts) for (const c of part) seen.set(c.id, c);
       const all = [...seen.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       return limit > 0 ? all.slice(0, limit) : all;
     }
@@ -219,7 +242,9 @@ export class HttpBosClient implements BosClient {
       };
       const { shared, rest } = groupPatches(patches);
       for (const { patch, ids } of shared) {
-        for (const part of chunk(ids, opts.chunkSize ?? 0)) await send({ patch, filters: { ids: part.join(',') } });
+        for (const part of chunk(ids, opts.chunkSize ?? 0)) {
+          for (const list of idLists(part, IDS_FILTER_MAX_LENGTH)) await send({ patch, filters: { ids: list } });
+        }
       }
       for (const part of chunk(rest, opts.chunkSize ?? 0)) await send(part);
       return [];

@@ -158,7 +158,11 @@ export function pathParam(req: FastifyRequest, name: string, schema: string): st
  */
 export function jsonBody<T>(req: FastifyRequest, schema: string | undefined, opts: { optional?: boolean } = {}): T {
   const body = req.body as unknown;
-  if (body === NON_JSON) throw badRequest('Error parsing the data provided: Non-JSON request received');
+  // A body of another media type is refused before its content is looked at, as upstream's framework does.
+  if (body === NON_JSON) {
+    const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    throw new Problem(415, 'Unsupported Media Type', `Invalid Content-type (${type}), expected JSON data`);
+  }
   if (body === undefined || body === EMPTY_BODY) {
     if (opts.optional) return undefined as T;
     throw badRequest('Error parsing the data provided: the request has no JSON body');

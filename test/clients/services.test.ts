@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FILTER_PATCH_MIN, groupPatches, HttpBosClient, LOOK_AHEAD_PAGES, scanPage } from '../../src/clients/bos.js';
+import { FILTER_PATCH_MIN, groupPatches, HttpBosClient, IDS_QUERY_MAX_LENGTH, idLists, LOOK_AHEAD_PAGES, scanPage } from '../../src/clients/bos.js';
 import { HttpBssClient } from '../../src/clients/bss.js';
 import { CFS_GET_BATCH, CFS_PATCH_BATCH, HttpCfsClient, trailingNext } from '../../src/clients/cfs.js';
 import { HttpHsmClient } from '../../src/clients/hsm.js';
@@ -212,14 +212,29 @@ describe('BOS client', () => {
     );
   });
 
-  it('splits a long ids filter so no URL grows unbounded', async () => {
+  it('splits a long ids filter into queries of at most 127 characters (upstream limit), sent at once', async () => {
     const all = ids(450);
     const f = await bosFake(all);
     const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
     const want = all.slice(0, 430).reverse();
     const got = await bos.listComponents({ ids: want.join(',') }, 0);
     expect(got.map((c) => c.id)).toEqual(all.slice(0, 430));
-    expect(f.seen.map((s) => s.query.ids!.split(',').length)).toEqual([200, 200, 30]);
+    const lists = f.seen.map((s) => s.query.ids!);
+    expect(lists.every((l) => l.length <= IDS_QUERY_MAX_LENGTH)).toBe(true);
+    expect(lists.flatMap((l) => l.split(',')).sort()).toEqual([...want].sort());
+    // Packed: no query could have taken the next id.
+    expect(lists.length).toBe(idLists(want, IDS_QUERY_MAX_LENGTH).length);
+  });
+
+  it('packs id lists greedily within a length, keeping their order; an id too long goes alone', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ minLength: 1, maxLength: 20, unit: fc.constantFrom('x', '1', 'c', 's', 'b', 'n') })), fc.integer({ min: 1, max: 60 }), (xs, max) => {
+        const lists = idLists(xs, max);
+        expect(lists.join(',')).toBe(xs.join(','));
+        for (const l of lists) expect(l.length <= max || !l.includes(',')).toBe(true);
+        for (let i = 0; i + 1 < lists.length; i++) expect(lists[i]!.length + 1 + lists[i + 1]!.split(',')[0]!.length).toBeGreaterThan(max);
+      }),
+    );
   });
 
   it('bulk PATCH: list form chunked, skip_bad_ids=True, empty list sends nothing', async () => {

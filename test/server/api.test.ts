@@ -986,7 +986,8 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       const before = await stored('x1');
       const cases: [string, string, Parameters<Api['request']>[2], number][] = [
         ['PATCH', '/v2/components/x1', { raw: '{"enabled": tru' }, 400],
-        ['PATCH', '/v2/components/x1', { raw: 'enabled=true', contentType: 'application/x-www-form-urlencoded' }, 400],
+        // Another media type is refused as upstream's framework refuses it.
+        ['PATCH', '/v2/components/x1', { raw: 'enabled=true', contentType: 'application/x-www-form-urlencoded' }, 415],
         ['PATCH', '/v2/components/x1', { raw: '' }, 400],
         ['PATCH', '/v2/components/x1', { body: [] }, 400],
         ['PATCH', '/v2/components/x1', { body: { enabled: 'yes' } }, 400],
@@ -996,7 +997,7 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
         ['PUT', '/v2/components', { body: [{ enabled: true }] }, 400],
         ['PUT', '/v2/components', { body: { id: 'x1' } }, 400],
         ['PATCH', '/v2/components', { body: 5 }, 400],
-        ['POST', '/v2/sessions', { raw: 'operation=boot', contentType: 'text/plain' }, 400],
+        ['POST', '/v2/sessions', { raw: 'operation=boot', contentType: 'text/plain' }, 415],
         ['GET', '/v2/nothing', {}, 404],
         ['DELETE', '/v2/components', {}, 405],
         ['POST', '/v2/options', { body: {} }, 405],
