@@ -21,7 +21,7 @@ import { startOperators, type RunningOperators, type StartOperatorsOptions } fro
 import { buildApp, problemClientError } from './server/app.js';
 import { MemoryStore } from './server/store/memory.js';
 import type { Store } from './server/store/store.js';
-import { buildSimApp, MachineRoom, type SimKnobs } from './sim/index.js';
+import { buildSimApp, inClusterService, listenServicePorts, MachineRoom, type ServicePortListeners, type SimKnobs } from './sim/index.js';
 
 export interface SystemOptions {
   nodes: number;
@@ -38,6 +38,8 @@ export interface SystemOptions {
   redisWaitReplicas?: number;
   redisWaitTimeoutSeconds?: number;
   knobs?: Partial<SimKnobs>;
+  /** Also serve each simulated service on its own port from this base (see `listenServicePorts`; 0 = free ports). */
+  servicePorts?: number;
   /** Options written at start-up (only keys given here; the rest keep their stored or default value). */
   options?: Partial<Options>;
   /** Options written only when the store holds none yet (a first start); `options` go over them. */
@@ -58,6 +60,8 @@ export interface RunningSystem {
   app: FastifyInstance;
   store: Store;
   room: MachineRoom;
+  /** The simulator's per-service ports, when `servicePorts` was given. */
+  servicePorts?: ServicePortListeners;
   services: ClosableServices;
   operators?: RunningOperators;
   registry: Registry;
@@ -120,8 +124,10 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   await sim.ready();
 
   // One port, two applications: the BOS API keeps its own body parsing and error answers, the
-  // simulator its own; /metrics is answered here.
+  // simulator its own; /metrics is answered here. A Host naming a simulated service in-cluster
+  // (cray-smd, cray-cfs-api, …) goes to the simulator unless the path is a gateway path.
   const server = createServer((req, res) => {
+    const simHost = inClusterService(req); // also turns an absolute-form (proxy) request target into origin-form
     const path = (req.url ?? '/').split('?')[0]!;
     if (path === '/metrics') {
       registry.metrics().then(
@@ -136,7 +142,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       );
       return;
     }
-    if (isApiPath(path)) app.routing(req, res);
+    if (isApiPath(path) && !simHost) app.routing(req, res);
     else sim.routing(req, res);
   });
   server.keepAliveTimeout = 65_000;
@@ -164,6 +170,21 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const addr = server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  let servicePorts: ServicePortListeners | undefined;
+  if (opts.servicePorts !== undefined) {
+    try {
+      servicePorts = await listenServicePorts((req, res) => sim.routing(req, res), opts.servicePorts, host);
+    } catch (e) {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await room.close();
+      await app.close();
+      await sim.close();
+      await store.close();
+      await bus.close();
+      throw e;
+    }
+  }
 
   const given = opts.options ?? {};
   if (Object.keys(given).length > 0 || opts.optionDefaults) {
@@ -209,6 +230,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     app,
     store,
     room,
+    servicePorts,
     services,
     operators,
     registry,
@@ -219,6 +241,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       stopCalls.abort(new Error('BOS is stopping'));
       await operators?.stop();
       await room.close();
+      await servicePorts?.close();
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await app.close();

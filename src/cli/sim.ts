@@ -1,7 +1,22 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { FakeClock, systemClock, type Clock } from '../common/clock.js';
 import { parseDuration } from '../common/duration.js';
-import { INSTANT_KNOBS, SIM_CONTROL_PATH, SIM_SERVICES, SIM_PATHS, defaultLayout, startSimulator, stream, type SimKnobs, type SimService } from '../sim/index.js';
+import {
+  INSTANT_KNOBS,
+  SERVICE_PORT_ORDER,
+  SIM_CONTROL_PATH,
+  SIM_IN_CLUSTER_PATHS,
+  SIM_SERVICES,
+  SIM_SERVICE_HOSTS,
+  SIM_PATHS,
+  checkServicePortBase,
+  defaultLayout,
+  describeServicePorts,
+  startSimulator,
+  stream,
+  type SimKnobs,
+  type SimService,
+} from '../sim/index.js';
 
 /** Options of the simulator flags (shared by `bos sim` and the all-in-one server). */
 export interface SimulatorCliOptions {
@@ -26,6 +41,8 @@ export interface SimulatorCliOptions {
   cfsFailNodes?: string;
   failingConfig?: string[];
   cfsPageSize?: number;
+  /** Base of the per-service ports (`--service-ports`). */
+  servicePorts?: number;
 }
 
 /** `500ms`, or a duration of common/duration (`30s`, `2m`, `4h`, `0`) → milliseconds. */
@@ -49,6 +66,23 @@ function nonNegativeInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`"${value}" is not a whole number ≥ 0`);
   return n;
+}
+
+/** `--service-ports P`: a base port whose block of one port per service fits (0 = free ports). */
+function servicePortBase(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`"${value}" is not a port number`);
+  try {
+    checkServicePortBase(n);
+  } catch (e) {
+    throw new InvalidArgumentError(e instanceof Error ? e.message : String(e));
+  }
+  return n;
+}
+
+/** The in-cluster base URLs the simulator answers by Host header (`http://cray-smd/hsm/v2`, …). */
+export function inClusterNamesLine(): string {
+  return SERVICE_PORT_ORDER.map((svc) => `http://${SIM_SERVICE_HOSTS[svc]}${SIM_IN_CLUSTER_PATHS[svc]}${svc === 's3' ? ' (S3)' : ''}`).join(', ');
 }
 
 /** `hsm=0.1,pcs=0.05` → per-service numbers (checked against `check`). */
@@ -98,7 +132,12 @@ export function addSimulatorOptions(cmd: Command): Command {
     .option('--disabled <n|xnames>', 'nodes disabled in HSM')
     .option('--cfs-fail-nodes <n|xnames>', 'nodes whose CFS configuration always fails')
     .option('--failing-config <names>', 'CFS configurations that fail (comma list)', (v) => v.split(',').map((s) => s.trim()).filter(Boolean))
-    .option('--cfs-page-size <n>', 'CFS page size when the caller gives no limit', positiveInt);
+    .option('--cfs-page-size <n>', 'CFS page size when the caller gives no limit', positiveInt)
+    .option(
+      '--service-ports <port>',
+      `also listen on one port per service from this base, in-cluster paths without a prefix or Host header: ${SERVICE_PORT_ORDER.map((s, i) => `${s} +${i}`).join(', ')} (0 = any free ports)`,
+      servicePortBase,
+    );
 }
 
 /** A count picks that many compute nodes (seeded); anything else is a comma list of xnames. */
@@ -144,13 +183,24 @@ export function register(program: Command): void {
     .option('--host <host>', 'address to listen on', '127.0.0.1');
   addSimulatorOptions(cmd).action(async (opts: SimulatorCliOptions & { port: number; host: string }) => {
     const { knobs, clock, seed } = simulatorConfigFromOptions(opts);
-    const sim = await startSimulator({ nodes: opts.nodes, seed, clock, port: opts.port, host: opts.host, bosUrl: opts.bosUrl, knobs });
+    const sim = await startSimulator({
+      nodes: opts.nodes,
+      seed,
+      clock,
+      port: opts.port,
+      host: opts.host,
+      bosUrl: opts.bosUrl,
+      knobs,
+      servicePorts: opts.servicePorts,
+    });
     const out = process.stdout;
     out.write(`simulated machine room: ${sim.room.size} nodes, seed ${seed}${opts.speed ? `, machine time ×${opts.speed}` : ''}\n`);
     for (const [svc, path] of Object.entries(SIM_PATHS)) {
       out.write(`  ${svc.padEnd(6)} ${svc === 's3' ? `${sim.url} (path style: ${sim.url}/<bucket>/<key>)` : sim.url + path}\n`);
     }
     out.write(`  control ${sim.url}${SIM_CONTROL_PATH} (summary, nodes, knobs)\n`);
+    out.write(`  in-cluster names, by Host header or as HTTP proxy: ${inClusterNamesLine()}\n`);
+    if (sim.servicePorts) out.write(describeServicePorts(sim.servicePorts).join('\n') + '\n');
     out.write(opts.bosUrl ? `  nodes report to ${opts.bosUrl}/components/<xname>\n` : '  no --bos-url: nodes do not report their state\n');
     const stop = async () => {
       await sim.close();

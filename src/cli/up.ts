@@ -12,7 +12,8 @@ import { startSystem, type RunningSystem } from '../system.js';
 import { parseOptionValue } from './admin/options.js';
 import { readPasswordFile } from './redis.js';
 import { parsePort } from './serve.js';
-import { addSimulatorOptions, simulatorConfigFromOptions, type SimulatorCliOptions } from './sim.js';
+import { describeServicePorts } from '../sim/index.js';
+import { addSimulatorOptions, inClusterNamesLine, simulatorConfigFromOptions, type SimulatorCliOptions } from './sim.js';
 
 /**
  * Machine delays of the demo room: long enough to watch each phase go by, short enough that a boot
@@ -90,6 +91,7 @@ export async function up(o: UpOptions): Promise<RunningSystem> {
     host: o.host,
     clock: sim.clock,
     knobs: { ...(o.instant ? {} : DEMO_KNOBS), ...sim.knobs },
+    servicePorts: o.servicePorts,
     // The demo tuning on a first start only: a restart on Redis keeps what was stored (and changed).
     // The logging_level option governs the operators' level; start it at the level asked for.
     optionDefaults: { ...DEMO_OPTIONS, logging_level: bosLevel(o.logLevel) },
@@ -108,6 +110,8 @@ export async function up(o: UpOptions): Promise<RunningSystem> {
       `  HSM          ${u}/apis/smd/hsm/v2/State/Components`,
       `  IMS images   ${u}/apis/ims/v3/images`,
       `  PCS, BSS, CFS, tenants and S3 under ${u}/apis/... and ${u}/boot-images/...`,
+      `  in-cluster names, by Host header or as HTTP proxy: http://cray-bos/v2, ${inClusterNamesLine()}`,
+      ...(system.servicePorts ? describeServicePorts(system.servicePorts) : []),
       `Next: in another terminal, \`npm run demo -- --url ${u}/apis/bos\` boots every compute node and shows the progress;`,
       `      \`bos components list --url ${u}/apis/bos\` lists the nodes. Ctrl-C stops.`,
       '',

@@ -1,25 +1,42 @@
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import { POWER_OPERATIONS, type MachineRoom, type PowerTransitionOperation } from './room.js';
 import type { SimKnobs, SimService } from './knobs.js';
+import { SIM_CONTROL_PATH, SIM_PATHS, simRewriteUrl, targetOf } from './routing.js';
 
-/** Where each service lives on the simulator's port (the API gateway layout). */
-export const SIM_PATHS = {
-  hsm: '/apis/smd/hsm/v2',
-  pcs: '/apis/power-control/v1',
-  bss: '/apis/bss/boot/v1',
-  cfs: '/apis/cfs/v3',
-  ims: '/apis/ims/v3',
-  tapms: '/apis/tapms/v1alpha3',
-  s3: '',
-} as const satisfies Record<SimService, string>;
+export { SIM_CONTROL_PATH, SIM_PATHS } from './routing.js';
 
-/** The simulator's own inspection and fault-staging API (not part of any real service). */
-export const SIM_CONTROL_PATH = '/apis/sim/v1';
+/**
+ * Services that read a request body as JSON whatever its Content-Type says (Go services decoding
+ * `r.Body` directly): upstream BOS's power-on PUTs BSS boot parameters without one. CFS and IMS
+ * (Python, connexion) need `application/json`.
+ */
+export const JSON_ANY_CONTENT_TYPE: ReadonlySet<SimService> = new Set(['hsm', 'pcs', 'bss', 'tapms']);
 
 type Handler = (req: FastifyRequest, reply: FastifyReply) => unknown;
 
 function problem(reply: FastifyReply, status: number, title: string, detail: string) {
   return reply.code(status).type('application/problem+json').send({ type: 'about:blank', title, status, detail });
+}
+
+const STATUS_TITLES: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed', 413: 'Payload Too Large', 415: 'Unsupported Media Type' };
+
+/** The request target as the client sent it (before the rewrite to the gateway layout). */
+function sentUrl(req: FastifyRequest): string {
+  return (req.raw as { originalUrl?: string }).originalUrl ?? req.url;
+}
+
+/** An unknown route: a JSON problem for the JSON services (and other gateway paths), S3's XML in S3's space. */
+function notFound(req: FastifyRequest, reply: FastifyReply) {
+  const target = targetOf(req.raw);
+  if (target === 's3') {
+    const bucket = (req.url.split('?')[0] ?? '/').split('/')[1] ?? '';
+    if (!['GET', 'HEAD', 'PUT'].includes(req.method)) {
+      return s3Error(reply, req, 405, 'MethodNotAllowed', 'The specified method is not allowed against this resource.', bucket);
+    }
+    return s3Error(reply, req, 404, 'NoSuchBucket', 'The specified bucket does not exist', bucket);
+  }
+  const where = target === 'other' ? 'the simulator' : target === 'control' ? 'the simulator control API' : target.toUpperCase();
+  return problem(reply, 404, 'Not Found', `${where} has no route ${req.method} ${sentUrl(req)}`);
 }
 
 function asList(v: unknown): string[] {
@@ -53,10 +70,25 @@ function escapeXml(s: string): string {
 export function simPlugin(room: MachineRoom): FastifyPluginAsync {
   return async (app) => {
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    try {
+      app.setNotFoundHandler((req, reply) => notFound(req, reply));
+    } catch {
+      // The host app already answers unknown routes at this prefix; its handler stays.
+    }
+    app.setErrorHandler((err: FastifyError, req, reply) => {
+      const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500;
+      if (targetOf(req.raw) === 's3') {
+        const bucket = (req.url.split('?')[0] ?? '/').split('/')[1] ?? '';
+        return s3Error(reply, req, status, status >= 500 ? 'InternalError' : 'InvalidRequest', err.message, bucket);
+      }
+      return problem(reply, status, STATUS_TITLES[status] ?? (status >= 500 ? 'Internal Server Error' : 'Error'), err.message);
+    });
 
     const wrap =
       (service: SimService, fn: Handler): Handler =>
       async (req, reply) => {
+        // The S3 routes catch every /<bucket>/<key>: a gateway path or an in-cluster service's path is not S3's.
+        if (service === 's3' && targetOf(req.raw) !== 's3') return notFound(req, reply);
         const latency = room.knobs.latencyMs[service] ?? 0;
         if (latency > 0) await new Promise((r) => setTimeout(r, latency));
         if (room.shouldFail(service)) {
@@ -65,6 +97,17 @@ export function simPlugin(room: MachineRoom): FastifyPluginAsync {
             return s3Error(reply, req, 500, 'InternalError', 'We encountered an internal error. Please try again.', bucket);
           }
           return problem(reply, 500, 'Internal Server Error', `simulated ${service} failure (failure rate ${room.knobs.failureRate[service]})`);
+        }
+        if (JSON_ANY_CONTENT_TYPE.has(service) && (Buffer.isBuffer(req.body) || typeof req.body === 'string')) {
+          const text = Buffer.isBuffer(req.body) ? req.body.toString('utf8') : req.body;
+          if (text.trim() === '') req.body = undefined;
+          else {
+            try {
+              req.body = JSON.parse(text) as unknown;
+            } catch (e) {
+              return problem(reply, 400, 'Bad Request', `the request body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+            }
+          }
         }
         return fn(req, reply);
       };
@@ -254,6 +297,43 @@ export function simPlugin(room: MachineRoom): FastifyPluginAsync {
       return node ? room.cfsComponent(node) : problem(reply, 404, 'Not Found', `Component ${id} could not be found`);
     });
 
+    route('cfs', 'GET', '/configurations', (req, reply) => {
+      try {
+        return room.listConfigurations(req.query as Record<string, string>);
+      } catch (e) {
+        return problem(reply, 400, 'Bad Request', e instanceof Error ? e.message : String(e));
+      }
+    });
+    route('cfs', 'GET', '/configurations/:name', (req, reply) => {
+      const { name } = req.params as { name: string };
+      return room.cfsConfigurations.get(name) ?? problem(reply, 404, 'Configuration not found', `Configuration ${name} could not be found`);
+    });
+    route('cfs', 'PUT', '/configurations/:name', (req, reply) => {
+      const { name } = req.params as { name: string };
+      if (!isRecord(req.body)) return problem(reply, 400, 'Bad Request', 'expected a JSON object with layers');
+      try {
+        return room.putConfiguration(name, req.body);
+      } catch (e) {
+        return problem(reply, 400, 'Bad Request', e instanceof Error ? e.message : String(e));
+      }
+    });
+    route('cfs', 'DELETE', '/configurations/:name', (req, reply) => {
+      const { name } = req.params as { name: string };
+      if (!room.cfsConfigurations.delete(name)) return problem(reply, 404, 'Configuration not found', `Configuration ${name} could not be found`);
+      return reply.code(204).send();
+    });
+    route('cfs', 'GET', '/sessions', (req, reply) => {
+      try {
+        return room.listCfsSessions(req.query as Record<string, string>);
+      } catch (e) {
+        return problem(reply, 400, 'Bad Request', e instanceof Error ? e.message : String(e));
+      }
+    });
+    route('cfs', 'GET', '/sessions/:name', (req, reply) => {
+      const { name } = req.params as { name: string };
+      return room.cfsSession(name) ?? problem(reply, 404, 'Session not found', `Session ${name} could not be found`);
+    });
+
     // ------------------------------------------------------------ IMS
     route('ims', 'GET', '/images', () => [...room.images.values()]);
     route('ims', 'GET', '/images/:id', (req, reply) => {
@@ -386,12 +466,13 @@ export function simPlugin(room: MachineRoom): FastifyPluginAsync {
 
 /**
  * Mount the simulator's routes on `app` (a new fastify instance when none is given) and return it.
- * The all-in-one server passes its own instance so BOS API and simulator share one port; it must do
- * so before that instance is ready or listening (fastify accepts no routes afterwards) — or register
- * `simPlugin(room)` itself wherever it assembles its plugins.
+ * A host app must mount it before it is ready or listening (fastify accepts no routes afterwards) —
+ * or register `simPlugin(room)` itself wherever it assembles its plugins. Only the simulator's own
+ * instance routes by Host header and per-service port (its `rewriteUrl` is `simRewriteUrl`); a host
+ * app that wants that passes `rewriteUrl: simRewriteUrl` to its own constructor.
  */
 export function buildSimApp(room: MachineRoom, app?: FastifyInstance): FastifyInstance {
-  const target = app ?? Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024 });
+  const target = app ?? Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024, rewriteUrl: simRewriteUrl });
   try {
     void target.register(simPlugin(room));
   } catch (e) {

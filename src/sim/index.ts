@@ -2,10 +2,34 @@ import type { Clock } from '../common/clock.js';
 import { buildSimApp, SIM_PATHS } from './app.js';
 import type { SimKnobs } from './knobs.js';
 import { MachineRoom } from './room.js';
+import { listenServicePorts, type ServicePortListeners } from './routing.js';
 
 export { MachineRoom, POWER_OPERATIONS } from './room.js';
-export type { SimNode, BootParameters, BootRecord, TransitionRecord, MachineRoomOptions, ReportEvent, PowerTransitionOperation } from './room.js';
-export { buildSimApp, simPlugin, SIM_PATHS, SIM_CONTROL_PATH } from './app.js';
+export type {
+  SimNode,
+  BootParameters,
+  BootRecord,
+  TransitionRecord,
+  MachineRoomOptions,
+  ReportEvent,
+  PowerTransitionOperation,
+  CfsConfiguration,
+  CfsSession,
+} from './room.js';
+export { buildSimApp, simPlugin, SIM_PATHS, SIM_CONTROL_PATH, JSON_ANY_CONTENT_TYPE } from './app.js';
+export {
+  SIM_SERVICE_HOSTS,
+  SIM_IN_CLUSTER_PATHS,
+  SERVICE_PORT_ORDER,
+  checkServicePortBase,
+  describeServicePorts,
+  inClusterService,
+  listenServicePorts,
+  serviceForHost,
+  simRewriteUrl,
+  toOriginForm,
+} from './routing.js';
+export type { ServicePortListeners, SimTarget } from './routing.js';
 export { DEFAULT_KNOBS, INSTANT_KNOBS, SIM_SERVICES, resolveKnobs } from './knobs.js';
 export type { SimKnobs, SimService } from './knobs.js';
 export { defaultLayout, computeXname } from './layout.js';
@@ -25,6 +49,12 @@ export interface StartSimulatorOptions {
   /** BOS API base the nodes report to, e.g. `http://127.0.0.1:8080/apis/bos/v2`. */
   bosUrl?: string;
   knobs?: Partial<SimKnobs>;
+  /**
+   * Also listen on one port per service, from this base in SERVICE_PORT_ORDER (HSM base, PCS
+   * base+1, BSS +2, CFS +3, IMS +4, TAPMS +5, S3 +6; 0 = a free port each), serving the in-cluster
+   * paths without a Host header. Default: no such ports.
+   */
+  servicePorts?: number;
 }
 
 export interface RunningSimulator {
@@ -32,6 +62,8 @@ export interface RunningSimulator {
   url: string;
   /** Every service base URL. */
   urls: Record<keyof typeof SIM_PATHS, string>;
+  /** The per-service ports, when `servicePorts` was given. */
+  servicePorts?: ServicePortListeners;
   room: MachineRoom;
   close(): Promise<void>;
 }
@@ -57,16 +89,28 @@ export async function startSimulator(opts: StartSimulatorOptions): Promise<Runni
   const port = typeof addr === 'object' && addr ? addr.port : opts.port ?? 0;
   const shownHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
   const url = `http://${shownHost}:${port}`;
+  let servicePorts: ServicePortListeners | undefined;
+  if (opts.servicePorts !== undefined) {
+    try {
+      servicePorts = await listenServicePorts((req, res) => app.routing(req, res), opts.servicePorts, host);
+    } catch (e) {
+      await room.close();
+      await app.close();
+      throw e;
+    }
+  }
   room.start();
   let closed = false;
   return {
     url,
     urls: serviceUrls(url),
+    servicePorts,
     room,
     async close() {
       if (closed) return;
       closed = true;
       await room.close();
+      await servicePorts?.close();
       await app.close();
     },
   };

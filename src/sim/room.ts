@@ -37,6 +37,64 @@ interface CfsState {
   applied?: string;
   failed?: string;
   job?: ScheduledEvent;
+  /** The simulated CFS session configuring the node while `job` is pending. */
+  session?: CfsSessionState;
+}
+
+/** A CFS v3 configuration (`GET /v3/configurations/{name}`). */
+export interface CfsConfiguration {
+  name: string;
+  description?: string;
+  tenant_name: string;
+  last_updated: string;
+  layers: Record<string, unknown>[];
+  additional_inventory?: Record<string, unknown>;
+}
+
+/** A CFS v3 session record (`GET /v3/sessions`), as the CFS batcher creates them. */
+export interface CfsSession {
+  name: string;
+  configuration: { name: string; limit: string };
+  ansible: { config: string; limit: string; verbosity: number; passthrough: string };
+  target: { definition: 'dynamic'; groups: { name: string; members: string[] }[]; image_map: unknown[] };
+  status: {
+    artifacts: unknown[];
+    session: { job: string; ims_job: string; start_time: string; completion_time?: string; status: 'pending' | 'running' | 'complete'; succeeded: 'none' | 'true' | 'false' | 'unknown' };
+  };
+  tags: Record<string, string>;
+  debug_on_failure: boolean;
+  logs: string;
+}
+
+interface CfsSessionState {
+  record: CfsSession;
+  key: string;
+  pending: Set<string>;
+  ok: number;
+  failed: number;
+}
+
+export interface CfsSessionQuery {
+  status?: string;
+  succeeded?: string;
+  name_contains?: string;
+  limit?: string;
+  after?: string;
+}
+
+/** The clone URL of the simulated VCS configuration repository. */
+const CONFIG_CLONE_URL = 'https://api-gw-service-nmn.local/vcs/cray/config-management.git';
+const CFS_SESSION_LIMIT = 10_000;
+
+function cfsTime(ms: number): string {
+  return formatTimestamp(ms) + 'Z';
+}
+
+function pageLimit(raw: string | undefined, dflt: number): number {
+  if (raw === undefined || raw === '') return dflt;
+  const l = Number(raw);
+  if (!Number.isInteger(l) || l < 1) throw new RangeError(`limit must be a positive integer, got ${JSON.stringify(raw)}`);
+  return l;
 }
 
 /** One simulated node; tests may read any field and change the behaviour flags. */
@@ -165,6 +223,8 @@ export class MachineRoom {
   readonly objects: Map<string, SimObject>;
   readonly images: Map<string, ImsImage>;
   readonly transitions = new Map<string, TransitionRecord>();
+  /** CFS v3 configurations by name (created on demand when components are given one). */
+  readonly cfsConfigurations = new Map<string, CfsConfiguration>();
   /** Recent report attempts, oldest first (the last 10,000 to 15,000). */
   readonly reportLog: ReportEvent[] = [];
 
@@ -176,6 +236,10 @@ export class MachineRoom {
   private readonly tokenPrng: Prng;
   private readonly jitterPrng: Prng;
   private readonly cfsPrng: Prng;
+  private readonly configPrng: Prng;
+  private readonly sessionPrng: Prng;
+  private readonly cfsSessions = new Map<string, CfsSessionState>();
+  private readonly openCfsSessions = new Map<string, CfsSessionState>();
   private readonly inflight = new Set<Promise<void>>();
   private readonly queue: (() => Promise<void>)[] = [];
   private active = 0;
@@ -193,6 +257,8 @@ export class MachineRoom {
     this.tokenPrng = stream(this.seed, 'tokens');
     this.jitterPrng = stream(this.seed, 'reporter');
     this.cfsPrng = stream(this.seed, 'cfs');
+    this.configPrng = stream(this.seed, 'cfs-configurations');
+    this.sessionPrng = stream(this.seed, 'cfs-sessions');
     const layout = opts.layout ?? defaultLayout(opts.nodes);
     this.groups = layout.groups;
     this.partitions = layout.partitions;
@@ -556,8 +622,8 @@ export class MachineRoom {
     n.lastPowerChange = at;
     this.scheduler.cancel(n.bootEv);
     this.scheduler.cancel(n.reportEv);
-    this.scheduler.cancel(n.cfs.job);
-    n.bootEv = n.reportEv = n.cfs.job = undefined;
+    this.cancelCfsJob(n, at);
+    n.bootEv = n.reportEv = undefined;
   }
 
   /** The node comes up on what BSS holds for it and starts its reporters. */
@@ -757,9 +823,9 @@ export class MachineRoom {
       const c = n.cfs;
       if (typeof patch.desired_config === 'string' && patch.desired_config !== c.desired_config) {
         c.desired_config = patch.desired_config;
-        this.scheduler.cancel(c.job);
-        c.job = undefined;
+        this.cancelCfsJob(n);
       }
+      if (typeof patch.desired_config === 'string' && patch.desired_config !== '') this.ensureConfiguration(patch.desired_config);
       if (typeof patch.enabled === 'boolean') c.enabled = patch.enabled;
       if (typeof patch.error_count === 'number') c.error_count = patch.error_count;
       if (patch.tags && typeof patch.tags === 'object') {
@@ -773,8 +839,7 @@ export class MachineRoom {
         if (c.state.length === 0) {
           c.applied = undefined;
           c.failed = undefined;
-          this.scheduler.cancel(c.job);
-          c.job = undefined;
+          this.cancelCfsJob(n);
         }
       }
       this.cfsCheck(n);
@@ -789,27 +854,198 @@ export class MachineRoom {
     if (c.job || !c.enabled || !n.booted || this.cfsStatus(c) !== 'pending') return;
     const config = c.desired_config;
     const gen = n.gen;
+    const session = this.joinCfsSession(config, n.id);
+    c.session = session;
     c.job = this.scheduler.after(this.knobs.cfsConfigureDelayMs, (at) => {
       c.job = undefined;
-      if (n.gen !== gen || !n.booted || c.desired_config !== config) return;
-      if (!c.enabled) return;
+      c.session = undefined;
+      if (n.gen !== gen || !n.booted || c.desired_config !== config || !c.enabled) {
+        this.leaveCfsSession(session, n.id, at, undefined);
+        return;
+      }
       if (n.cfsFails || this.knobs.failingConfigurations.includes(config)) {
         c.failed = config;
         c.error_count++;
+        this.leaveCfsSession(session, n.id, at, false);
         return;
       }
       c.applied = config;
-      c.state = [
-        {
-          cloneUrl: 'https://api-gw-service-nmn.local/vcs/cray/config-management.git',
-          playbook: 'site.yml',
-          commit: this.cfsPrng.hex(40),
-          status: 'applied',
-          sessionName: `batcher-${this.cfsPrng.uuid()}`,
-          lastUpdated: formatTimestamp(at) + 'Z',
-        },
-      ];
+      const layers = this.cfsConfigurations.get(config)?.layers ?? [];
+      c.state = (layers.length ? layers : [{}]).map((l) => ({
+        clone_url: typeof l.clone_url === 'string' ? l.clone_url : CONFIG_CLONE_URL,
+        playbook: typeof l.playbook === 'string' ? l.playbook : 'site.yml',
+        commit: typeof l.commit === 'string' ? l.commit : this.cfsPrng.hex(40),
+        status: 'applied',
+        session_name: session.record.name,
+        last_updated: cfsTime(at),
+      }));
+      this.leaveCfsSession(session, n.id, at, true);
     });
+  }
+
+  /** Drop a node's pending configuration (its session goes on without it). */
+  private cancelCfsJob(n: NodeState, at = this.clock.now()): void {
+    const c = n.cfs;
+    this.scheduler.cancel(c.job);
+    c.job = undefined;
+    if (c.session) this.leaveCfsSession(c.session, n.id, at, undefined);
+    c.session = undefined;
+  }
+
+  // ------------------------------------------------------------------ CFS sessions
+  /**
+   * The batcher-style session configuring `xname`: nodes that start on the same configuration at
+   * the same machine time share one (CFS batches them the same way).
+   */
+  private joinCfsSession(config: string, xname: string): CfsSessionState {
+    const now = this.clock.now();
+    const key = `${config}\u0000${now}`;
+    let s = this.openCfsSessions.get(key);
+    if (!s) {
+      const id = this.sessionPrng.uuid();
+      s = {
+        key,
+        pending: new Set(),
+        ok: 0,
+        failed: 0,
+        record: {
+          name: `batcher-${id}`,
+          configuration: { name: config, limit: '' },
+          ansible: { config: 'cfs-default-ansible-cfg', limit: '', verbosity: 0, passthrough: '' },
+          target: { definition: 'dynamic', groups: [], image_map: [] },
+          status: {
+            artifacts: [],
+            session: { job: `cfs-${id}`, ims_job: '', start_time: cfsTime(now), status: 'running', succeeded: 'none' },
+          },
+          tags: {},
+          debug_on_failure: false,
+          logs: '',
+        },
+      };
+      this.openCfsSessions.set(key, s);
+      this.cfsSessions.set(s.record.name, s);
+      this.trimCfsSessions();
+    }
+    s.pending.add(xname);
+    s.record.ansible.limit = s.record.ansible.limit ? `${s.record.ansible.limit},${xname}` : xname;
+    return s;
+  }
+
+  /** A node of a session is done (`ok`), failed (`false`) or dropped (`undefined`). */
+  private leaveCfsSession(s: CfsSessionState, xname: string, at: number, ok: boolean | undefined): void {
+    if (!s.pending.delete(xname)) return;
+    if (ok === true) s.ok++;
+    else if (ok === false) s.failed++;
+    if (s.pending.size > 0) return;
+    this.openCfsSessions.delete(s.key);
+    const st = s.record.status.session;
+    st.status = 'complete';
+    st.completion_time = cfsTime(at);
+    st.succeeded = s.failed > 0 ? 'false' : s.ok > 0 ? 'true' : 'unknown';
+  }
+
+  private trimCfsSessions(): void {
+    if (this.cfsSessions.size <= CFS_SESSION_LIMIT) return;
+    for (const [name, s] of this.cfsSessions) {
+      if (this.cfsSessions.size <= CFS_SESSION_LIMIT) break;
+      if (s.record.status.session.status === 'complete') this.cfsSessions.delete(name);
+    }
+  }
+
+  /** GET /v3/sessions: filters (`status`, `succeeded`, `name_contains`), then `limit`/`after` paging by name. */
+  listCfsSessions(q: CfsSessionQuery = {}): { sessions: CfsSession[]; next: Record<string, string | number> | null } {
+    const limit = pageLimit(q.limit, this.knobs.cfsPageSize);
+    const statuses = q.status ? new Set(q.status.split(',').map((x) => x.trim().toLowerCase())) : undefined;
+    const succeeded = q.succeeded ? new Set(q.succeeded.split(',').map((x) => x.trim().toLowerCase())) : undefined;
+    const names = [...this.cfsSessions.keys()].sort();
+    const sessions: CfsSession[] = [];
+    let more = false;
+    for (const name of names) {
+      if (q.after && name <= q.after) continue;
+      const r = this.cfsSessions.get(name)!.record;
+      if (statuses && !statuses.has(r.status.session.status)) continue;
+      if (succeeded && !succeeded.has(r.status.session.succeeded)) continue;
+      if (q.name_contains && !name.includes(q.name_contains)) continue;
+      if (sessions.length === limit) {
+        more = true;
+        break;
+      }
+      sessions.push(r);
+    }
+    let next: Record<string, string | number> | null = null;
+    if (more) {
+      next = { limit, after: sessions[sessions.length - 1]!.name };
+      for (const key of ['status', 'succeeded', 'name_contains'] as const) if (q[key]) next[key] = q[key]!;
+    }
+    return { sessions, next };
+  }
+
+  cfsSession(name: string): CfsSession | undefined {
+    return this.cfsSessions.get(name)?.record;
+  }
+
+  // ------------------------------------------------------------------ CFS configurations
+  /** The configuration `name`, created with one plausible layer when it does not exist yet. */
+  ensureConfiguration(name: string): CfsConfiguration {
+    let c = this.cfsConfigurations.get(name);
+    if (!c) {
+      c = {
+        name,
+        tenant_name: '',
+        last_updated: cfsTime(this.clock.now()),
+        layers: [{ name: 'site', clone_url: CONFIG_CLONE_URL, playbook: 'site.yml', commit: this.configPrng.hex(40), branch: 'main' }],
+      };
+      this.cfsConfigurations.set(name, c);
+    }
+    return c;
+  }
+
+  /** PUT /v3/configurations/{name}: store the layers (a layer without a commit gets one, as CFS resolves its branch). */
+  putConfiguration(name: string, body: Record<string, unknown>): CfsConfiguration {
+    if (!Array.isArray(body.layers)) throw new RangeError('layers must be a list of configuration layers');
+    const layers = body.layers.map((l, i) => {
+      if (!l || typeof l !== 'object' || Array.isArray(l)) throw new RangeError(`layers[${i}] must be an object`);
+      const layer = { ...(l as Record<string, unknown>) };
+      if (typeof layer.playbook !== 'string' || !layer.playbook) throw new RangeError(`layers[${i}].playbook is required`);
+      if (typeof layer.clone_url !== 'string' && typeof layer.source !== 'string') throw new RangeError(`layers[${i}] needs a clone_url or a source`);
+      if (typeof layer.commit !== 'string') layer.commit = this.configPrng.hex(40);
+      return layer;
+    });
+    const c: CfsConfiguration = {
+      name,
+      tenant_name: typeof body.tenant_name === 'string' ? body.tenant_name : '',
+      last_updated: cfsTime(this.clock.now()),
+      layers,
+    };
+    if (typeof body.description === 'string') c.description = body.description;
+    if (body.additional_inventory && typeof body.additional_inventory === 'object') c.additional_inventory = body.additional_inventory as Record<string, unknown>;
+    this.cfsConfigurations.set(name, c);
+    return c;
+  }
+
+  /** GET /v3/configurations: `in_use` filter, then `limit`/`after` paging by name. */
+  listConfigurations(q: { in_use?: string; limit?: string; after?: string } = {}): { configurations: CfsConfiguration[]; next: Record<string, string | number> | null } {
+    const limit = pageLimit(q.limit, this.knobs.cfsPageSize);
+    let inUse: Set<string> | undefined;
+    const wantInUse = q.in_use === undefined || q.in_use === '' ? undefined : q.in_use.toLowerCase() === 'true';
+    if (wantInUse !== undefined) inUse = new Set(this.order.map((n) => n.cfs.desired_config).filter(Boolean));
+    const configurations: CfsConfiguration[] = [];
+    let more = false;
+    for (const name of [...this.cfsConfigurations.keys()].sort()) {
+      if (q.after && name <= q.after) continue;
+      if (inUse && inUse.has(name) !== wantInUse) continue;
+      if (configurations.length === limit) {
+        more = true;
+        break;
+      }
+      configurations.push(this.cfsConfigurations.get(name)!);
+    }
+    let next: Record<string, string | number> | null = null;
+    if (more) {
+      next = { limit, after: configurations[configurations.length - 1]!.name };
+      if (q.in_use) next.in_use = q.in_use;
+    }
+    return { configurations, next };
   }
 
   // ------------------------------------------------------------------ IMS
