@@ -50,6 +50,8 @@ export interface UpOptions extends Omit<SimulatorCliOptions, 'bosUrl'> {
   logLevel: string;
   /** --log-level was on the command line (it then sets logging_level on a restart too). */
   logLevelGiven?: boolean;
+  /** false (`--no-operators`): the API and the simulator only, for other operators (upstream's) to drive. */
+  operators?: boolean;
 }
 
 function positiveInt(what: string, max: number) {
@@ -99,12 +101,13 @@ export async function up(o: UpOptions): Promise<RunningSystem> {
     redisUrl: o.redis,
     redisPassword: o.redisPasswordFile ? readPasswordFile(o.redisPasswordFile) : undefined,
     redisTls: o.redisTls,
+    ...(o.operators === false ? { operators: [] } : {}),
     logger,
   });
   const u = system.url;
   process.stdout.write(
     [
-      `BOS is up with ${o.nodes} simulated nodes on ${o.redis ? 'Redis' : 'the in-memory store'}${o.instant ? ' (instant hardware)' : ''}${o.speed && o.speed !== 1 ? ` (machine time ×${o.speed})` : ''}:`,
+      `BOS is up with ${o.nodes} simulated nodes on ${o.redis ? 'Redis' : 'the in-memory store'}${o.instant ? ' (instant hardware)' : ''}${o.speed && o.speed !== 1 ? ` (machine time ×${o.speed})` : ''}${o.operators === false ? ', no operators' : ''}:`,
       `  BOS v2 API   ${u}/apis/bos/v2   (also ${u}/v2)`,
       `  metrics      ${u}/metrics`,
       `  HSM          ${u}/apis/smd/hsm/v2/State/Components`,
@@ -136,6 +139,7 @@ export function register(program: Command): void {
     .option('--redis-password-file <file>', 'file holding the Redis password')
     .option('--redis-tls', 'connect to Redis over TLS')
     .option('--log-level <level>', 'log level of the process (trace, debug, info, warn, error, silent)', 'warn')
+    .option('--no-operators', "run no operators: the API and the simulator only, for other operators (e.g. upstream's) to drive")
     .option('--option <key=value>', 'set a BOS option at start-up (repeatable), e.g. --option cleanup_completed_session_ttl=1m', collectOption);
   // The simulator's knob flags (machine delays, --speed, faulty nodes, failure rates), as `bos sim` has them.
   for (const opt of addSimulatorOptions(new Command()).options) {

@@ -81,3 +81,24 @@ describe('--service-ports', () => {
     }
   });
 });
+
+describe('bos up --no-operators', () => {
+  it('runs the API and the simulator with no operators of its own, for upstream\'s to drive', async () => {
+    const { up } = await import('../../src/cli/up.js');
+    const write = process.stdout.write;
+    let printed = '';
+    process.stdout.write = ((chunk: string) => ((printed += chunk), true)) as typeof process.stdout.write;
+    try {
+      sys = await up({ nodes: 4, port: 0, host: '127.0.0.1', seed: 1, instant: true, logLevel: 'silent', operators: false });
+    } finally {
+      process.stdout.write = write;
+    }
+    expect(sys.operators).toBeUndefined();
+    expect(printed).toMatch(/BOS is up with 4 simulated nodes .*, no operators:/);
+    expect((await call(`${sys.url}/apis/bos/v2/options`)).status).toBe(200);
+    const cmd = new Command();
+    registerUp(cmd);
+    expect(cmd.commands.find((c) => c.name() === 'up')!.options.map((o) => o.long)).toContain('--no-operators');
+  });
+});
+
