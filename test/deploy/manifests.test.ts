@@ -17,6 +17,7 @@ import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { CONFIG_ENV_VARS, SETTINGS, loadConfig, type ConfigFlags } from '../../src/config.js';
 import { OPERATOR_NAMES } from '../../src/operators/types.js';
@@ -37,6 +38,7 @@ const MODELS: Record<string, Model> = {
   'rbac.authorization.k8s.io/v1/Role': Role as unknown as Model,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding as unknown as Model,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget as unknown as Model,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy as unknown as Model,
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor as unknown as Model,
 };
 
