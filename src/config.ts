@@ -50,6 +50,15 @@ export interface Config {
   host: string;
   port: number;
   apiDeadline: number;
+  authIssuer: string;
+  authJwksUrl: string;
+  authAudience: string;
+  authRolesClaim: string;
+  authTenantClaim: string;
+  authXnameClaim: string;
+  authAdminRole: string;
+  authMonitorRole: string;
+  authNodeRole: string;
   metricsPort: number;
   logLevel: (typeof LOG_LEVELS)[number];
   operatorLogLevel: (typeof LOG_LEVELS)[number];
@@ -167,6 +176,15 @@ function nonEmpty(raw: string): string {
 
 const any = (raw: string) => raw;
 
+function optionalUrl(raw: string): string {
+  return raw === '' ? '' : url(raw);
+}
+
+function claimPath(raw: string): string {
+  if (!/^[A-Za-z0-9_:/-]+(\.[A-Za-z0-9_:/-]+)*$/.test(raw)) fail();
+  return raw;
+}
+
 // ------------------------------------------------------------------ the table
 
 const URL_EXPECTED = 'an http:// or https:// URL';
@@ -230,6 +248,15 @@ export const SETTINGS: readonly Setting[] = [
     expected: 'a positive number of seconds',
     parse: seconds,
   }),
+  setting({ key: 'authIssuer', env: 'BOS_AUTH_ISSUER', flag: '--auth-issuer', default: '', defaultText: '(none: tokens not checked)', description: 'verify bearer tokens issued by this OpenID issuer (its keys found by OpenID discovery); docs/security.md', expected: URL_EXPECTED, parse: optionalUrl }),
+  setting({ key: 'authJwksUrl', env: 'BOS_AUTH_JWKS_URL', flag: '--auth-jwks-url', default: '', defaultText: '(none)', description: 'verify bearer tokens against the keys published here (instead of, or besides, discovery)', expected: URL_EXPECTED, parse: optionalUrl }),
+  setting({ key: 'authAudience', env: 'BOS_AUTH_AUDIENCE', flag: '--auth-audience', default: '', defaultText: '(none)', description: 'the audience (aud) tokens must be issued for; required with token verification', expected: 'a string', parse: any }),
+  setting({ key: 'authRolesClaim', env: 'BOS_AUTH_ROLES_CLAIM', flag: '--auth-roles-claim', default: 'realm_access.roles', description: 'dotted path of the token claim holding its roles', expected: 'a dotted claim path', parse: claimPath }),
+  setting({ key: 'authTenantClaim', env: 'BOS_AUTH_TENANT_CLAIM', flag: '--auth-tenant-claim', default: 'tenant', description: 'dotted path of the claim naming the tenant(s) a token acts for', expected: 'a dotted claim path', parse: claimPath }),
+  setting({ key: 'authXnameClaim', env: 'BOS_AUTH_XNAME_CLAIM', flag: '--auth-xname-claim', default: 'xname', description: 'dotted path of the claim naming the node of a node token', expected: 'a dotted claim path', parse: claimPath }),
+  setting({ key: 'authAdminRole', env: 'BOS_AUTH_ADMIN_ROLE', flag: '--auth-admin-role', default: 'admin', description: 'role that may do everything', expected: 'a role name', parse: nonEmpty }),
+  setting({ key: 'authMonitorRole', env: 'BOS_AUTH_MONITOR_ROLE', flag: '--auth-monitor-role', default: 'monitor', description: 'role that may only read', expected: 'a role name', parse: nonEmpty }),
+  setting({ key: 'authNodeRole', env: 'BOS_AUTH_NODE_ROLE', flag: '--auth-node-role', default: 'system-compute', description: 'role of node tokens, which may only report their own node’s state', expected: 'a role name', parse: nonEmpty }),
   setting({ key: 'metricsPort', env: 'BOS_METRICS_PORT', flag: '--metrics-port', default: 9090, description: 'operators port for `/metrics`, `/healthz`, `/readyz`', expected: 'a whole number from 0 to 65535', parse: port }),
   setting({ key: 'logLevel', env: 'BOS_LOG_LEVEL', flag: '--log-level', default: 'info', description: 'API log level', expected: `one of ${LOG_LEVELS.join(', ')} (or DEBUG, INFO, WARNING, ERROR, CRITICAL)`, parse: level }),
   setting({ key: 'operatorLogLevel', env: 'BOS_OPERATOR_LOG_LEVEL', flag: '--operator-log-level', default: 'info', description: 'initial operators log level (the `logging_level` option overrides it at run time)', expected: `one of ${LOG_LEVELS.join(', ')} (or DEBUG, INFO, WARNING, ERROR, CRITICAL)`, parse: level }),
@@ -350,6 +377,9 @@ export function loadConfig(env: Env = process.env, flags: ConfigFlags = {}): Con
   }
   if (c.redisSentinelPasswordFile && !/\+sentinel:/i.test(c.redisUrl)) {
     throw new ConfigError(`${where('redisSentinelPasswordFile')} is set but ${where('redisUrl')} is not a redis+sentinel:// URL: expected sentinels to use the password with`);
+  }
+  if ((c.authIssuer || c.authJwksUrl) && !c.authAudience) {
+    throw new ConfigError(`${where(c.authIssuer ? 'authIssuer' : 'authJwksUrl')} is set but ${where('authAudience')} is not: expected the audience (aud) BOS's tokens are issued for`);
   }
   if (c.s3Gateway && (!c.s3AccessKey || !c.s3SecretKey)) {
     throw new ConfigError(`${where('s3Gateway')}=${JSON.stringify(c.s3Gateway)} is set but S3_ACCESS_KEY or S3_SECRET_KEY is empty: expected both keys`);

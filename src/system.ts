@@ -19,6 +19,8 @@ import type { Logger } from './log.js';
 import { createMetrics, Registry } from './metrics.js';
 import { startOperators, type RunningOperators, type StartOperatorsOptions } from './operators/index.js';
 import { buildApp, problemClientError } from './server/app.js';
+import type { TokenVerifier } from './server/auth/verifier.js';
+import type { TokenSource } from './clients/http.js';
 import { MemoryStore } from './server/store/memory.js';
 import type { Store } from './server/store/store.js';
 import { buildSimApp, inClusterService, listenServicePorts, MachineRoom, type ServicePortListeners, type SimKnobs } from './sim/index.js';
@@ -46,6 +48,11 @@ export interface SystemOptions {
   optionDefaults?: Partial<Options>;
   /** React to API changes within moments instead of waiting a polling period (default true). */
   wakeOnChanges?: boolean;
+  /**
+   * Verify bearer tokens on the API: the operators call it with `operatorsToken`, each simulated
+   * node reports with `nodeToken(xname)` (`bos up --auth`).
+   */
+  auth?: { verifier: TokenVerifier; operatorsToken: TokenSource; nodeToken: (xname: string) => Promise<string | undefined> };
   /** Operators to run (default all); an empty list runs none. */
   operators?: string[];
   operatorOptions?: Pick<StartOperatorsOptions, 'minIntervalMs' | 'pollingOverride'>;
@@ -118,8 +125,10 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     clock,
     logger: logger.child({ part: 'api' }),
     prefixes: ['', '/apis/bos'],
+    auth: opts.auth?.verifier,
   });
   const room = new MachineRoom({ nodes: opts.nodes, seed: opts.seed, clock, knobs: opts.knobs });
+  if (opts.auth) room.nodeToken = opts.auth.nodeToken;
   const sim = buildSimApp(room);
   await sim.ready();
 
@@ -204,6 +213,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     options: () => operators?.options() ?? latest,
     onRequest: metrics.onRequest,
     signal: stopCalls.signal,
+    token: opts.auth?.operatorsToken,
   });
 
   room.bosUrl = `${url}/apis/bos/v2`;

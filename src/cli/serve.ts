@@ -12,7 +12,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
 import { OPTION_DEFAULTS, type Options } from '../common/options.js';
-import { loadConfig, s3Endpoint, type Config, type ConfigFlags } from '../config.js';
+import { loadConfig, s3Endpoint, SETTINGS, type Config, type ConfigFlags } from '../config.js';
+import { TokenVerifier } from '../server/auth/verifier.js';
 import { RedisChangeBus, type ChangeBus } from '../events/bus.js';
 import { withChangeEvents } from '../events/store.js';
 import { startServer } from '../server/app.js';
@@ -98,9 +99,15 @@ export async function serve(o: ServeOptions): Promise<void> {
   const { dependencies: deps, ...clients } = await openClients(o, stopCalls.signal, () => options);
   const dependencies = new DependencyWatch(deps, logger);
   await dependencies.start();
+  const auth = verifierOf(o);
+  if (auth) logger.info(`bearer tokens are verified (keys from ${auth.keySource}, audience ${o.authAudience})`);
+  else if (!loopback(o.host)) {
+    logger.warn(`listening on ${o.host} without token verification: anyone who reaches the port may read and change everything. Set BOS_AUTH_ISSUER (or BOS_AUTH_JWKS_URL) and BOS_AUTH_AUDIENCE unless a gateway checks callers (docs/security.md)`);
+  }
   const srv = await startServer({
     store,
     ...clients,
+    auth,
     dependencies,
     deadlineSeconds: o.apiDeadline,
     onOptions: (latest) => (options = latest),
@@ -144,8 +151,25 @@ export function resolveServeOptions(flags: ServeFlags, env: NodeJS.ProcessEnv = 
   return { ...config, prefix: prefixes ?? [''] };
 }
 
+/** The token verifier of these settings, or undefined when tokens are not checked. */
+export function verifierOf(o: Config): TokenVerifier | undefined {
+  if (!o.authIssuer && !o.authJwksUrl) return undefined;
+  return new TokenVerifier({
+    issuer: o.authIssuer || undefined,
+    jwksUrl: o.authJwksUrl || undefined,
+    audience: o.authAudience,
+    claims: { roles: o.authRolesClaim, tenant: o.authTenantClaim, xname: o.authXnameClaim },
+    roles: { admin: o.authAdminRole, monitor: o.authMonitorRole, node: o.authNodeRole },
+  });
+}
+
+/** Whether `host` binds loopback only. */
+function loopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
+}
+
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('serve')
     .description('run the BOS v2 API alone (in-memory store, or Redis with --redis)')
     .option('--port <port>', 'TCP port to listen on, 0 = any free port (env BOS_PORT; default 8080)')
@@ -164,4 +188,5 @@ export function register(program: Command): void {
     .action(async (flags: ServeFlags) => {
       await serve(resolveServeOptions(flags));
     });
+  for (const s of SETTINGS) if (s.key.startsWith('auth')) cmd.option(`${s.flag} <value>`, `${s.description} (env ${s.env})`);
 }

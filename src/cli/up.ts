@@ -8,7 +8,8 @@ import { pino } from 'pino';
 import { isOptionName, OPTION_NAMES, type Options } from '../common/options.js';
 import type { SimKnobs } from '../sim/knobs.js';
 import { bosLevel } from '../log.js';
-import { startSystem, type RunningSystem } from '../system.js';
+import type { TokenSource } from '../clients/http.js';
+import { startSystem, type RunningSystem, type SystemOptions } from '../system.js';
 import { parseOptionValue } from './admin/options.js';
 import { readPasswordFile } from './redis.js';
 import { parsePort } from './serve.js';
@@ -52,7 +53,12 @@ export interface UpOptions extends Omit<SimulatorCliOptions, 'bosUrl'> {
   logLevelGiven?: boolean;
   /** false (`--no-operators`): the API and the simulator only, for other operators (upstream's) to drive. */
   operators?: boolean;
+  /** Verify tokens, issued by a development issuer made at start (`--auth`). */
+  auth?: boolean;
 }
+
+/** Hours the administrator token `bos up --auth` prints stays valid. */
+const ADMIN_TOKEN_HOURS = 24;
 
 function positiveInt(what: string, max: number) {
   return (value: string): number => {
@@ -82,8 +88,29 @@ export function collectOption(text: string, previous: Partial<Options> = {}): Pa
   return { ...previous, [key]: value };
 }
 
+/** The development issuer and the tokens of `bos up --auth`: the operators and the administrator as admins, each node with its xname. */
+async function devAuth(): Promise<{ system: NonNullable<SystemOptions['auth']>; adminToken: string }> {
+  const { DevIssuer } = await import('../server/auth/dev-issuer.js');
+  const issuer = await DevIssuer.create();
+  const admin = { realm_access: { roles: ['admin'] } };
+  const nodes = new Map<string, TokenSource>();
+  return {
+    adminToken: await issuer.mint('bos-admin', admin, ADMIN_TOKEN_HOURS * 3600),
+    system: {
+      verifier: issuer.verifier(),
+      operatorsToken: issuer.source('bos-operators', admin),
+      nodeToken: (xname) => {
+        let src = nodes.get(xname);
+        if (!src) nodes.set(xname, (src = issuer.source(xname, { realm_access: { roles: ['system-compute'] }, xname })));
+        return src.get();
+      },
+    },
+  };
+}
+
 export async function up(o: UpOptions): Promise<RunningSystem> {
   const logger = pino({ level: o.logLevel });
+  const auth = o.auth ? await devAuth() : undefined;
   // The demo delays unless --instant; any knob flag given overrides them.
   const sim = simulatorConfigFromOptions(o);
   const system = await startSystem({
@@ -102,6 +129,7 @@ export async function up(o: UpOptions): Promise<RunningSystem> {
     redisPassword: o.redisPasswordFile ? readPasswordFile(o.redisPasswordFile) : undefined,
     redisTls: o.redisTls,
     ...(o.operators === false ? { operators: [] } : {}),
+    ...(auth ? { auth: auth.system } : {}),
     logger,
   });
   const u = system.url;
@@ -115,6 +143,13 @@ export async function up(o: UpOptions): Promise<RunningSystem> {
       `  PCS, BSS, CFS, tenants and S3 under ${u}/apis/... and ${u}/boot-images/...`,
       `  in-cluster names, by Host header or as HTTP proxy: http://cray-bos/v2, ${inClusterNamesLine()}`,
       ...(system.servicePorts ? describeServicePorts(system.servicePorts) : []),
+      ...(auth
+        ? [
+            `  tokens       required by the API (development issuer; the operators and the simulated nodes have theirs).`,
+            `               An administrator token, valid ${ADMIN_TOKEN_HOURS} h, for the bos commands and the demo:`,
+            `  export BOS_TOKEN=${auth.adminToken}`,
+          ]
+        : []),
       `Next: in another terminal, \`npm run demo -- --url ${u}/apis/bos\` boots every compute node and shows the progress;`,
       `      \`bos components list --url ${u}/apis/bos\` lists the nodes. Ctrl-C stops.`,
       '',
@@ -140,6 +175,7 @@ export function register(program: Command): void {
     .option('--redis-tls', 'connect to Redis over TLS')
     .option('--log-level <level>', 'log level of the process (trace, debug, info, warn, error, silent)', 'warn')
     .option('--no-operators', "run no operators: the API and the simulator only, for other operators (e.g. upstream's) to drive")
+    .option('--auth', 'verify bearer tokens on the API, issued by a development issuer made at start; prints an administrator token')
     .option('--option <key=value>', 'set a BOS option at start-up (repeatable), e.g. --option cleanup_completed_session_ttl=1m', collectOption);
   // The simulator's knob flags (machine delays, --speed, faulty nodes, failure rates), as `bos sim` has them.
   for (const opt of addSimulatorOptions(new Command()).options) {

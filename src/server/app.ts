@@ -15,6 +15,8 @@ import { systemClock, type Clock } from '../common/clock.js';
 import { isOptionName, type Options } from '../common/options.js';
 import { EMPTY_BODY, NON_JSON, sendProblem, ServerContext } from './context.js';
 import type { DependencyWatch } from './dependencies.js';
+import { installAuth } from './auth/hooks.js';
+import type { TokenVerifier } from './auth/verifier.js';
 import { badRequest, internalError, isStoreUnavailable, Problem, serviceUnavailable, storeUnavailable } from './problem.js';
 import { baseRoutes } from './routes/base.js';
 import { componentRoutes } from './routes/components.js';
@@ -45,6 +47,8 @@ export interface AppOptions {
   dependencies?: DependencyWatch;
   /** Told the options each time a request reads them (the API's own clients follow their timeouts). */
   onOptions?: (options: Options) => void;
+  /** Verify bearer tokens and what they allow (docs/security.md); without it nothing is checked. */
+  auth?: TokenVerifier;
 }
 
 export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -204,6 +208,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       new Problem(404, 'Not Found', 'The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.'),
     ),
   );
+
+  if (opts.auth) installAuth(app, opts.auth);
 
   const routes = new RouteTable();
   baseRoutes(ctx, routes);

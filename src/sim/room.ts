@@ -247,6 +247,12 @@ export class MachineRoom {
   private readonly sender = new ReportSender();
   private bos?: string;
 
+  /**
+   * The bearer token each node's reporter sends (a node token naming its xname, as a real node gets
+   * from the SPIRE/token service); without it, the reporterToken knob, if set.
+   */
+  nodeToken?: (xname: string) => string | undefined | Promise<string | undefined>;
+
   constructor(opts: MachineRoomOptions) {
     this.clock = opts.clock ?? systemClock;
     this.seed = opts.seed ?? 1;
@@ -667,7 +673,8 @@ export class MachineRoom {
       try {
         // The updated record is not read: ask BOS not to send it (RFC 7240; upstream BOS sends it anyway).
         const headers: Record<string, string> = { 'content-type': 'application/json', prefer: 'return=minimal' };
-        if (this.knobs.reporterToken) headers.authorization = `Bearer ${this.knobs.reporterToken}`;
+        const token = this.nodeToken ? await this.nodeToken(n.id) : this.knobs.reporterToken;
+        if (token) headers.authorization = `Bearer ${token}`;
         status = await this.sender.patch(url, headers, body, 10_000);
         ok = status >= 200 && status < 300;
       } catch {

@@ -375,7 +375,7 @@ describe('tenant and token', () => {
 
     const denied = await runAdmin(['sessiontemplates', 'list', '--url', stubUrl, '--token-file', join(dir, 'token'), '-v']);
     expect(denied.code).toBe(1);
-    expect(denied.stderr).toContain('bos: Unauthorized: token rejected; check --token-file (BOS_TOKEN_FILE) (HTTP 401 from GET /apis/bos/v2/sessiontemplates)');
+    expect(denied.stderr).toContain('bos: Unauthorized: token rejected; check --token or --token-file (BOS_TOKEN, BOS_TOKEN_FILE) (HTTP 401 from GET /apis/bos/v2/sessiontemplates)');
     expect(denied.stdout + denied.stderr).not.toContain(TOKEN);
   });
 

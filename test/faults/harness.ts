@@ -49,13 +49,13 @@ export async function startFaultSystem(opts: Partial<SystemOptions> & { nodes?: 
   });
 }
 
-/** A small JSON client for one BOS API base (`…/apis/bos`). */
-export function bos(base: string) {
+/** A small JSON client for one BOS API base (`…/apis/bos`), sending `always` (e.g. an Authorization header) with every request. */
+export function bos(base: string, always: Record<string, string> = {}) {
   const api = `${base}/v2`;
   return async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Json }> {
     const r = await fetch(api + path, {
       method,
-      headers: body !== undefined ? { 'content-type': 'application/json', ...headers } : headers,
+      headers: body !== undefined ? { 'content-type': 'application/json', ...always, ...headers } : { ...always, ...headers },
       body: body !== undefined ? JSON.stringify(body) : undefined,
       signal: AbortSignal.timeout(10_000),
     });

@@ -9,6 +9,8 @@ import type { Store } from '../../src/server/store/store.js';
 import { OPTION_DEFAULTS } from '../../src/common/options.js';
 import { addBootImage, FakeIms, FakeS3, FakeTenants } from '../helpers/api.js';
 import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { TokenVerifier } from '../../src/server/auth/verifier.js';
 
 export const TENANT_NODES: Record<string, string[]> = {
   'tenant-a': ['x1000c0s0b0n0', 'x1000c0s0b0n1'],
@@ -87,12 +89,12 @@ export function sessionRecord(name: string, tenant: string, template: string, co
 }
 
 /** Start the API over a store seeded with records of every tenant. */
-export async function startPropServer(): Promise<PropServer> {
+export async function startPropServer(opts: { auth?: TokenVerifier; logger?: Logger } = {}): Promise<PropServer> {
   const store = new MemoryStore();
   const s3 = new FakeS3();
   const ims = new FakeIms();
   const manifest = addBootImage(s3, ims, 'img-1');
-  const app = await buildApp({ store, tenants: new FakeTenants(TENANT_NODES), s3, ims, logger: false });
+  const app = await buildApp({ store, tenants: new FakeTenants(TENANT_NODES), s3, ims, logger: opts.logger ?? false, auth: opts.auth });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const addr = app.server.address();
   const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;

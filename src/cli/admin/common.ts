@@ -30,6 +30,7 @@ export interface ConnectionFlags {
   url?: string;
   tenant?: string;
   tokenFile?: string;
+  token?: string;
   format?: string;
   verbose?: boolean;
   timeout?: number;
@@ -48,6 +49,7 @@ export function withConnection(cmd: Command): Command {
     .option('--url <url>', `BOS API base, with or without /v2 (env BOS_URL; default ${DEFAULT_URL})`)
     .option('--tenant <name>', 'tenant, sent as Cray-Tenant-Name (env BOS_TENANT; default none)')
     .option('--token-file <file>', 'file holding a bearer token (env BOS_TOKEN_FILE); the token is never printed')
+    .option('--token <token>', 'the bearer token itself (env BOS_TOKEN; wins over --token-file)')
     .addOption(
       new Option('--format <format>', 'output: table (default; env BOS_FORMAT) or json').argParser((v) => {
         if (v !== 'json' && v !== 'table') throw new InvalidArgumentError('use json or table');
@@ -74,6 +76,7 @@ export function makeCtx(flags: ConnectionFlags, io: Io): Ctx {
     url: flags.url,
     tenant: flags.tenant,
     tokenFile: flags.tokenFile,
+    token: flags.token,
     trace: flags.verbose ? (line) => io.err.write(`bos: ${line}\n`) : undefined,
     timeoutMs: timeoutSeconds(flags.timeout) * 1000,
   });

@@ -41,6 +41,8 @@ export interface ConnectionOptions {
   tenant?: string;
   /** File holding a bearer token; default env BOS_TOKEN_FILE. */
   tokenFile?: string;
+  /** The bearer token itself (wins over the file); default env BOS_TOKEN. */
+  token?: string;
   /** Write one line per request to this function (method, URL, status, time). */
   trace?: (line: string) => void;
   /** Per-request time limit in ms (default 60 s). */
@@ -108,8 +110,9 @@ export class BosApi {
     this.base = apiBase(opts.url ?? process.env.BOS_URL ?? DEFAULT_URL);
     const tenant = opts.tenant ?? process.env.BOS_TENANT;
     this.tenant = tenant ? tenant : undefined;
+    const token = (opts.token ?? process.env.BOS_TOKEN ?? '').trim();
     const tokenFile = opts.tokenFile ?? process.env.BOS_TOKEN_FILE;
-    this.token = tokenFile ? readToken(tokenFile) : undefined;
+    this.token = token || (tokenFile ? readToken(tokenFile) : undefined);
     this.trace = opts.trace;
     this.timeoutMs = opts.timeoutMs ?? 60_000;
   }
@@ -163,7 +166,7 @@ export class BosApi {
         detail = `no such path on ${u.origin}; is ${this.base} the BOS v2 API? (check --url or BOS_URL)`;
       }
       if (res.status === 401 || res.status === 403) {
-        detail = detail ? `${detail}; check --token-file (BOS_TOKEN_FILE)` : 'check --token-file (BOS_TOKEN_FILE)';
+        detail = detail ? `${detail}; check --token or --token-file (BOS_TOKEN, BOS_TOKEN_FILE)` : 'check --token or --token-file (BOS_TOKEN, BOS_TOKEN_FILE)';
       }
       throw new ApiError(res.status, title, oneLine(detail), method, u.pathname + u.search);
     }
