@@ -7,14 +7,13 @@ FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
+COPY scripts/build.mjs ./scripts/
 COPY src ./src
-# Compile src/ only (tests and benchmarks are not part of the image), then copy the non-TypeScript
-# files the code reads at run time (the vendored OpenAPI contract) beside the compiled modules.
-RUN npx tsc -p tsconfig.json --rootDir . --outDir dist \
- && find src -type f ! -name '*.ts' -exec cp --parents {} dist/ \; \
- && test -f dist/src/cli/main.js && test -f dist/src/server/bos-v2-openapi.yaml
+# The same build as `npm run build`: src/ compiled (tests and benchmarks are not part of the image)
+# with the non-TypeScript files it reads at run time (the OpenAPI contract) beside it.
+RUN node scripts/build.mjs
 
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production
@@ -26,6 +25,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY bin ./bin
 COPY --from=build /app/dist/src ./dist/src
+COPY --from=build /app/dist/BUILT ./dist/BUILT
 # The image's `node` user (uid/gid 1000); the manifests run with a read-only root filesystem.
 USER 1000:1000
 EXPOSE 8080 9090

@@ -58,9 +58,12 @@ describe('runtime image contents', () => {
     const docker = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
     const assets = files(join(ROOT, 'src')).filter((x) => !x.endsWith('.ts'));
     expect(assets.map((a) => relative(ROOT, a))).toContain('src/server/bos-v2-openapi.yaml');
-    // The build stage copies every non-.ts file of src/ beside the compiled modules.
-    expect(docker).toMatch(/find src -type f ! -name '\*\.ts' -exec cp --parents \{\} dist\/ \\;/);
+    // The build stage runs the build `npm run build` runs (scripts/build.mjs copies every non-.ts file
+    // of src/ beside the compiled modules; test/build.test.ts runs it), and the runtime stage takes its output.
+    expect(docker).toMatch(/^RUN node scripts\/build\.mjs$/m);
+    expect(docker).toMatch(/COPY --from=build \/app\/dist\/src \.\/dist\/src/);
+    expect(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).scripts.build).toBe('node scripts/build.mjs');
     const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim());
-    for (const needed of ['src', 'bin', 'package.json', 'package-lock.json', 'tsconfig.json']) expect(ignore).not.toContain(needed);
+    for (const needed of ['src', 'bin', 'scripts', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) expect(ignore).not.toContain(needed);
   });
 });

@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// Builds dist/ (what `npm run build` and the Dockerfile run): compiles src/ with tsc, then copies
+// every other file under src/ (the OpenAPI contract the API validates with) beside the compiled
+// modules, so `node bin/bos.js` runs from dist/ alone. Exits non-zero with one line on failure.
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+
+function fail(message) {
+  process.stderr.write(`build: ${message}\n`);
+  process.exit(1);
+}
+
+rmSync(dist, { recursive: true, force: true });
+const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+if (tsc.status !== 0) fail('tsc failed (see above); nothing was built');
+cpSync(join(root, 'src'), join(dist, 'src'), { recursive: true, filter: (from) => !from.endsWith('.ts') });
+for (const needed of ['src/cli/main.js', 'src/server/bos-v2-openapi.yaml']) {
+  if (!existsSync(join(dist, needed))) fail(`dist/${needed} is missing after the build`);
+}
+// bin/bos.js compares this stamp with the sources: a dist/ older than src/ is not run.
+writeFileSync(join(dist, 'BUILT'), `${new Date().toISOString()}\n`);
+process.stdout.write('build: dist/ is ready (node bin/bos.js runs it)\n');
