@@ -180,3 +180,14 @@ export interface BootArtifactsRecord {
   initrd: string;
   timestamp: string;
 }
+
+/** `T` with every property, at every depth, read-only. */
+export type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+
+/**
+ * A record as a store holds and shares it (listShared(), getManyShared(), what an update's change is
+ * given): never changed in place, since cached output JSON and entity tags stand for it (docs/store.md).
+ * A change makes a new record (mergeComponent()). In the tests the stores freeze these records, so a
+ * change in place fails.
+ */
+export type StoredComponent = DeepReadonly<Component>;

@@ -421,6 +421,28 @@ describe.each(factories)('Store contract: $name', ({ make, single }) => {
     });
   });
 
+  it('the records it holds cannot be changed in place: in the test suite they are frozen', async () => {
+    const s = await fresh();
+    await s.components.putMany([booted('x1')]);
+    const [shared] = await s.components.getManyShared(['x1']);
+    const listed = (await s.components.listShared())[0]!;
+    for (const rec of [shared!, listed]) {
+      expect(() => {
+        (rec as Component).enabled = false;
+      }).toThrow(TypeError);
+      expect(() => {
+        (rec.desired_state as { configuration: string }).configuration = 'changed';
+      }).toThrow(TypeError);
+    }
+    await s.components.update(['x1'], (c) => {
+      expect(() => {
+        (c as Component).error = 'in place';
+      }).toThrow(TypeError);
+      return undefined;
+    });
+    expect((await s.components.get('x1'))!.enabled).toBe(true);
+  });
+
   it('update gives the change each stored record, writes and deletes what it gives, and writes nothing of a group when it throws', async () => {
     const s = await fresh();
     await s.components.putMany([booted('x1'), booted('x2'), booted('x3')]);

@@ -1,6 +1,7 @@
 import type { BootArtifactsRecord, Component } from '../../common/types.js';
 import { StoreConflictError, UPDATE_ATTEMPTS, UPDATE_GROUP, type ComponentChange, type ComponentTable, type ListOptions, type Store, type TenantTable, type WriteMeta } from './store.js';
 import { runChanges } from './component-change.js';
+import { held } from './freeze.js';
 import { tenantKey } from './keys.js';
 import { copyJson } from '../../common/copy.js';
 
@@ -62,7 +63,7 @@ class MemoryComponents implements ComponentTable {
           if (this.records.delete(id)) this.sorted = null;
         } else {
           if (!this.records.has(id)) this.sorted = null;
-          this.records.set(id, rec);
+          this.records.set(id, held(rec));
         }
       }
       written.push(...outcome.written);

@@ -1,4 +1,4 @@
-import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTemplate } from '../../common/types.js';
+import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTemplate, StoredComponent } from '../../common/types.js';
 
 /**
  * Storage behind the BOS v2 API. Two implementations pass one contract suite
@@ -42,7 +42,7 @@ export interface Store {
 /** Which records a listing gives: see ComponentTable.list(). */
 export interface ListOptions {
   startAfter?: string;
-  filter?: (c: Component) => boolean;
+  filter?: (c: StoredComponent) => boolean;
   limit?: number;
 }
 
@@ -67,7 +67,7 @@ export interface WriteMeta {
  * writer changed the record meanwhile): it must not have other effects, except to note what it
  * decided, which the last call overwrites.
  */
-export type ComponentChange = (current: Component | undefined, id: string) => Component | null | undefined;
+export type ComponentChange = (current: StoredComponent | undefined, id: string) => Component | null | undefined;
 
 /** Components changed together, atomically as a whole, by one update (a longer list is changed in groups of this size). */
 export const UPDATE_GROUP = 250;
@@ -77,7 +77,7 @@ export interface ComponentTable {
   /** Records for the given ids, in the same order; undefined where an id is unknown. */
   getMany(ids: readonly string[]): Promise<(Component | undefined)[]>;
   /** getMany() without the copies, under the same terms as listShared(): read them, never change them. */
-  getManyShared(ids: readonly string[]): Promise<readonly (Component | undefined)[]>;
+  getManyShared(ids: readonly string[]): Promise<readonly (StoredComponent | undefined)[]>;
   /** Every id, sorted ascending by code point. */
   ids(): Promise<string[]>;
   /**
@@ -93,7 +93,7 @@ export interface ComponentTable {
    * id a new object. Values derived from a record, such as its output JSON, may therefore be cached
    * by object identity (a WeakMap), which is what makes repeated full listings cheap.
    */
-  listShared(opts?: ListOptions): Promise<readonly Component[]>;
+  listShared(opts?: ListOptions): Promise<readonly StoredComponent[]>;
   /**
    * Read, change and write components: `change` is called for each of `ids` (distinct) with the
    * stored record, and what it gives is written. Each record's read-change-write is atomic (no write

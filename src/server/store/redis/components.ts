@@ -8,6 +8,7 @@ import type { ComponentChange, ComponentTable, ListOptions, WriteMeta } from '..
 import { REDIS_DB } from '../keys.js';
 import { MGET_BATCH, mgetAll, noop, parseRecord, scanKeys, type Connections } from './connections.js';
 import { ListingCache } from './listing-cache.js';
+import { held } from '../freeze.js';
 import { Tracking, TRACKING_RETRY_MS } from './tracking.js';
 import { ComponentWriter } from './component-writes.js';
 
@@ -176,7 +177,7 @@ export class RedisComponents implements ComponentTable {
       if (s == null) continue;
       const e = entries.get(ids[i]!);
       if (e !== undefined && e.raw === s) out[i] = shared ? e.rec : copyJson(e.rec);
-      else out[i] = parseRecord<Component>(this.db, ids[i]!, s);
+      else out[i] = shared ? held(parseRecord<Component>(this.db, ids[i]!, s)) : parseRecord<Component>(this.db, ids[i]!, s);
     }
     return out;
   }

@@ -5,6 +5,7 @@
 import type { Component } from '../../../common/types.js';
 import { compareIds } from '../memory.js';
 import { parseRecord } from './connections.js';
+import { held } from '../freeze.js';
 
 /** Most component ids the listing cache of one store holds (see ListingCache). */
 const LIST_CACHE_MAX = 250_000;
@@ -62,7 +63,7 @@ export class ListingCache {
       if (e.pass < pass) e.pass = pass;
       return e;
     }
-    const next: CacheEntry = { raw, rec: parseRecord<Component>(db, id, raw), pass: Math.max(e?.pass ?? 0, pass), epoch: -1 };
+    const next: CacheEntry = { raw, rec: held(parseRecord<Component>(db, id, raw)), pass: Math.max(e?.pass ?? 0, pass), epoch: -1 };
     if (e !== undefined || this.entries.size < LIST_CACHE_MAX) this.entries.set(id, next);
     return next;
   }
@@ -82,7 +83,7 @@ export class ListingCache {
       const id = records[i]!.id;
       const e = this.entries.get(id);
       if (e !== undefined || this.entries.size < LIST_CACHE_MAX) {
-        const rec = records[i]!;
+        const rec = held(records[i]!);
         const current = trusted?.[i] === true;
         this.entries.set(id, { raw: current ? undefined : textOf(i), rec, pass: e?.pass ?? 0, epoch: current ? epoch : -1 });
       }
