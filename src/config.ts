@@ -2,7 +2,7 @@
  * Every process setting in one table: environment variable, command-line flag, default,
  * description and parser. `loadConfig(env, flags)` reads them (a flag wins over its variable) and
  * fails fast with a `ConfigError` — one line naming the variable or flag, the bad value and what is
- * expected. `configMarkdown()` renders the table for the README (`npx tsx src/config.ts --markdown`).
+ * expected. `configMarkdown()` renders the table for docs/configuration.md (`npx tsx src/config.ts --markdown`).
  *
  * Secrets (S3 keys) are never echoed in an error; passwords and tokens are read from files whose
  * paths are the settings.
@@ -401,7 +401,7 @@ function defaultText(s: Setting): string {
   return `\`${String(d)}\``;
 }
 
-/** The settings table as Markdown (the README's Configuration section holds exactly this). */
+/** The settings table as Markdown (docs/configuration.md holds exactly this). */
 export function configMarkdown(): string {
   const esc = (t: string) => t.replace(/\|/g, '\\|');
   const rows = SETTINGS.map((s) => `| \`${s.env}\` | \`${s.flag}\` | ${esc(defaultText(s))} | ${esc(s.description)}; ${esc(s.expected)} |`);

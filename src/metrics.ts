@@ -1,7 +1,7 @@
 /**
  * Prometheus metrics of the operators and of every downstream call. One `OperatorMetrics` per
  * registry: a process creates the registry once and passes it in (nothing here is a hidden global).
- * Every metric is documented in README.md, section "Operators".
+ * Every metric is documented in docs/operators.md, section "Metrics".
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { OPTION_NAMES, type Options } from './common/options.js';

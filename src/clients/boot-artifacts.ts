@@ -1,7 +1,7 @@
 /**
- * Boot-artifact records keyed by BSS referral token (services.md §8): power-on writes them, the BOS
- * server reads them when a node reports its token. Production: Redis DB 4 through ioredis.
- * Embedded mode: the same records inside the API's own Store.
+ * Boot-artifact records keyed by BSS referral token (docs/services.md, "Boot-artifact records"):
+ * power-on writes them, the BOS server reads them when a node reports its token. Production: Redis DB 4
+ * through ioredis. Embedded mode: the same records inside the API's own Store.
  */
 import { Redis } from 'ioredis';
 import { redisAddressText, redisConnectionOptions, redisTarget, type RedisTarget } from './redis-target.js';

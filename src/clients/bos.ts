@@ -1,4 +1,4 @@
-/** BOS v2 API client (services.md §1). */
+/** BOS v2 API client (docs/services.md, "The BOS API"). */
 import type { Component, Session, SessionTemplate } from '../common/types.js';
 import { chunk, expectArray, FIXED_READ_TIMEOUT_SECONDS, HttpClient, jsonType, type HttpClientOptions, type Query } from './http.js';
 import { ServiceError, type BosClient, type ComponentQuery, type ListPagesOptions } from './types.js';

@@ -1,4 +1,4 @@
-/** Boot Script Service client (services.md §4). */
+/** Boot Script Service client (docs/services.md, "BSS"). */
 import { HttpClient, type HttpClientOptions } from './http.js';
 import { ServiceError, type BssClient } from './types.js';
 

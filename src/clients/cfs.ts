@@ -1,4 +1,4 @@
-/** Configuration Framework Service v3 client (services.md §5). */
+/** Configuration Framework Service v3 client (docs/services.md, "CFS"). */
 import { chunk, HttpClient, jsonType, type HttpClientOptions, type Query } from './http.js';
 import { ServiceError, type CfsClient, type CfsComponent } from './types.js';
 

@@ -1,4 +1,4 @@
-/** Hardware State Manager client (services.md §2). */
+/** Hardware State Manager client (docs/services.md, "HSM"). */
 import { expectArray, HttpClient, jsonType, type HttpClientOptions } from './http.js';
 import { ServiceError, type HsmClient, type HsmComponent, type HsmGroup, type HsmPartition } from './types.js';
 

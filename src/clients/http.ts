@@ -1,8 +1,8 @@
 /**
- * The one HTTP core every REST client uses (services.md §0): base URL + path joined with exactly one
- * `/`, connect timeout (3 s) and a per-service read timeout read at every request, retries with
- * urllib3-like semantics through p-retry, an optional bearer token read from a file, and every
- * failure turned into a one-line `ServiceError`.
+ * The one HTTP core every REST client uses (docs/services.md, "The HTTP core"): base URL + path joined
+ * with exactly one `/`, connect timeout (3 s) and a per-service read timeout read at every request,
+ * retries with urllib3-like semantics through p-retry, an optional bearer token read from a file, and
+ * every failure turned into a one-line `ServiceError`.
  *
  * Built on node:http/node:https rather than fetch: fetch on Node 20 cannot set a connect timeout or
  * tell "could not connect" from "connection lost after sending", and the retry rule needs both.
@@ -148,7 +148,7 @@ export function scrub(text: string, secret?: string): string {
 
 /**
  * `<error kind or service>: <message>` on one line, the form a component's or session's `error`
- * takes (spec README, deliberate difference 4). Never contains a bearer token.
+ * takes (docs/operators.md, "Error texts"). Never contains a bearer token.
  */
 export function describeError(err: unknown): string {
   // A specific kind (ManifestNotFound, ImageNotFound, …) names itself; a plain ServiceError names its service.

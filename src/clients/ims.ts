@@ -1,4 +1,4 @@
-/** Image Management Service v3 client (services.md §6). */
+/** Image Management Service v3 client (docs/services.md, "IMS"). */
 import { expectArray, HttpClient, jsonType, type HttpClientOptions } from './http.js';
 import { ServiceError, type ImsClient, type ImsImage } from './types.js';
 

@@ -93,7 +93,7 @@ export interface ServicesConfig extends ServiceUrls {
 /** Everything createServices built, plus a way to release connections. */
 export type ClosableServices = Services & { close(): Promise<void> };
 
-/** In-cluster service URLs (services.md §0). */
+/** In-cluster service URLs (docs/services.md, "Base URLs"). */
 export function clusterUrls(): ServiceUrls {
   return {
     bosUrl: 'http://cray-bos/v2',

@@ -1,4 +1,4 @@
-/** Power Control Service client (services.md §3). */
+/** Power Control Service client (docs/services.md, "PCS"). */
 import { HttpClient, jsonType, type HttpClientOptions } from './http.js';
 import { ServiceError, type PcsClient, type PowerOperation, type PowerState } from './types.js';
 

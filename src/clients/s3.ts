@@ -1,5 +1,5 @@
 /**
- * S3 client (services.md §7) over @aws-sdk/client-s3, plus the image-manifest helpers session setup
+ * S3 client (docs/services.md, "S3") over @aws-sdk/client-s3, plus the image-manifest helpers session setup
  * and template validation use: read a manifest (1 MiB limit), find exactly one artifact of a type,
  * summarise a manifest, read the boot-parameters file.
  */

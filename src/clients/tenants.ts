@@ -1,4 +1,4 @@
-/** Tenant service (TAPMS) client (services.md §9). */
+/** Tenant service (TAPMS) client (docs/services.md, "The tenant service"). */
 import { FIXED_READ_TIMEOUT_SECONDS, HttpClient, type HttpClientOptions } from './http.js';
 import { ServiceError, type TenantClient } from './types.js';
 

@@ -1,5 +1,5 @@
 /**
- * The typed surface of every downstream client (spec/services.md). Operators depend on these
+ * The typed surface of every downstream client (docs/services.md). Operators depend on these
  * interfaces (and tests pass fakes); src/clients/*.ts implement them over HTTP; src/sim serves the
  * same wire. Clients know URLs and payloads, never policy.
  */

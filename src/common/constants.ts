@@ -1,6 +1,9 @@
 import type { ActualState, BootArtifacts, DesiredState, StagedState } from './types.js';
 
-/** Fresh copies of the EMPTY states (data-model §1.6); never share one object between records. */
+/**
+ * Fresh copies of the EMPTY states (docs/data-model.md, "Empty states"); never share one object between
+ * records.
+ */
 export function emptyBootArtifacts(): Required<Omit<BootArtifacts, 'timestamp'>> {
   return { kernel: '', kernel_parameters: '', initrd: '' };
 }

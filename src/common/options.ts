@@ -1,6 +1,6 @@
 import { ACTUAL_STATE_TTL_PATTERN, AGE_PATTERN, parseDuration } from './duration.js';
 
-/** The BOS options (data-model §4) with their defaults. One place; every side reads it. */
+/** The BOS options (docs/data-model.md, "Options") with their defaults. One place; every side reads it. */
 export interface Options {
   bss_read_timeout: number;
   cfs_read_timeout: number;

@@ -1,7 +1,7 @@
 import type { Component, ComponentStatus } from './types.js';
 
 /**
- * The one status rule (data-model §1.2): phase + last_action + override → status.status.
+ * The one status rule (docs/data-model.md, "The status rule"): phase + last_action + override → status.status.
  * Pure: reads the record, returns the status string.
  */
 export function computeStatus(c: Pick<Component, 'status' | 'last_action'>): string {

@@ -1,4 +1,4 @@
-/** Record shapes of the BOS v2 data model (see spec/data-model.md). Every field is optional in storage. */
+/** Record shapes of the BOS v2 data model (see docs/data-model.md). Every field is optional in storage. */
 
 export const PHASES = ['powering_on', 'powering_off', 'configuring', ''] as const;
 export type Phase = (typeof PHASES)[number];

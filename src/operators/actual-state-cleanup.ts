@@ -1,6 +1,6 @@
 /**
  * actual-state-cleanup: a component whose actual boot state has not been reported for longer than
- * `component_actual_state_ttl` has its actual state emptied (spec operators §4.8).
+ * `component_actual_state_ttl` has its actual state emptied (docs/operators.md, "actual-state-cleanup").
  */
 import { emptyActualState } from '../common/constants.js';
 import { parseDuration } from '../common/duration.js';

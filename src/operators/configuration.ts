@@ -1,7 +1,7 @@
 /**
  * configuration: enabled components in the configuring phase whose desired configuration CFS does not
- * have yet get it, with CFS enabled for them (spec operators §4.6); so do those for which CFS holds it
- * but was left disabled after they booted (cfsLeftDisabled). Records only `error`.
+ * have yet get it, with CFS enabled for them (docs/operators.md, "configuration"); so do those for
+ * which CFS holds it but was left disabled after they booted (cfsLeftDisabled). Records only `error`.
  */
 import { setCfsDesiredConfig } from './cfs.js';
 import { bosQuery, cfsNeedsDesiredConfigurationFilter } from './filters.js';

@@ -1,6 +1,6 @@
 /**
  * discovery: every HSM node BOS does not know yet becomes a disabled BOS component with empty states
- * (spec operators §4.1). Never deletes components HSM no longer lists. Runs every
+ * (docs/operators.md, "discovery"). Never deletes components HSM no longer lists. Runs every
  * `discovery_frequency` seconds.
  */
 import { componentPages } from '../clients/bos.js';

@@ -1,6 +1,6 @@
 /**
  * How operator failures become the `error` text of a component or session: one line,
- * `<service or error kind>: <message>`, never a token (spec README, deliberate difference 4).
+ * `<service or error kind>: <message>`, never a token (docs/operators.md, "Error texts").
  */
 import { describeError } from '../clients/http.js';
 import { ServiceError } from '../clients/types.js';

@@ -1,5 +1,5 @@
 /**
- * Filters (spec operators §3.4). The first filter of an operator queries BOS; each later one narrows
+ * Filters (docs/operators.md, "Filters"). The first filter of an operator queries BOS; each later one narrows
  * its input and keeps input order. A later filter given no input returns [] without any call. A filter
  * that throws fails the pass (the runner records it), it never silently yields "no work".
  */

@@ -1,7 +1,7 @@
 /**
  * power-off-forceful: components whose power-off was called more than `max_power_off_wait_time` ago
  * and are still not off get a PCS Force-Off, again every wait period until the retry limit
- * (spec operators §4.5).
+ * (docs/operators.md, "power-off-forceful").
  */
 import { bosQuery, hsmState, timeSinceLastActionFilter } from './filters.js';
 import type { FilterOperator } from './types.js';

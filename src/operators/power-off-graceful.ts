@@ -1,5 +1,6 @@
 /**
- * power-off-graceful: enabled components waiting to power off get a PCS Soft-Off (spec operators §4.4).
+ * power-off-graceful: enabled components waiting to power off get a PCS Soft-Off (docs/operators.md,
+ * "power-off-graceful").
  */
 import { bosQuery, hsmState } from './filters.js';
 import type { FilterOperator } from './types.js';

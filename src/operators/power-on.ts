@@ -1,9 +1,9 @@
 /**
- * power-on: enabled components waiting to power on (spec operators §4.3). Before anything visible the
- * runner records `last_action = powering_on`; then, per distinct (kernel, kernel parameters, initrd):
- * tag the IMS image for SBPS, set BSS boot parameters and keep the boot-artifact record of the
- * referral token, write the token to BOS; then hand desired configurations to CFS (disabled, state
- * cleared) and ask PCS to power everything on.
+ * power-on: enabled components waiting to power on (docs/operators.md, "power-on"). Before anything
+ * visible the runner records `last_action = powering_on`; then, per distinct (kernel, kernel
+ * parameters, initrd): tag the IMS image for SBPS, set BSS boot parameters and keep the boot-artifact
+ * record of the referral token, write the token to BOS; then hand desired configurations to CFS
+ * (disabled, state cleared) and ask PCS to power everything on.
  */
 import { timestamp } from '../common/clock.js';
 import type { Component, ComponentPatch } from '../common/types.js';

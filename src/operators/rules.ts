@@ -146,7 +146,7 @@ export function currentStatus(c: Component): string {
   return c.status?.status ?? computeStatus(c);
 }
 
-/** The status operator's decision for one enabled component (spec operators §5.1–5.2). Total. */
+/** The status operator's decision for one enabled component (docs/operators.md, "The status decision"). Total. */
 export function decideStatus(input: StatusInput): StatusDecision {
   const c = input.component;
   const power = input.powerState;
@@ -211,7 +211,10 @@ export function decideStatus(input: StatusInput): StatusDecision {
   return d;
 }
 
-/** The PATCH entry for a decision, or null when nothing changes (spec operators §5.3). */
+/**
+ * The PATCH entry for a decision, or null when nothing changes
+ * (docs/operators.md, "What the status operator writes").
+ */
 export function buildStatusPatch(c: Component, d: StatusDecision): ComponentPatch | null {
   const patch: ComponentPatch = { id: c.id, status: { status_override: d.override } };
   let update = false;

@@ -1,12 +1,12 @@
 /**
- * The runner every operator shares (spec operators §3). One pass: refresh options (failure → defaults,
- * logged), apply `logging_level`, then either the operator's own pass or the filter/act cycle: select
- * through the filters, split into batches of `max_component_batch_size`, mark components at their
- * retry limit failed, clear old errors, preset `last_action` (power-on), act, and write back `error`,
- * `last_action` and the attempt counter in one bulk PATCH per batch. A failing action becomes the error
- * of exactly the components of its batch; a failing pass is logged and counted and the loop goes on.
- * Between passes it sleeps the frequency option minus the pass time on the injected clock; `wake()`
- * starts the next pass early (coalesced; one pass at a time).
+ * The runner every operator shares (docs/operators.md, "The runner"). One pass: refresh options
+ * (failure → defaults, logged), apply `logging_level`, then either the operator's own pass or the
+ * filter/act cycle: select through the filters, split into batches of `max_component_batch_size`, mark
+ * components at their retry limit failed, clear old errors, preset `last_action` (power-on), act, and
+ * write back `error`, `last_action` and the attempt counter in one bulk PATCH per batch. A failing
+ * action becomes the error of exactly the components of its batch; a failing pass is logged and counted
+ * and the loop goes on. Between passes it sleeps the frequency option minus the pass time on the
+ * injected clock; `wake()` starts the next pass early (coalesced; one pass at a time).
  */
 import { systemClock, type Clock } from '../common/clock.js';
 import { RETRY_LIMIT_ERROR } from '../common/constants.js';

@@ -1,6 +1,6 @@
 /**
  * session-cleanup: deletes complete sessions older than `cleanup_completed_session_ttl` (server-side
- * age check); a TTL whose number is 0 disables it (spec operators §4.10). Also reports how many
+ * age check); a TTL whose number is 0 disables it (docs/operators.md, "session-cleanup"). Also reports how many
  * complete sessions exist.
  */
 import { sessionCleanupDisabled } from './rules.js';

@@ -1,8 +1,8 @@
 /**
- * session-completion: a running session is complete when no enabled component has it as its session
- * and no component has it staged — for a tenant session, counting only the tenant's components
- * (spec operators §4.9). A failure on one session is logged and fails the pass after the other
- * sessions were looked at.
+ * session-completion: a running session is complete when no enabled component has it as its session and
+ * no component has it staged — for a tenant session, counting only the tenant's components
+ * (docs/operators.md, "session-completion"). A failure on one session is logged and fails the pass
+ * after the other sessions were looked at.
  */
 import type { Session } from '../common/types.js';
 import { errorText } from './errors.js';

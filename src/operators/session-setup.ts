@@ -1,8 +1,8 @@
 /**
  * session-setup: every pending session becomes running with its nodes' desired (or staged) state set,
- * or complete with the reason it could not start (spec operators §6). Node selection per boot set:
- * node_list, node_groups, node_roles_groups, the session limit, HSM locks, the tenant, the
- * architecture and HSM's enabled flag. Boot artifacts and kernel parameters come from the image
+ * or complete with the reason it could not start (docs/operators.md, "session-setup"). Node selection
+ * per boot set: node_list, node_groups, node_roles_groups, the session limit, HSM locks, the tenant,
+ * the architecture and HSM's enabled flag. Boot artifacts and kernel parameters come from the image
  * manifest in S3.
  */
 import { copyJson } from '../common/copy.js';
@@ -102,7 +102,7 @@ export class SessionScope {
   }
 }
 
-/** The nodes one boot set acts on (spec operators §6.2). */
+/** The nodes one boot set acts on (docs/operators.md, "Choosing a boot set's nodes"). */
 export async function bootSetNodes(scope: SessionScope, bootSet: BootSet): Promise<Set<string>> {
   const { ctx, session, inventory } = scope;
   const hsm = ctx.services.hsm;
@@ -152,7 +152,10 @@ export async function bootSetNodes(scope: SessionScope, bootSet: BootSet): Promi
   return nodes;
 }
 
-/** Kernel, initrd and kernel parameters of a boot set, from its image manifest (spec operators §6.6). */
+/**
+ * Kernel, initrd and kernel parameters of a boot set, from its image manifest
+ * (docs/operators.md, "Boot artifacts and kernel parameters").
+ */
 export async function bootSetArtifacts(ctx: PassContext, bootSet: BootSet): Promise<{ kernel: string; initrd: string; kernel_parameters: string }> {
   if (!bootSet.type) throw new SessionSetupError(`No path type set in boot set: ${JSON.stringify(bootSet)}`);
   if (bootSet.type !== 's3') throw new SessionSetupError(`No BootImageMetadata class for type ${bootSet.type}`);
@@ -178,7 +181,7 @@ export function bootSetConfiguration(template: SessionTemplate, bootSet: BootSet
   return bootSet.cfs?.configuration || template.cfs?.configuration || '';
 }
 
-/** The state a boot set's nodes are given (spec operators §6.4). */
+/** The state a boot set's nodes are given (docs/operators.md, "The state the nodes are given"). */
 async function targetState(scope: SessionScope, template: SessionTemplate, bootSet: BootSet): Promise<DesiredState | StagedState> {
   const { ctx, session } = scope;
   if (session.operation === 'shutdown') return session.stage ? emptyStagedState() : emptyDesiredState();
@@ -188,7 +191,7 @@ async function targetState(scope: SessionScope, template: SessionTemplate, bootS
   return { boot_artifacts, configuration };
 }
 
-/** One node's patch (spec operators §6.5); `target` is copied. */
+/** One node's patch (docs/operators.md, "The state the nodes are given"); `target` is copied. */
 export function componentPatch(id: string, session: Session, target: DesiredState | StagedState): ComponentPatch {
   const state = copyJson(target);
   if (session.stage) return { id, error: '', staged_state: state as StagedState };

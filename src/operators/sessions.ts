@@ -4,9 +4,9 @@ import type { Session } from '../common/types.js';
 import type { PassContext } from './types.js';
 
 /**
- * Mark a session complete (spec operators §4.9): PATCH its status to complete with `end_time` now (and
- * `error` when given), then POST .../status so the server keeps its extended status. Both carry the
- * session's tenant header when it has a tenant.
+ * Mark a session complete (docs/operators.md, "session-completion"): PATCH its status to complete with
+ * `end_time` now (and `error` when given), then POST .../status so the server keeps its extended
+ * status. Both carry the session's tenant header when it has a tenant.
  */
 export async function markSessionComplete(ctx: PassContext, session: Session, error?: string): Promise<void> {
   const status: Session['status'] = { status: 'complete', end_time: timestamp(ctx.clock) };

@@ -1,6 +1,6 @@
 /**
  * status: for every enabled component, decide its phase from PCS power state, CFS and its own record
- * (the decision tree is `decideStatus` in rules.ts) and write what changed (spec operators §5). It
+ * (the decision tree is `decideStatus` in rules.ts) and write what changed (docs/operators.md, "status"). It
  * also keeps the `bos_components` gauge: enabled components every pass, disabled ones from a full
  * listing at most once a minute (so a large idle system is not listed every pass).
  */
@@ -123,7 +123,7 @@ export const status: PassOperator = {
     let errored = 0;
     // CFS is read once per pass, from the first batch's PCS question on, page by page beside the
     // pass (a batch is decided once its components' records have come): every CFS component (no
-    // id filter), or only the pass's components when they are few (CFS_BY_ID_MAX). The spec's once
+    // id filter), or only the pass's components when they are few (CFS_BY_ID_MAX). Upstream's once
     // per batch made a pass over n components read n/batch full CFS listings (quadratic: 36
     // listings of 100,000 records at 100,000 components).
     let cfs: CfsRecords | undefined;

@@ -1,5 +1,5 @@
 /**
- * The BOS v2 API server (api.md): fastify, every path of the OpenAPI contract under `<prefix>/v2`
+ * The BOS v2 API server (docs/api.md): fastify, every path of the OpenAPI contract under `<prefix>/v2`
  * plus `<prefix>/`, problem+json errors, JSON in and out.
  *
  *   const app = await buildApp({ store: new MemoryStore() });           // inject()/listen() yourself
@@ -229,7 +229,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   return app;
 }
 
-/** At start-up, unknown keys are removed from the stored options (data-model §4). Never fatal. */
+/** At start-up, unknown keys are removed from the stored options (docs/data-model.md, "Options"). Never fatal. */
 async function purgeUnknownOptions(ctx: ServerContext): Promise<void> {
   try {
     const known = await ctx.store.updateOptions((stored) => {

@@ -53,7 +53,10 @@ export class ServerContext {
     return stored!;
   }
 
-  /** Options as the server uses them (api.md §0.4): refreshed from the store on every call. */
+  /**
+   * Options as the server uses them (docs/api.md, "Options on every request"): refreshed from the store
+   * on every call.
+   */
   async options(): Promise<Options> {
     const options = resolveOptions(await this.storedOptions());
     this.onOptions?.(options);

@@ -1,5 +1,5 @@
 /**
- * RFC 7807 problem answers (api.md §0.1): `{type: 'about:blank', title, status, detail}` served as
+ * RFC 7807 problem answers (docs/api.md, "Errors"): `{type: 'about:blank', title, status, detail}` served as
  * `application/problem+json`. Rules throw a Problem; the app's error handler renders it.
  */
 export class Problem extends Error {
@@ -49,7 +49,7 @@ export const internalError = () =>
     'The server encountered an internal error and was unable to complete your request. Either the server is overloaded or there is an error in the application.',
   );
 
-/** `Session 's1'` / `Session for tenant 'acme' 's1'` etc. (api.md §0.1, 404 texts). */
+/** `Session 's1'` / `Session for tenant 'acme' 's1'` etc. (docs/api.md, "Errors": the 404 texts). */
 export function recordNotFound(type: 'Session' | 'Session template' | 'Component', id: string, tenant = ''): Problem {
   const what = tenant && type !== 'Component' ? `${type} for tenant '${tenant}'` : type;
   return notFound(`${what} '${id}' does not exist`);

@@ -83,11 +83,11 @@ describe('loadConfig', () => {
   });
 });
 
-describe('README Configuration section', () => {
+describe('docs/configuration.md', () => {
   it('holds exactly the generated settings table (regenerate: npx tsx src/config.ts --markdown)', () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const m = /<!-- config-table:start -->\n([\s\S]*?)<!-- config-table:end -->/.exec(readme);
-    expect(m, 'README.md lacks the config-table markers in its Configuration section').not.toBeNull();
+    const page = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+    const m = /<!-- config-table:start -->\n([\s\S]*?)<!-- config-table:end -->/.exec(page);
+    expect(m, 'docs/configuration.md lacks the config-table markers').not.toBeNull();
     expect(m![1]).toBe(configMarkdown());
   });
 });

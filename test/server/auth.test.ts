@@ -1,5 +1,5 @@
 /**
- * Who may do what: the access rules (the README's table, and properties over generated tokens and
+ * Who may do what: the access rules (the table of docs/security.md, and properties over generated tokens and
  * requests), and the API's token checks on the wire: 401 without a valid token (signature, issuer,
  * audience, expiry, key rotation), 403 naming what is missing, a refused write changing nothing, the
  * open endpoints, and the audit lines.

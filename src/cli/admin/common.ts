@@ -137,7 +137,10 @@ export function intArg(min: number, max: number) {
   };
 }
 
-/** Age strings of the sessions filters (api.md §4.2), checked before asking the API. */
+/**
+ * Age strings of the sessions filters (docs/api.md, "Listing and deleting sessions"), checked before
+ * asking the API.
+ */
 export function ageArg(v: string): string {
   if (!/^(0|0[mMhHdDwW]|[1-9][0-9]*[mMhHdDwW])$/.test(v)) {
     throw new InvalidArgumentError(`"${v}" is not an age: use a number and a unit m, h, d or w (e.g. 30m, 4h, 7d, 2w) or 0`);

@@ -128,7 +128,7 @@ export function registerComponents(program: Command, io: Io): void {
           { ids: o.ids, enabled: o.enabled, session: o.session, staged_session: o.stagedSession, phase: o.phase, status: o.status },
           o.pageSize,
         );
-        // The API filters only when some filter is truthy (api.md §2.1): `--enabled false` or
+        // The API filters only when some filter is truthy (docs/api.md, "Listing components"): `--enabled false` or
         // `--phase none` alone would list everything, so those two are (also) applied here.
         if (o.enabled === false || o.phase === '') {
           list = list.filter((c) => (o.enabled === undefined || c.enabled === o.enabled) && (o.phase === undefined || (c.status?.phase ?? '') === o.phase));

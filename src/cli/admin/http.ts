@@ -20,7 +20,7 @@ export class CliError extends Error {
   }
 }
 
-/** A problem answer (api.md §0.1) or any other non-2xx answer of the API. */
+/** A problem answer (docs/api.md, "Errors") or any other non-2xx answer of the API. */
 export class ApiError extends CliError {
   constructor(
     readonly status: number,

@@ -1,4 +1,4 @@
-/** Version, health and options endpoints (api.md §1, §5). */
+/** Version, health and options endpoints (docs/api.md, "Version and health" and "Options"). */
 import type { FastifyRequest } from 'fastify';
 import { API_VERSION } from '../../common/constants.js';
 import { ACTUAL_STATE_TTL_PATTERN } from '../../common/duration.js';
@@ -7,7 +7,7 @@ import { jsonBody, sendJson, type ServerContext } from '../context.js';
 import { badRequest } from '../problem.js';
 import type { RouteTable } from './table.js';
 
-/** `http://host[:port]` plus the path prefix the API is served under (api.md §1). */
+/** `http://host[:port]` plus the path prefix the API is served under (docs/api.md, "Version and health"). */
 function baseUrl(req: FastifyRequest): string {
   const prefix = ((req.routeOptions.config as { routePrefix?: string } | undefined)?.routePrefix ?? '').replace(/\/+$/, '');
   const proxy = process.env.PROXY_PATH;
@@ -26,7 +26,7 @@ function version(req: FastifyRequest) {
   };
 }
 
-/** The options GET shows (api.md §5): known names only, defaults filled in, bad TTL replaced. */
+/** The options GET shows (docs/api.md, "Options"): known names only, defaults filled in, bad TTL replaced. */
 export function visibleOptions(stored: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const name of OPTION_NAMES) out[name] = name in stored ? stored[name] : OPTION_DEFAULTS[name];

@@ -1,4 +1,4 @@
-/** Component endpoints and applystaged (api.md §2). */
+/** Component endpoints and applystaged (docs/api.md, "Components"). */
 import { attachStatus, shownStatus } from '../../common/status.js';
 import type { BootArtifactsRecord, Component, ComponentPatch, Session } from '../../common/types.js';
 import {
@@ -38,8 +38,8 @@ import { sendListing } from '../listing.js';
 const APPLY_STAGED_ROUNDS = 3;
 
 /**
- * The ids a bulk PATCH may change (api.md §2.3): without skip_bad_ids, the first id outside the
- * tenant set is a 404; with it, such ids are dropped.
+ * The ids a bulk PATCH may change (docs/api.md, "Bulk changes"): without skip_bad_ids, the first id
+ * outside the tenant set is a 404; with it, such ids are dropped.
  */
 function tenantIds(ids: string[], tenantSet: Set<string> | undefined, skipBadIds: boolean): string[] {
   if (!tenantSet) return ids;
@@ -50,9 +50,10 @@ function tenantIds(ids: string[], tenantSet: Set<string> | undefined, skipBadIds
 }
 
 /**
- * Merge `patchOf(id)` into each stored record of `ids`, each atomically (api.md §2.3): without
- * skip_bad_ids an id not stored is a 404 with nothing written (checked first for lists longer than the
- * store changes at once); with it, such ids are left out. Returns the records written, in order.
+ * Merge `patchOf(id)` into each stored record of `ids`, each atomically (docs/api.md, "Bulk changes"):
+ * without skip_bad_ids an id not stored is a 404 with nothing written (checked first for lists longer
+ * than the store changes at once); with it, such ids are left out. Returns the records written, in
+ * order.
  */
 async function mergeEach(store: Store, ids: readonly string[], skipBadIds: boolean, patchOf: (id: string) => ComponentPatch): Promise<Component[]> {
   if (!skipBadIds && ids.length > UPDATE_GROUP) {

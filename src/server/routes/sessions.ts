@@ -1,4 +1,4 @@
-/** Session endpoints (api.md §4). */
+/** Session endpoints (docs/api.md, "Sessions"). */
 import { DurationError } from '../../common/duration.js';
 import type { Component, Session } from '../../common/types.js';
 import { checkParam, jsonBody, pathParam, queryParam, sendJson, tenantOf, type ServerContext } from '../context.js';

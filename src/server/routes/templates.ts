@@ -1,4 +1,4 @@
-/** Session template endpoints (api.md §3). */
+/** Session template endpoints (docs/api.md, "Session templates"). */
 import type { SessionTemplate } from '../../common/types.js';
 import { jsonBody, pathParam, sendJson, tenantOf, type ServerContext } from '../context.js';
 import { badRequest, recordNotFound } from '../problem.js';

@@ -1,5 +1,6 @@
 /**
- * POST /v2/applystaged (api.md §2.8): turn a component's staged state into its desired state.
+ * POST /v2/applystaged (docs/api.md, "Applying staged states"): turn a component's staged state into
+ * its desired state.
  */
 import { emptyActualState, emptyBootArtifacts, emptyStagedState } from '../../common/constants.js';
 import type { BootArtifactsRecord, Component, Session } from '../../common/types.js';

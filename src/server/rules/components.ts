@@ -1,7 +1,7 @@
 /**
- * Component rules of the API (data-model §1.3–1.5, api.md §2): fields the server sets by itself,
- * the PATCH merge, the 409 actual-state rule, list filters and output preparation. Pure functions of
- * records; the caller fetches and stores.
+ * Component rules of the API (docs/data-model.md, "Component"; docs/api.md, "Components"): fields the
+ * server sets by itself, the PATCH merge, the 409 actual-state rule, list filters and output
+ * preparation. Pure functions of records; the caller fetches and stores.
  */
 import type { ComponentQuery } from '../../clients/types.js';
 import { attachStatus, computeStatus } from '../../common/status.js';
@@ -25,9 +25,9 @@ export function tokensToResolve(docs: Iterable<ComponentPatch>): string[] {
 }
 
 /**
- * Apply the automatic fields (data-model §1.3, steps a–e in order) to a document in place: a full
- * record (PUT, applystaged) or a patch document (PATCH). `artifacts` maps BSS tokens to their
- * boot-artifact records (unknown tokens are simply absent). Returns the same document.
+ * Apply the automatic fields (docs/data-model.md, "Fields the server sets", steps a–e in order) to a
+ * document in place: a full record (PUT, applystaged) or a patch document (PATCH). `artifacts` maps BSS
+ * tokens to their boot-artifact records (unknown tokens are simply absent). Returns the same document.
  */
 export function applyAutoFields<T extends ComponentPatch>(
   doc: T,
@@ -71,12 +71,12 @@ const SHALLOW_KEYS = new Set(['last_action', 'event_stats', 'status']);
 const copy = copyJson;
 
 /**
- * A patch document (id removed, auto fields applied) merged into a stored record (data-model §1.5):
- * the three states are merged key by key with boot_artifacts merged one level deeper; last_action,
- * event_stats and status are merged key by key; anything else is replaced. Nothing is deleted.
- * Returns a new record and leaves `record` as it was: what the patch changes is new, what it does
- * not change is shared with `record` (so the store's own record can be merged into without a copy,
- * as long as neither is changed in place afterwards). Keys keep the order an in-place merge gives.
+ * A patch document (id removed, auto fields applied) merged into a stored record (docs/data-model.md,
+ * "The PATCH merge"): the three states are merged key by key with boot_artifacts merged one level
+ * deeper; last_action, event_stats and status are merged key by key; anything else is replaced. Nothing
+ * is deleted. Returns a new record and leaves `record` as it was: what the patch changes is new, what
+ * it does not change is shared with `record` (so the store's own record can be merged into without a
+ * copy, as long as neither is changed in place afterwards). Keys keep the order an in-place merge gives.
  */
 export function mergeComponent(record: Component, patch: ComponentPatch): Component {
   const r: Obj = { ...record };
@@ -101,9 +101,9 @@ export function mergeComponent(record: Component, patch: ComponentPatch): Compon
 }
 
 /**
- * The 409 rule of a single-component PATCH that carries `actual_state` (api.md §2.6): allowed when
- * the stored record is not enabled (absent counts as not enabled), its computed status is stable,
- * or its last action is powering_on.
+ * The 409 rule of a single-component PATCH that carries `actual_state`
+ * (docs/api.md, "Single-component writes"): allowed when the stored record is not enabled (absent
+ * counts as not enabled), its computed status is stable, or its last action is powering_on.
  */
 export function actualStateUpdateAllowed(stored: Component): boolean {
   if (stored.enabled !== true) return true;
@@ -118,9 +118,9 @@ export interface ComponentListQuery extends ComponentQuery {
 }
 
 /**
- * The record filter of GET /v2/components (api.md §2.1 step 3), or undefined when no filtering
- * applies. Filtering is active only when at least one of enabled/session/staged_session/phase/status
- * is truthy; `?enabled=false` alone therefore filters nothing (upstream's quirk).
+ * The record filter of GET /v2/components (docs/api.md, "Listing components"), or undefined when no
+ * filtering applies. Filtering is active only when at least one of enabled/session/staged_session/
+ * phase/status is truthy; `?enabled=false` alone therefore filters nothing (upstream's quirk).
  */
 export function componentFilter(q: ComponentListQuery): ((c: Component) => boolean) | undefined {
   const active = q.enabled === true || !!q.session || !!q.staged_session || !!q.phase || !!q.status;

@@ -1,5 +1,5 @@
 /**
- * Session rules (api.md §4): creation checks and record, list/delete filters, the extended status.
+ * Session rules (docs/api.md, "Sessions"): creation checks and record, list/delete filters, the extended status.
  */
 import { randomUUID } from 'node:crypto';
 import { formatTimestamp, parseTimestamp } from '../../common/clock.js';
@@ -18,8 +18,8 @@ export interface SessionCreateBody {
 }
 
 /**
- * The limit checks of session creation (api.md §4.1 steps 2–3): returns the error text, or undefined.
- * `warn` receives the NID warning when NIDs are tolerated.
+ * The limit checks of session creation (docs/api.md, "Creating a session", step 3): returns the error
+ * text, or undefined. `warn` receives the NID warning when NIDs are tolerated.
  */
 export function limitError(
   limit: string | null | undefined,
@@ -36,7 +36,7 @@ export function limitError(
   return undefined;
 }
 
-/** The record a new session starts as (data-model §2), keys in upstream's order. */
+/** The record a new session starts as (docs/data-model.md, "Session"), keys in upstream's order. */
 export function newSession(body: SessionCreateBody, tenant: string, nowMs: number): Session {
   return {
     name: body.name ?? randomUUID(),
@@ -60,8 +60,8 @@ export interface SessionFilter {
 }
 
 /**
- * The selection of GET/DELETE /v2/sessions (api.md §4.2): undefined means "every session". Throws
- * an Error naming the problem when an age cannot be parsed.
+ * The selection of GET/DELETE /v2/sessions (docs/api.md, "Listing and deleting sessions"): undefined
+ * means "every session". Throws an Error naming the problem when an age cannot be parsed.
  */
 export function sessionFilter(f: SessionFilter, nowMs: number): ((s: Session) => boolean) | undefined {
   if (!f.tenant && !f.status && !f.min_age && !f.max_age) return undefined;
@@ -91,9 +91,9 @@ export function round2(x: number): number {
 const ERROR_LIST_MAX = 10;
 
 /**
- * The extended status of a session (api.md §4.7). `managed` are the components whose `session` is
- * the session (M), `staged` those whose staged_state.session is (S), both already restricted to the
- * caller's tenant and sorted by id.
+ * The extended status of a session (docs/api.md, "Extended status"). `managed` are the components whose
+ * `session` is the session (M), `staged` those whose staged_state.session is (S), both already
+ * restricted to the caller's tenant and sorted by id.
  */
 export function extendedStatus(session: Session, managed: readonly Component[], stagedCount: number, nowMs: number): ExtendedStatus {
   const n = managed.length + stagedCount;
@@ -146,7 +146,10 @@ export function extendedStatus(session: Session, managed: readonly Component[], 
   return out;
 }
 
-/** Merge a PATCH body into a session (api.md §4.5): components replaced, status merged key by key. */
+/**
+ * Merge a PATCH body into a session (docs/api.md, "Reading, changing and deleting a session"):
+ * components replaced, status merged key by key.
+ */
 export function mergeSession(stored: Session, patch: { components?: string; status?: Record<string, unknown> }): Session {
   const out = structuredClone(stored);
   for (const [k, v] of Object.entries(patch)) {

@@ -1,6 +1,7 @@
 /**
- * Session template rules (api.md §3.3–3.4, data-model §3): sanitising a template body before it is
- * stored, the PATCH merge, the hardware-specifier and NID checks, xname canonicalisation.
+ * Session template rules (docs/api.md, "Session templates"; docs/data-model.md, "Session template"):
+ * sanitising a template body before it is stored, the PATCH merge, the hardware-specifier and NID
+ * checks, xname canonicalisation.
  */
 import type { BootSet, SessionTemplate } from '../../common/types.js';
 import { check } from '../schema.js';
@@ -63,8 +64,9 @@ export interface SanitizeContext {
 }
 
 /**
- * Sanitise a template body (already schema-validated) into the record to store (api.md §3.3 steps
- * 1–3). Works on a copy; throws TemplateError with the reason on failure.
+ * Sanitise a template body (already schema-validated) into the record to store
+ * (docs/api.md, "Writing a template", steps 1–3). Works on a copy; throws TemplateError with the
+ * reason on failure.
  */
 export async function sanitizeTemplate(body: Obj, ctx: SanitizeContext): Promise<SessionTemplate> {
   const t = structuredClone(body) as Obj;
@@ -103,9 +105,9 @@ export async function sanitizeTemplate(body: Obj, ctx: SanitizeContext): Promise
 }
 
 /**
- * Merge a PATCH body into a stored template (api.md §3.4): `cfs` shallow-merged, boot sets merged per
- * name (each shallow-merged, its `cfs` shallow-merged; new names added; none removed), other fields
- * replaced. Returns a new object.
+ * Merge a PATCH body into a stored template (docs/api.md, "Patching a template"): `cfs` shallow-merged,
+ * boot sets merged per name (each shallow-merged, its `cfs` shallow-merged; new names added; none
+ * removed), other fields replaced. Returns a new object.
  */
 export function mergeTemplate(stored: SessionTemplate, patch: Obj): Obj {
   const out = structuredClone(stored) as unknown as Obj;
@@ -132,7 +134,7 @@ export function mergeTemplate(stored: SessionTemplate, patch: Obj): Obj {
   return out;
 }
 
-/** The fixed example of GET /v2/sessiontemplatetemplate (api.md §3.6). */
+/** The fixed example of GET /v2/sessiontemplatetemplate (docs/api.md, "Example template"). */
 export function exampleTemplate(): Obj {
   return {
     boot_sets: {

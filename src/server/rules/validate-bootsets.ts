@@ -1,8 +1,8 @@
 /**
- * Boot-set validation (api.md §3.7): what GET /v2/sessiontemplatesvalid/{id} reports and what gates
- * session creation. The artifact store (S3) and the image service (IMS) are optional: without S3,
- * boot/reboot validation reports the manifest error as upstream does when it cannot read it; without
- * IMS, the image check counts as "IMS unreachable".
+ * Boot-set validation (docs/api.md, "Boot-set validation"): what GET /v2/sessiontemplatesvalid/{id}
+ * reports and what gates session creation. The artifact store (S3) and the image service (IMS) are
+ * optional: without S3, boot/reboot validation reports the manifest error as upstream does when it
+ * cannot read it; without IMS, the image check counts as "IMS unreachable".
  */
 import { ServiceError, type ImsClient, type S3Client } from '../../clients/types.js';
 import type { Options } from '../../common/options.js';
@@ -15,7 +15,7 @@ export const ARTIFACT_TYPES = {
   boot_parameters: 'application/vnd.cray.image.parameters.boot',
 } as const;
 export const MANIFEST_MAX_BYTES = 1_048_576;
-/** Root file system providers this project supports (README: sbps and cpss3). */
+/** Root file system providers this project supports (docs/data-model.md, "Boot sets": sbps and cpss3). */
 export const SUPPORTED_ROOTFS_PROVIDERS = new Set(['sbps', 'cpss3']);
 
 export interface ValidationDeps {
@@ -155,7 +155,7 @@ export interface ImsCheck {
   error?: { kind: string; message: string };
 }
 
-/** The IMS image check of one boot set (api.md §3.7, IMS bullet). */
+/** The IMS image check of one boot set (docs/api.md, "Boot-set validation", the image check). */
 export async function checkImsImage(bs: BootSet, deps: ValidationDeps): Promise<ImsCheck> {
   const arch = bs.arch ?? 'X86';
   if (arch === 'Other') return { warning: "Can't validate boot image arch: Boot set arch set to 'Other'" };
@@ -194,8 +194,8 @@ export async function checkImsImage(bs: BootSet, deps: ValidationDeps): Promise<
 }
 
 /**
- * Validate every boot set of a template for an operation (api.md §3.7 steps 1–2). Stops at the first
- * error; collects warnings on the way.
+ * Validate every boot set of a template for an operation (docs/api.md, "Boot-set validation"). Stops at
+ * the first error; collects warnings on the way.
  */
 export async function validateBootSets(tmpl: SessionTemplate, operation: string, deps: ValidationDeps): Promise<ValidationResult> {
   const warnings: string[] = [];

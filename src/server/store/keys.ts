@@ -7,7 +7,7 @@ export function tenantKey(tenant: string | null | undefined, name: string): stri
   return `${sha1(tenant ?? '')}-${sha1(name)}`;
 }
 
-/** Logical Redis databases, as upstream lays them out (data-model §5). */
+/** Logical Redis databases, as upstream lays them out (docs/store.md, "Layout in Redis"). */
 export const REDIS_DB = {
   options: 0,
   components: 1,
