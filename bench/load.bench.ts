@@ -15,6 +15,7 @@
  * two replicas, then the deployment's mix (the operators' bulk PATCHes through one replica while
  * the nodes report through the other).
  */
+import type { Store } from '../src/server/store/store.js';
 import { writeResultsSection } from './scale-common.js';
 import { spawn, execSync, type ChildProcess } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
@@ -55,7 +56,7 @@ async function serve(redisUrl?: string, populate = true): Promise<void> {
   process.on('SIGTERM', () => void app.close().then(() => store.close()).then(() => process.exit(0)));
 }
 
-async function populateStore(store: import('../src/server/store/store.js').Store, defaults: object): Promise<void> {
+async function populateStore(store: Store, defaults: object): Promise<void> {
   await store.putOptions({ ...defaults, logging_level: 'ERROR' });
   const ts = '2026-11-23T00:00:00';
   const artifacts = { kernel: KERNEL, kernel_parameters: PARAMS, initrd: INITRD };

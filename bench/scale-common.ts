@@ -172,14 +172,10 @@ export function memoryOf(pid: number | 'self' = 'self'): { hwm: number; rss: num
 }
 
 /** CPU time (user + system) a process has used so far, in ms (Linux /proc; clock ticks of 10 ms). */
-export function cpuMsOf(pid: number): number {
+function cpuMsOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime (fields 14 and 15 of stat)
-}
-
-export function fmtMs(ms: number): string {
-  return `${Math.round(ms)} ms`;
 }
 
 /**

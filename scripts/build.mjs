@@ -16,7 +16,7 @@ function fail(message) {
 }
 
 rmSync(dist, { recursive: true, force: true });
-const tsc = spawnSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+const tsc = spawnSync(process.execPath, [join(root, 'node_modules', '@typescript', 'native', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 if (tsc.status !== 0) fail('tsc failed (see above); nothing was built');
 cpSync(join(root, 'src'), join(dist, 'src'), { recursive: true, filter: (from) => !from.endsWith('.ts') });
 for (const needed of ['src/cli/main.js', 'src/server/bos-v2-openapi.yaml']) {

@@ -76,7 +76,7 @@ export interface RunningSystem {
 }
 
 /** Paths the BOS API answers on the shared port; everything else belongs to the simulator. */
-export function isApiPath(path: string): boolean {
+function isApiPath(path: string): boolean {
   return path === '/' || path === '/v2' || path.startsWith('/v2/') || path === '/apis/bos' || path.startsWith('/apis/bos/');
 }
 

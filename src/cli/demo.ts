@@ -9,7 +9,7 @@
  * boot (or reboot) session and follows it with the live view of `bos sessions status --watch`,
  * ending with its summary. Exit code: 0 when no node failed, 2 when some failed, 1 on an error.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import type { ImsImage } from '../clients/types.js';
 import type { Component, Session, SessionTemplate } from '../common/types.js';

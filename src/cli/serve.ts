@@ -8,7 +8,7 @@
  * BOS_REDIS_PASSWORD_FILE, BOS_REDIS_TLS, BOS_TAPMS_URL, BOS_IMS_URL, BOS_LOG_LEVEL, S3_*; a flag wins
  * over its variable), plus BOS_PREFIXES / --prefix for the URL prefixes served.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
 import { OPTION_DEFAULTS, type Options } from '../common/options.js';

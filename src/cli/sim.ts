@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { FakeClock, systemClock, type Clock } from '../common/clock.js';
 import { parseDuration } from '../common/duration.js';
 import {

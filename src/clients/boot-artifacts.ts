@@ -10,7 +10,7 @@ import type { Store } from '../server/store/store.js';
 import { report, type RequestHook } from './http.js';
 import { ServiceError, type BootArtifactsRecords } from './types.js';
 
-export const BOOT_ARTIFACTS_DB = 4;
+const BOOT_ARTIFACTS_DB = 4;
 export const DEFAULT_REDIS_URL = 'redis://cray-bos-db:6379';
 
 /** The record as upstream stores it: exactly these four keys, in this order. */

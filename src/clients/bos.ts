@@ -5,7 +5,7 @@ import { ServiceError, type BosClient, type ComponentQuery, type ListPagesOption
 import pLimit from 'p-limit';
 import { STATUS_VIEW_MEDIA_TYPE } from '../common/status-view.js';
 
-export const TENANT_HEADER = 'Cray-Tenant-Name';
+const TENANT_HEADER = 'Cray-Tenant-Name';
 /**
  * The longest `ids` query value upstream's API accepts (the parameter's schema is a component id,
  * `maxLength: 127`): a longer list goes as several GETs, sent at once (at most IDS_QUERIES_AT_ONCE).
@@ -13,7 +13,7 @@ export const TENANT_HEADER = 'Cray-Tenant-Name';
 export const IDS_QUERY_MAX_LENGTH = 127;
 const IDS_QUERIES_AT_ONCE = 32;
 /** The longest `filters.ids` of an id-filter PATCH upstream's API accepts (`maxLength: 65535`). */
-export const IDS_FILTER_MAX_LENGTH = 65_535;
+const IDS_FILTER_MAX_LENGTH = 65_535;
 
 /** Comma lists of `ids`, in order, each at most `maxLength` characters (an id longer than that alone). */
 export function idLists(ids: readonly string[], maxLength: number): string[] {

@@ -4,7 +4,7 @@ import { ServiceError, type BssClient } from './types.js';
 
 export type BssClientOptions = Omit<HttpClientOptions, 'service' | 'baseUrl'>;
 
-export const BSS_TOKEN_HEADER = 'bss-referral-token';
+const BSS_TOKEN_HEADER = 'bss-referral-token';
 
 export class HttpBssClient implements BssClient {
   readonly http: HttpClient;

@@ -5,7 +5,7 @@ import { ServiceError, type HsmClient, type HsmComponent, type HsmGroup, type Hs
 export type HsmClientOptions = Omit<HttpClientOptions, 'service' | 'baseUrl'>;
 
 /** Ids per `State/Components/Query` body; a guard so a request body never grows unbounded. */
-export const HSM_IDS_PER_QUERY = 10_000;
+const HSM_IDS_PER_QUERY = 10_000;
 
 function componentsOf(body: unknown, method: string, path: string): HsmComponent[] {
   const list = body && typeof body === 'object' && !Array.isArray(body) ? (body as { Components?: unknown }).Components : undefined;

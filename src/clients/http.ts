@@ -38,17 +38,17 @@ export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({
   maxBackoffMs: 120_000,
 });
 
-export const CONNECT_TIMEOUT_SECONDS = 3;
+const CONNECT_TIMEOUT_SECONDS = 3;
 /** BOS and the tenant service: fixed read timeout. */
 export const FIXED_READ_TIMEOUT_SECONDS = 10;
 const FALLBACK_READ_TIMEOUT_SECONDS = 20;
 
 /** Statuses retried for idempotent methods (urllib3 `status_forcelist`). */
-export const RETRY_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504]);
+const RETRY_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504]);
 /** Statuses whose Retry-After header is honoured; with the header, 413 and 429 are retried too (idempotent only). */
-export const RETRY_AFTER_STATUSES: ReadonlySet<number> = new Set([413, 429, 503]);
+const RETRY_AFTER_STATUSES: ReadonlySet<number> = new Set([413, 429, 503]);
 /** urllib3's default allowed methods: retried on read errors and retry statuses. */
-export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'TRACE']);
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'TRACE']);
 
 /** The wait before retry number `retry` (1-based). */
 export function backoffMs(retry: number, policy: Pick<RetryPolicy, 'backoffFactorMs' | 'maxBackoffMs'>): number {
@@ -117,7 +117,7 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-export type QueryValue = string | number | boolean | null | undefined;
+type QueryValue = string | number | boolean | null | undefined;
 export type Query = Record<string, QueryValue>;
 
 /** Query string as Python requests renders it: booleans as `True`/`False`, null/undefined omitted. */
@@ -140,7 +140,7 @@ function errCode(err: unknown): string | undefined {
 }
 
 /** One line, no secrets: newlines folded and every occurrence of `secret` replaced. */
-export function scrub(text: string, secret?: string): string {
+function scrub(text: string, secret?: string): string {
   let t = text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
   if (secret && secret.length >= 4) t = t.split(secret).join('<redacted>');
   return t;

@@ -14,47 +14,47 @@ import { DEFAULT_RETRY, TokenFile, type RequestHook, type RetryPolicy, type Toke
 import { HttpImsClient, imsRetries } from './ims.js';
 import { HttpPcsClient } from './pcs.js';
 import { AwsS3ObjectClient, type S3Config } from './s3.js';
-import { DEFAULT_TENANTS_URL, HttpTenantClient } from './tenants.js';
+import { HttpTenantClient } from './tenants.js';
 import type { BootArtifactsRecords, Services } from './types.js';
 
 export * from './types.js';
 export {
   describeError,
-  joinUrl,
-  chunk,
-  TokenFile,
-  HttpClient,
-  DEFAULT_RETRY,
-  type HttpClientOptions,
-  type RequestHook,
-  type RetryPolicy,
-  type TokenSource,
+  
+  
+  
+  
+  
+  
+  
+  
+  
 } from './http.js';
-export { HttpBosClient, TENANT_HEADER } from './bos.js';
-export { HttpHsmClient } from './hsm.js';
-export { HttpPcsClient } from './pcs.js';
-export { HttpBssClient } from './bss.js';
-export { HttpCfsClient, CFS_GET_BATCH, CFS_PATCH_BATCH } from './cfs.js';
-export { HttpImsClient, ImageNotFound } from './ims.js';
-export { HttpTenantClient, tenantNotFoundMessage } from './tenants.js';
+;
+;
+;
+;
+;
+export {  ImageNotFound } from './ims.js';
+;
 export {
-  AwsS3ObjectClient,
-  ARTIFACT_TYPES,
-  ArtifactNotFound,
+  
+  
+  
   InvalidManifest,
   ManifestNotFound,
   ManifestTooBig,
-  ObjectNotFound,
+  
   TooManyArtifacts,
-  findArtifact,
-  parseS3Url,
+  
+  
   readBootParameters,
   readManifest,
   summarizeManifest,
-  type Manifest,
-  type ManifestArtifact,
-  type ManifestSummary,
-  type S3Config,
+  
+  
+  
+  
 } from './s3.js';
 export { RedisBootArtifacts, MemoryBootArtifacts, storeBootArtifacts } from './boot-artifacts.js';
 
@@ -92,20 +92,6 @@ export interface ServicesConfig extends ServiceUrls {
 
 /** Everything createServices built, plus a way to release connections. */
 export type ClosableServices = Services & { close(): Promise<void> };
-
-/** In-cluster service URLs (docs/services.md, "Base URLs"). */
-export function clusterUrls(): ServiceUrls {
-  return {
-    bosUrl: 'http://cray-bos/v2',
-    hsmUrl: 'http://cray-smd/hsm/v2',
-    pcsUrl: 'http://cray-power-control',
-    bssUrl: 'http://cray-bss/boot/v1',
-    cfsUrl: 'http://cray-cfs-api/v3',
-    imsUrl: 'http://cray-ims/v3',
-    tenantsUrl: DEFAULT_TENANTS_URL,
-    s3: {},
-  };
-}
 
 /** Every service under an API-gateway-shaped root, as the simulator lays them out. */
 export function gatewayUrls(base: string): ServiceUrls {

@@ -5,7 +5,7 @@ import { ServiceError, type PcsClient, type PowerOperation, type PowerState } fr
 export type PcsClientOptions = Omit<HttpClientOptions, 'service' | 'baseUrl'>;
 
 /** Ids per power-status body; a guard so a request body never grows unbounded. */
-export const PCS_IDS_PER_REQUEST = 10_000;
+const PCS_IDS_PER_REQUEST = 10_000;
 
 interface PowerStatusEntry {
   xname?: string;

@@ -10,7 +10,7 @@
  */
 import type { RedisOptions } from 'ioredis';
 
-export interface RedisAddress {
+interface RedisAddress {
   host: string;
   port: number;
 }

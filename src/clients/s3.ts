@@ -218,9 +218,9 @@ export const ARTIFACT_TYPES = Object.freeze({
   bootParameters: 'application/vnd.cray.image.parameters.boot',
 });
 
-export const MANIFEST_MAX_BYTES = 1_048_576;
+const MANIFEST_MAX_BYTES = 1_048_576;
 
-export interface ManifestLink {
+interface ManifestLink {
   path?: string;
   etag?: string;
   type?: string;

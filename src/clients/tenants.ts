@@ -2,7 +2,7 @@
 import { FIXED_READ_TIMEOUT_SECONDS, HttpClient, type HttpClientOptions } from './http.js';
 import { ServiceError, type TenantClient } from './types.js';
 
-export const DEFAULT_TENANTS_URL = 'http://cray-tapms/v1alpha3';
+const DEFAULT_TENANTS_URL = 'http://cray-tapms/v1alpha3';
 
 export type TenantClientOptions = Omit<HttpClientOptions, 'service' | 'baseUrl'>;
 
@@ -39,9 +39,4 @@ export class HttpTenantClient implements TenantClient {
     }
     return out;
   }
-}
-
-/** The message a session records when its tenant does not exist (no type prefix). */
-export function tenantNotFoundMessage(tenant: string): string {
-  return `Data not found for tenant ${tenant}`;
 }

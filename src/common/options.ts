@@ -50,7 +50,7 @@ export const OPTION_DEFAULTS: Readonly<Options> = Object.freeze({
 export type OptionName = keyof Options;
 export const OPTION_NAMES = Object.keys(OPTION_DEFAULTS) as OptionName[];
 
-export const LOGGING_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const;
+const LOGGING_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const;
 
 type Rule =
   | { type: 'integer'; min: number; max: number }

@@ -14,25 +14,12 @@ export const ACTIONS = [
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
-/** Status values the server computes, plus the overrides operators write. */
-export const STATUSES = [
-  'power_on_pending',
-  'power_on_called',
-  'power_off_pending',
-  'power_off_gracefully_called',
-  'power_off_forcefully_called',
-  'configuring',
-  'stable',
-  'failed',
-  'on_hold',
-] as const;
-export type StatusValue = (typeof STATUSES)[number];
 
 export const OPERATIONS = ['boot', 'reboot', 'shutdown'] as const;
-export type Operation = (typeof OPERATIONS)[number];
+type Operation = (typeof OPERATIONS)[number];
 
 export const SESSION_STATUSES = ['pending', 'running', 'complete'] as const;
-export type SessionStatusLabel = (typeof SESSION_STATUSES)[number];
+type SessionStatusLabel = (typeof SESSION_STATUSES)[number];
 
 export const ATTEMPT_FIELDS = ['power_on_attempts', 'power_off_graceful_attempts', 'power_off_forceful_attempts'] as const;
 export type AttemptField = (typeof ATTEMPT_FIELDS)[number];
@@ -65,13 +52,13 @@ export interface StagedState {
   last_updated?: string;
 }
 
-export interface LastAction {
+interface LastAction {
   action?: Action | string;
   failed?: boolean;
   last_updated?: string;
 }
 
-export type EventStats = Partial<Record<AttemptField, number>>;
+type EventStats = Partial<Record<AttemptField, number>>;
 
 export interface ComponentStatus {
   phase?: Phase | string;
@@ -96,7 +83,7 @@ export interface Component {
 }
 
 /** What a status view tells of a component's boot artifacts instead of showing them. */
-export interface StatusFacts {
+interface StatusFacts {
   /** No desired kernel: the node is to be off. */
   boot_off: boolean;
   /** Desired and actual boot artifacts the same (`spire_join_token` aside). */
@@ -106,7 +93,7 @@ export interface StatusFacts {
 /** A component patch or body: like a component, but `id` may be absent. */
 export type ComponentPatch = Omit<Partial<Component>, 'id'> & { id?: string };
 
-export interface SessionStatus {
+interface SessionStatus {
   start_time?: string | null;
   end_time?: string | null;
   status?: SessionStatusLabel | string;
@@ -125,12 +112,10 @@ export interface Session {
   status: SessionStatus;
 }
 
-export interface CfsParameters {
+interface CfsParameters {
   configuration?: string;
 }
 
-export const ARCHES = ['X86', 'ARM', 'Other', 'Unknown'] as const;
-export type Arch = (typeof ARCHES)[number];
 
 export interface BootSet {
   name?: string;
@@ -141,7 +126,8 @@ export interface BootSet {
   node_list?: string[];
   node_groups?: string[];
   node_roles_groups?: string[];
-  arch?: Arch | string;
+  /** 'X86' (default), 'ARM', 'Other' or 'Unknown'. */
+  arch?: string;
   rootfs_provider?: string;
   rootfs_provider_passthrough?: string;
   cfs?: CfsParameters;
@@ -182,7 +168,7 @@ export interface BootArtifactsRecord {
 }
 
 /** `T` with every property, at every depth, read-only. */
-export type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+type DeepReadonly<T> = T extends (infer E)[] ? readonly DeepReadonly<E>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
 
 /**
  * A record as a store holds and shares it (listShared(), getManyShared(), what an update's change is

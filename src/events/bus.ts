@@ -83,7 +83,7 @@ export class LocalChangeBus implements ChangeBus {
   }
 }
 
-export const REDIS_CHANNEL = 'bos:v2:changes';
+const REDIS_CHANNEL = 'bos:v2:changes';
 /** How soon a subscriber connection that ended is replaced. */
 const RESUBSCRIBE_MS = 1_000;
 

@@ -26,7 +26,7 @@ export const WAKE_ON: Readonly<Record<ChangeKind, readonly OperatorName[]>> = {
  * by phase, which only the status operator's own writes change. During a boot most component
  * events are reports, so this keeps the others from listing components after every burst.
  */
-export const WAKE_ON_REPORT: readonly OperatorName[] = ['status'];
+const WAKE_ON_REPORT: readonly OperatorName[] = ['status'];
 
 /** The operators an event can give work to. */
 export function operatorsToWake(event: ChangeEvent): readonly OperatorName[] {

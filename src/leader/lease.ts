@@ -16,7 +16,6 @@
  * The operators' runner asks `gate().isLeader()` before each pass, or awaits `waitForLeadership()`.
  */
 import { EventEmitter } from 'node:events';
-import { hostname } from 'node:os';
 import {
   CoordinationV1Api,
   KubeConfig,
@@ -72,7 +71,7 @@ function statusCode(err: unknown): number | undefined {
 }
 
 /** Adapt a client-node CoordinationV1Api (requests abort with the given signal). */
-export function kubeLeaseApi(api: CoordinationV1Api): LeaseApi {
+function kubeLeaseApi(api: CoordinationV1Api): LeaseApi {
   // Per-request options: a middleware that attaches the abort signal to the fetch.
   const withSignal = (signal: AbortSignal): ConfigurationOptions<ObservableMiddleware> => ({
     middleware: [
@@ -497,13 +496,9 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 /** In-cluster service account when running in a pod, else $KUBECONFIG / ~/.kube/config. */
-export function defaultKubeConfig(): KubeConfig {
+function defaultKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromDefault();
   return kc;
 }
 
-/** The default identity: the pod name (POD_NAME, else the host name, which is the pod name in Kubernetes). */
-export function defaultIdentity(env: NodeJS.ProcessEnv = process.env): string {
-  return env.POD_NAME || hostname();
-}

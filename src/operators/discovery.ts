@@ -10,7 +10,7 @@ import { splitBatches } from './rules.js';
 import type { PassOperator } from './types.js';
 
 /** The record a newly discovered node gets. */
-export function newComponentRecord(id: string): Component {
+function newComponentRecord(id: string): Component {
   return {
     id,
     actual_state: emptyActualState(),

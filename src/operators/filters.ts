@@ -10,7 +10,6 @@ import type { CfsComponent, ComponentQuery } from '../clients/types.js';
 import {
   actualBootStateIsSet,
   actualStateOlderThan,
-  bootArtifactStatesMatch,
   cfsLeftDisabled,
   desiredBootStateIsNone,
   desiredBootStateIsOff,
@@ -80,10 +79,6 @@ export function timeSinceLastActionFilter(seconds: number, negate = false): Filt
 export function lastActionIsFilter(actions: string, negate = false): Filter {
   const list = actions.split(',').map((s) => s.trim());
   return predicate(`LastActionIs(${actions})`, (_ctx, c) => lastActionIs(c, list), negate);
-}
-
-export function bootArtifactStatesMatchFilter(negate = false): Filter {
-  return predicate('BootArtifactStatesMatch', (_ctx, c) => bootArtifactStatesMatch(c), negate);
 }
 
 export function desiredBootStateIsNoneFilter(negate = false): Filter {

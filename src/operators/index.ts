@@ -22,14 +22,14 @@ import { sessionSetup } from './session-setup.js';
 import { status } from './status.js';
 import { OPERATOR_NAMES, type OperatorDefinition, type OperatorName } from './types.js';
 
-export { Runner, LostLeadership, patchComponents, type LeadershipGate, type PassReport, type RunnerHealth, type RunnerOptions } from './runner.js';
+;
 export * from './types.js';
-export { OperatorError, errorText, errorService } from './errors.js';
-export { Heartbeat, liveness, readiness, startHealthServer, type HealthServer, type Liveness } from './health.js';
-export { decideStatus, buildStatusPatch, applyLimit, assembleKernelParameters } from './rules.js';
+;
+;
+;
 
 /** Every operator by name. */
-export const OPERATORS: Readonly<Record<OperatorName, OperatorDefinition>> = Object.freeze({
+const OPERATORS: Readonly<Record<OperatorName, OperatorDefinition>> = Object.freeze({
   discovery,
   'session-setup': sessionSetup,
   'power-on': powerOn,

@@ -4,7 +4,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 export const DEFAULT_LARGE_PASS_THRESHOLD = 20_000;
 
 /** How long after a pass selected `threshold` components or more every pass counts as large. */
-export const LARGE_SYSTEM_MEMORY_MS = 120_000;
+const LARGE_SYSTEM_MEMORY_MS = 120_000;
 
 /**
  * Keeps the operators of one process from holding several large selections at once. A pass is

@@ -15,9 +15,9 @@ import { patchComponents } from './runner.js';
 import type { FilterOperator, PassContext } from './types.js';
 
 /** Attempts to store a boot-artifact record before the batch fails (the first plus 5 retries). */
-export const BOOT_ARTIFACT_RECORD_ATTEMPTS = 6;
+const BOOT_ARTIFACT_RECORD_ATTEMPTS = 6;
 
-export interface BootArtifactGroup {
+interface BootArtifactGroup {
   kernel: string;
   kernelParameters: string;
   initrd: string;
@@ -25,7 +25,7 @@ export interface BootArtifactGroup {
 }
 
 /** Components grouped by desired (kernel, kernel parameters, initrd); all-empty ones are left out. */
-export function groupByBootArtifacts(components: readonly Component[]): BootArtifactGroup[] {
+function groupByBootArtifacts(components: readonly Component[]): BootArtifactGroup[] {
   const groups = new Map<string, BootArtifactGroup>();
   for (const c of components) {
     const ba = c.desired_state?.boot_artifacts ?? {};

@@ -48,7 +48,7 @@ export function retryState(c: Component, field: AttemptField, defaultRetryPolicy
 // ---------------------------------------------------------------- time predicates
 
 /** True when `stamp` is missing/unreadable or `now` is strictly later than `stamp + seconds`. */
-export function olderThan(stamp: string | undefined | null, seconds: number, nowMs: number): boolean {
+function olderThan(stamp: string | undefined | null, seconds: number, nowMs: number): boolean {
   const t = parseTimestamp(stamp ?? undefined);
   if (Number.isNaN(t)) return true;
   return nowMs > t + seconds * 1000;
@@ -119,7 +119,7 @@ export function lastActionIs(c: Component, actions: readonly string[]): boolean 
 export const PCS_MISSING_ERROR = 'Component information was not returned by pcs';
 export const CFS_MISSING_ERROR = 'Component information was not returned by cfs';
 export const CFS_FAILED_ERROR = 'cfs configuration failed';
-export const cfsInvalidStatusError = (status: string): string =>
+const cfsInvalidStatusError = (status: string): string =>
   `cfs is not reporting a valid configuration status for this component: ${status}`;
 
 export interface StatusInput {
@@ -142,7 +142,7 @@ export interface StatusDecision {
 }
 
 /** The component's current status: the stored `status.status`, else computed from the record. */
-export function currentStatus(c: Component): string {
+function currentStatus(c: Component): string {
   return c.status?.status ?? computeStatus(c);
 }
 

@@ -52,7 +52,7 @@ export interface LeadershipGate {
 }
 
 /** A leader lost its lease during a pass. */
-export class LostLeadership extends Error {
+class LostLeadership extends Error {
   constructor() {
     super('lost leadership during the pass; the remaining batches are left to the new leader');
     this.name = 'LostLeadership';

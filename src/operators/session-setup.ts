@@ -17,21 +17,21 @@ import { markSessionComplete } from './sessions.js';
 import type { PassContext, PassOperator } from './types.js';
 
 /** A session cannot be set up; the message is recorded as the session's error as is. */
-export class SessionSetupError extends OperatorError {
+class SessionSetupError extends OperatorError {
   constructor(message: string) {
     super(message, { service: 'session' });
     this.name = 'SessionSetupError';
   }
 }
 
-export const NO_NODES_ERROR = 'No nodes were found to act upon.';
-export const NO_BOS_COMPONENTS_ERROR = 'All nodes found to act upon do not exist as BOS components';
-export const tenantNotFound = (tenant: string): string => `Data not found for tenant ${tenant}`;
-export const tenantNodesError = (nodes: readonly string[]): string =>
+const NO_NODES_ERROR = 'No nodes were found to act upon.';
+const NO_BOS_COMPONENTS_ERROR = 'All nodes found to act upon do not exist as BOS components';
+const tenantNotFound = (tenant: string): string => `Data not found for tenant ${tenant}`;
+const tenantNodesError = (nodes: readonly string[]): string =>
   `The session template includes nodes which do not exist or are not available to this tenant: ${nodes.join(',')}`;
 
 /** HSM groups, partitions and roles, read at most once per pass and shared by every session. */
-export class HsmInventory {
+class HsmInventory {
   private groupsP?: Promise<Map<string, string[]>>;
   private partitionsP?: Promise<Map<string, string[]>>;
   private rolesP?: Promise<Map<string, string[]>>;
@@ -84,7 +84,7 @@ export class HsmInventory {
 }
 
 /** Per-session lookups: the template and the tenant's components. */
-export class SessionScope {
+class SessionScope {
   private tenantSet?: Promise<Set<string>>;
   constructor(
     readonly ctx: PassContext,
@@ -103,7 +103,7 @@ export class SessionScope {
 }
 
 /** The nodes one boot set acts on (docs/operators.md, "Choosing a boot set's nodes"). */
-export async function bootSetNodes(scope: SessionScope, bootSet: BootSet): Promise<Set<string>> {
+async function bootSetNodes(scope: SessionScope, bootSet: BootSet): Promise<Set<string>> {
   const { ctx, session, inventory } = scope;
   const hsm = ctx.services.hsm;
   let nodes = new Set<string>(Array.isArray(bootSet.node_list) ? bootSet.node_list : []);
@@ -156,7 +156,7 @@ export async function bootSetNodes(scope: SessionScope, bootSet: BootSet): Promi
  * Kernel, initrd and kernel parameters of a boot set, from its image manifest
  * (docs/operators.md, "Boot artifacts and kernel parameters").
  */
-export async function bootSetArtifacts(ctx: PassContext, bootSet: BootSet): Promise<{ kernel: string; initrd: string; kernel_parameters: string }> {
+async function bootSetArtifacts(ctx: PassContext, bootSet: BootSet): Promise<{ kernel: string; initrd: string; kernel_parameters: string }> {
   if (!bootSet.type) throw new SessionSetupError(`No path type set in boot set: ${JSON.stringify(bootSet)}`);
   if (bootSet.type !== 's3') throw new SessionSetupError(`No BootImageMetadata class for type ${bootSet.type}`);
   if (!bootSet.path) throw new SessionSetupError(`No path set in boot set: ${JSON.stringify(bootSet)}`);
@@ -176,7 +176,7 @@ export async function bootSetArtifacts(ctx: PassContext, bootSet: BootSet): Prom
 }
 
 /** The configuration a boot set asks for: none when CFS is off, else the boot set's, else the template's. */
-export function bootSetConfiguration(template: SessionTemplate, bootSet: BootSet): string {
+function bootSetConfiguration(template: SessionTemplate, bootSet: BootSet): string {
   if (template.enable_cfs === false) return '';
   return bootSet.cfs?.configuration || template.cfs?.configuration || '';
 }
@@ -212,7 +212,7 @@ export function componentPatch(id: string, session: Session, target: DesiredStat
  * it with the reason; a failure writing components to BOS escapes (the session stays pending and is
  * retried next pass).
  */
-export async function setupSession(ctx: PassContext, session: Session, inventory: HsmInventory): Promise<'running' | 'failed'> {
+async function setupSession(ctx: PassContext, session: Session, inventory: HsmInventory): Promise<'running' | 'failed'> {
   const scope = new SessionScope(ctx, session, inventory);
   const patches: ComponentPatch[] = [];
   const nodes = new Set<string>();

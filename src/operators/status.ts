@@ -40,7 +40,7 @@ export const CFS_BY_ID_MAX = 1000;
 export const AHEAD_WHILE_CFS = 4;
 
 /** Least time between two full listings for the component counts. */
-export const CENSUS_INTERVAL_MS = 60_000;
+const CENSUS_INTERVAL_MS = 60_000;
 
 /** Disabled components from the last full listing, per metrics registry. */
 interface Census {

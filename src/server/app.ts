@@ -51,12 +51,12 @@ export interface AppOptions {
   auth?: TokenVerifier;
 }
 
-export const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
+const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json\s*(;.*)?$/i;
 
 /** Deepest nesting of objects and arrays a request body may have (BOS bodies need fewer than 10). */
-export const MAX_BODY_DEPTH = 64;
+const MAX_BODY_DEPTH = 64;
 
 /** True when a parsed body nests objects or arrays deeper than `max` (checked without recursion). */
 function nestedDeeperThan(value: unknown, max: number): boolean {
@@ -76,7 +76,7 @@ function nestedDeeperThan(value: unknown, max: number): boolean {
  * top, '1.last_action' for the second item's last_action), or undefined when none does. JSON.parse
  * keeps such keys as plain own properties; merging them later could change a prototype.
  */
-export function protoKeyHolder(value: unknown): string | undefined {
+function protoKeyHolder(value: unknown): string | undefined {
   const stack: [unknown, string][] = [[value, '']];
   while (stack.length > 0) {
     const [v, path] = stack.pop()!;

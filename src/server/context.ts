@@ -14,7 +14,7 @@ import { check } from './schema.js';
 import type { Store } from './store/store.js';
 import { piecesLength, writePieces } from './record-json.js';
 
-export const TENANT_HEADER = 'cray-tenant-name';
+const TENANT_HEADER = 'cray-tenant-name';
 
 /** Marker body for a request whose content type is not JSON. */
 export const NON_JSON = Symbol('non-json body');
@@ -181,7 +181,7 @@ export function jsonBody<T>(req: FastifyRequest, schema: string | undefined, opt
  * Whether the request asks for no answer body (`Prefer: return=minimal`, RFC 7240), as the operators'
  * bulk patches and the nodes' state reports do: they do not read the updated records.
  */
-export function prefersMinimal(req: FastifyRequest): boolean {
+function prefersMinimal(req: FastifyRequest): boolean {
   const h = req.headers.prefer;
   if (!h) return false;
   return (Array.isArray(h) ? h.join(',') : h)
@@ -204,24 +204,6 @@ export function sendJson(reply: FastifyReply, status: number, body: unknown): Fa
 }
 
 const STREAM_BATCH = 1000;
-
-/**
- * Send a JSON array. A large array is streamed in batches (one JSON.stringify per batch of records),
- * so the client starts receiving while the rest is serialised and no single huge string is built.
- */
-export function sendJsonArray<T>(reply: FastifyReply, status: number, items: readonly T[], view?: (item: T) => unknown): FastifyReply {
-  if (items.length <= STREAM_BATCH * 2) return sendJson(reply, status, view ? items.map(view) : items);
-  function* chunks(): Generator<Buffer> {
-    for (let i = 0; i < items.length; i += STREAM_BATCH) {
-      const batch = items.slice(i, i + STREAM_BATCH);
-      const json = JSON.stringify(view ? batch.map(view) : batch);
-      // drop the batch's own brackets and join batches with commas
-      yield Buffer.from((i === 0 ? '[' : ',') + json.slice(1, -1));
-    }
-    yield Buffer.from(']\n');
-  }
-  return reply.code(status).type('application/json').send(Readable.from(chunks(), { objectMode: false }));
-}
 
 /**
  * Send a JSON array whose items are already serialised (`toJson` gives each item's JSON text as

@@ -29,7 +29,7 @@ const PROBE_TIMEOUT_MS = 2_000;
 const PROBE_INTERVAL_MS = 30_000;
 
 /** Any HTTP answer from `url` within the timeout: undefined when it answered, else why not. */
-export function probe(url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<string | undefined> {
+function probe(url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<string | undefined> {
   return new Promise((resolve) => {
     let u: URL;
     try {

@@ -29,7 +29,7 @@ export const badRequest = (detail: string) => new Problem(400, 'Bad Request', de
 
 export const invalidTenant = (detail: string) => new Problem(400, 'Invalid tenant', detail);
 
-export const notFound = (detail: string) => new Problem(404, 'The resource was not found', detail);
+const notFound = (detail: string) => new Problem(404, 'The resource was not found', detail);
 
 export const alreadyExists = (detail: string) => new Problem(409, 'The resource to be created already exists', detail);
 

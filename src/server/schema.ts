@@ -20,11 +20,11 @@ import { load as loadYaml } from 'js-yaml';
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type SchemaObject = { [k: string]: Json };
 
-export const OPENAPI_PATH = fileURLToPath(new URL('./bos-v2-openapi.yaml', import.meta.url));
+const OPENAPI_PATH = fileURLToPath(new URL('./bos-v2-openapi.yaml', import.meta.url));
 
 let openapiDoc: SchemaObject | undefined;
 /** The parsed OpenAPI document (loaded once). */
-export function openapi(): SchemaObject {
+function openapi(): SchemaObject {
   if (!openapiDoc) openapiDoc = loadYaml(readFileSync(OPENAPI_PATH, 'utf8')) as SchemaObject;
   return openapiDoc;
 }
@@ -94,12 +94,6 @@ export function validator(name: string, variant: SchemaVariant = 'request'): Val
     compiled.set(key, fn);
   }
   return fn;
-}
-
-/** Compile an ad-hoc schema (OpenAPI dialect, refs into components.schemas allowed). */
-export function compileSchema(schema: Json, variant: SchemaVariant = 'plain'): ValidateFunction {
-  ajvInstance ??= buildAjv();
-  return ajvInstance.compile(transform(schema, variant === 'request' ? 'bos-request' : 'bos', variant === 'request') as object);
 }
 
 // ---------------------------------------------------------------- error texts
@@ -207,7 +201,7 @@ function dottedPath(instancePath: string): string {
  * The error detail for a failed validation: the first error in upstream's wording, with
  * ` - '<path>'` when not at the root. Errors inside a oneOf branch are reported as the oneOf failure.
  */
-export function describeErrors(errors: ErrorObject[] | null | undefined): string {
+function describeErrors(errors: ErrorObject[] | null | undefined): string {
   if (!errors || errors.length === 0) return 'Invalid data';
   // ajv reports the branch errors of a oneOf before the oneOf itself; upstream reports the oneOf.
   const oneOf = errors.find((e) => e.keyword === 'oneOf' || e.keyword === 'anyOf');

@@ -10,7 +10,7 @@ export { SIM_CONTROL_PATH, SIM_PATHS } from './routing.js';
  * `r.Body` directly): upstream BOS's power-on PUTs BSS boot parameters without one. CFS and IMS
  * (Python, connexion) need `application/json`.
  */
-export const JSON_ANY_CONTENT_TYPE: ReadonlySet<SimService> = new Set(['hsm', 'pcs', 'bss', 'tapms']);
+const JSON_ANY_CONTENT_TYPE: ReadonlySet<SimService> = new Set(['hsm', 'pcs', 'bss', 'tapms']);
 
 type Handler = (req: FastifyRequest, reply: FastifyReply) => unknown;
 
@@ -67,7 +67,7 @@ function escapeXml(s: string): string {
  * The simulator's routes as a fastify plugin (encapsulated: its body parsers do not leak into the
  * host app). Every service route first applies the service's latency and failure-rate knobs.
  */
-export function simPlugin(room: MachineRoom): FastifyPluginAsync {
+function simPlugin(room: MachineRoom): FastifyPluginAsync {
   return async (app) => {
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
     try {

@@ -12,10 +12,10 @@ export interface SimObject {
 
 export const BOOT_IMAGES_BUCKET = 'boot-images';
 
-export const KERNEL_TYPE = 'application/vnd.cray.image.kernel';
-export const INITRD_TYPE = 'application/vnd.cray.image.initrd';
-export const ROOTFS_TYPE = 'application/vnd.cray.image.rootfs.squashfs';
-export const BOOT_PARAMETERS_TYPE = 'application/vnd.cray.image.parameters.boot';
+const KERNEL_TYPE = 'application/vnd.cray.image.kernel';
+const INITRD_TYPE = 'application/vnd.cray.image.initrd';
+const ROOTFS_TYPE = 'application/vnd.cray.image.rootfs.squashfs';
+const BOOT_PARAMETERS_TYPE = 'application/vnd.cray.image.parameters.boot';
 
 /** The images the simulated IMS knows (fixed ids so demos and tests can name them). */
 export const SIM_IMAGES = {
@@ -43,7 +43,7 @@ export const DEFAULT_BOOT_PARAMETERS =
   'iommu.passthrough=on numa_interleave_omit=headless oops=panic pageblock_order=14 rd.neednet=1 rd.retry=10 rd.shell ' +
   'ip=nmn0:dhcp quiet';
 
-export function md5(body: Buffer | string): string {
+function md5(body: Buffer | string): string {
   return createHash('md5').update(body).digest('hex');
 }
 

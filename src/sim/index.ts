@@ -4,19 +4,19 @@ import type { SimKnobs } from './knobs.js';
 import { MachineRoom } from './room.js';
 import { listenServicePorts, type ServicePortListeners } from './routing.js';
 
-export { MachineRoom, POWER_OPERATIONS } from './room.js';
+export { MachineRoom,  } from './room.js';
 export type {
   SimNode,
-  BootParameters,
-  BootRecord,
-  TransitionRecord,
-  MachineRoomOptions,
-  ReportEvent,
+  
+  
+  
+  
+  
   PowerTransitionOperation,
   CfsConfiguration,
   CfsSession,
 } from './room.js';
-export { buildSimApp, simPlugin, SIM_PATHS, SIM_CONTROL_PATH, JSON_ANY_CONTENT_TYPE } from './app.js';
+export { buildSimApp,  SIM_PATHS, SIM_CONTROL_PATH,  } from './app.js';
 export {
   SIM_SERVICE_HOSTS,
   SIM_IN_CLUSTER_PATHS,
@@ -26,17 +26,17 @@ export {
   inClusterService,
   listenServicePorts,
   serviceForHost,
-  simRewriteUrl,
-  toOriginForm,
+  
+  
 } from './routing.js';
-export type { ServicePortListeners, SimTarget } from './routing.js';
-export { DEFAULT_KNOBS, INSTANT_KNOBS, SIM_SERVICES, resolveKnobs } from './knobs.js';
+export type { ServicePortListeners,  } from './routing.js';
+export {  INSTANT_KNOBS, SIM_SERVICES,  } from './knobs.js';
 export type { SimKnobs, SimService } from './knobs.js';
 export { defaultLayout, computeXname } from './layout.js';
-export type { Layout, NodeSpec, TenantSpec } from './layout.js';
-export { SIM_IMAGES, SIM_BROKEN_MANIFESTS, BOOT_IMAGES_BUCKET, manifestPath } from './images.js';
-export { Scheduler } from './scheduler.js';
-export { Prng, stream } from './prng.js';
+;
+export { SIM_IMAGES, SIM_BROKEN_MANIFESTS,  manifestPath } from './images.js';
+;
+export {  stream } from './prng.js';
 
 export interface StartSimulatorOptions {
   nodes: number;
@@ -69,7 +69,7 @@ export interface RunningSimulator {
 }
 
 /** The base URL of each simulated service under a simulator base URL. */
-export function serviceUrls(base: string): Record<keyof typeof SIM_PATHS, string> {
+function serviceUrls(base: string): Record<keyof typeof SIM_PATHS, string> {
   const b = base.replace(/\/+$/, '');
   return Object.fromEntries(Object.entries(SIM_PATHS).map(([k, p]) => [k, b + p])) as Record<keyof typeof SIM_PATHS, string>;
 }

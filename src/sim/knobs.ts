@@ -52,7 +52,7 @@ export interface SimKnobs {
   reporterToken?: string;
 }
 
-export const DEFAULT_KNOBS: Readonly<SimKnobs> = Object.freeze({
+const DEFAULT_KNOBS: Readonly<SimKnobs> = Object.freeze({
   powerOnDelayMs: 5_000,
   powerOffDelayMs: 20_000,
   forceOffDelayMs: 2_000,

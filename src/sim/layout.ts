@@ -4,7 +4,7 @@ export type NodeRole = 'Compute' | 'Application' | 'Management';
 export type NodeArch = 'X86' | 'ARM' | 'UNKNOWN';
 
 /** The fixed, hardware-like facts of one node. */
-export interface NodeSpec {
+interface NodeSpec {
   id: string;
   nid: number;
   role: NodeRole;
@@ -27,7 +27,7 @@ export interface Layout {
 }
 
 /** Compute nodes per liquid-cooled cabinet: 8 chassis × 8 slots × 2 BMCs × 2 nodes. */
-export const NODES_PER_CABINET = 256;
+const NODES_PER_CABINET = 256;
 
 /** The xname of compute node `i` (0-based): cabinets x1000, x1001, … then chassis, slot, BMC, node. */
 export function computeXname(i: number): string {

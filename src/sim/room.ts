@@ -22,7 +22,7 @@ export interface BootParameters {
 }
 
 /** What a node booted: the BSS entry at power-on time and the resulting kernel command line. */
-export interface BootRecord extends BootParameters {
+interface BootRecord extends BootParameters {
   cmdline: string;
   /** Machine time the node became Ready. */
   at: number;
@@ -141,7 +141,7 @@ interface NodeState extends SimNode {
   cfs: CfsState;
 }
 
-export interface TransitionTask {
+interface TransitionTask {
   xname: string;
   taskStatus: 'new' | 'in-progress' | 'failed' | 'succeeded';
   taskStatusDescription: string;

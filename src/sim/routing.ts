@@ -83,7 +83,7 @@ export function serviceForHost(host: string | undefined): SimService | undefined
  * An absolute-form request target (`GET http://cray-smd/hsm/v2/... HTTP/1.1`, what a client sends
  * to an HTTP proxy) becomes origin-form, its host the Host header. Idempotent.
  */
-export function toOriginForm(req: IncomingMessage): void {
+function toOriginForm(req: IncomingMessage): void {
   const url = req.url ?? '/';
   const m = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)(.*)$/i.exec(url);
   if (!m) return;
@@ -168,7 +168,7 @@ export function targetOf(req: IncomingMessage): SimTarget {
 }
 
 /** The base URL of each service's in-cluster API under `origin` (`http://cray-smd` → `http://cray-smd/hsm/v2`). */
-export function inClusterBase(svc: SimService, origin: string): string {
+function inClusterBase(svc: SimService, origin: string): string {
   return origin.replace(/\/+$/, '') + SIM_IN_CLUSTER_PATHS[svc];
 }
 

@@ -19,7 +19,7 @@ import {
   TooManyArtifacts,
   type ClosableServices,
 } from '../../src/clients/index.js';
-import { ServiceError } from '../../src/clients/types.js';
+import { type ServiceError } from '../../src/clients/types.js';
 import { computeXname, manifestPath, SIM_BROKEN_MANIFESTS, SIM_IMAGES, startSimulator, type RunningSimulator } from '../../src/sim/index.js';
 
 const NODES = 40;

@@ -1,7 +1,7 @@
 import Fastify, { type FastifyReply } from 'fastify';
 
 /** One request as the fake saw it. */
-export interface Seen {
+interface Seen {
   method: string;
   /** Path without the query string. */
   path: string;

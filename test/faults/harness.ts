@@ -85,7 +85,7 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
 }
 
 /** The compute nodes of the room (what a `node_roles_groups: ['Compute']` boot set selects). */
-export function computeNodes(room: MachineRoom): string[] {
+function computeNodes(room: MachineRoom): string[] {
   return room
     .nodes()
     .filter((n) => n.role === 'Compute' && n.enabled && !n.locked)

@@ -7,7 +7,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import type { RunningSystem } from '../../src/system.js';
 import { createServices, gatewayUrls, storeBootArtifacts } from '../../src/clients/index.js';
 import { OPTION_DEFAULTS } from '../../src/common/options.js';
 import { startOperators, type RunningOperators } from '../../src/operators/index.js';

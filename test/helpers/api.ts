@@ -56,7 +56,7 @@ const pathTemplates = Object.keys(doc.paths as Obj).map((t) => ({
 }));
 
 /** The OpenAPI path template a concrete path (without query) belongs to, or undefined. */
-export function pathTemplate(path: string): string | undefined {
+function pathTemplate(path: string): string | undefined {
   const p = path.split('?')[0]!.replace(/^\/apis\/bos(?=\/|$)/, '') || '/';
   return pathTemplates.find((t) => t.regex.test(p))?.template;
 }

@@ -14,7 +14,7 @@ import { startSystem, type RunningSystem, type SystemOptions } from '../../src/s
 type Obj = Record<string, any>;
 
 /** Machine delays (ms of machine time): short enough for tests, long enough that phases are visible. */
-export const E2E_KNOBS: Partial<SimKnobs> = {
+const E2E_KNOBS: Partial<SimKnobs> = {
   powerOnDelayMs: 5_000,
   powerOffDelayMs: 10_000,
   forceOffDelayMs: 2_000,
@@ -23,7 +23,7 @@ export const E2E_KNOBS: Partial<SimKnobs> = {
 };
 
 /** Operator options: frequent polling (machine seconds), everything else at its default unless a test says so. */
-export const E2E_OPTIONS: Partial<Options> = {
+const E2E_OPTIONS: Partial<Options> = {
   polling_frequency: 5,
   discovery_frequency: 10,
 };
@@ -82,7 +82,7 @@ const logLevel = process.env.E2E_LOG_LEVEL?.toUpperCase();
  * everything slows down together (nothing is decided by real time); the bound only stops a hung
  * scenario. Scenarios normally finish within a few seconds.
  */
-export const WAIT_BOUND_MS = 60_000;
+const WAIT_BOUND_MS = 60_000;
 
 /** Per-test real-time limit for the end-to-end files (a scenario waits several times). */
 export const E2E_TEST_TIMEOUT_MS = 150_000;

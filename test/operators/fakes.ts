@@ -35,7 +35,7 @@ import { silentLogger } from '../../src/log.js';
 import { OPTION_DEFAULTS, type Options } from '../../src/common/options.js';
 import type { PassContext } from '../../src/operators/types.js';
 
-export interface Call {
+interface Call {
   service: ServiceName;
   method: string;
   args: unknown[];
@@ -61,7 +61,7 @@ export function mergeComponent(record: Component, patch: Partial<Component>): Co
   return out as unknown as Component;
 }
 
-export class Recorder {
+class Recorder {
   readonly calls: Call[] = [];
   readonly failures = new Map<string, (args: unknown[]) => unknown>();
   record(service: ServiceName, method: string, args: unknown[]): void {
@@ -89,7 +89,7 @@ export class Recorder {
   }
 }
 
-export class FakeBos implements BosClient {
+class FakeBos implements BosClient {
   components = new Map<string, Component>();
   sessions = new Map<string, Session>();
   templates = new Map<string, SessionTemplate>();
@@ -255,7 +255,7 @@ export class FakeBos implements BosClient {
   }
 }
 
-export class FakeHsm implements HsmClient {
+class FakeHsm implements HsmClient {
   components: HsmComponent[] = [];
   groups: HsmGroup[] = [];
   partitions: HsmPartition[] = [];
@@ -289,7 +289,7 @@ export class FakeHsm implements HsmClient {
   }
 }
 
-export class FakePcs implements PcsClient {
+class FakePcs implements PcsClient {
   power = new Map<string, string>();
   constructor(private readonly rec: Recorder) {}
   async powerStatus(ids: readonly string[]): Promise<Map<string, string>> {
@@ -306,7 +306,7 @@ export class FakePcs implements PcsClient {
   }
 }
 
-export class FakeBss implements BssClient {
+class FakeBss implements BssClient {
   private n = 0;
   constructor(private readonly rec: Recorder) {}
   async setBootParameters(hosts: readonly string[], params: string, kernel: string, initrd: string): Promise<string> {
@@ -316,7 +316,7 @@ export class FakeBss implements BssClient {
   }
 }
 
-export class FakeCfs implements CfsClient {
+class FakeCfs implements CfsClient {
   components = new Map<string, CfsComponent>();
   constructor(private readonly rec: Recorder) {}
   async getComponents(ids?: readonly string[]): Promise<CfsComponent[]> {
@@ -333,7 +333,7 @@ export class FakeCfs implements CfsClient {
   }
 }
 
-export class FakeIms implements ImsClient {
+class FakeIms implements ImsClient {
   missing = new Set<string>();
   constructor(private readonly rec: Recorder) {}
   async getImage(id: string): Promise<ImsImage> {
@@ -349,7 +349,7 @@ export class FakeIms implements ImsClient {
   }
 }
 
-export class FakeS3 implements S3Client {
+class FakeS3 implements S3Client {
   objects = new Map<string, string>();
   constructor(private readonly rec: Recorder) {}
   async getObject(url: string): Promise<S3Object> {
@@ -379,7 +379,7 @@ export class FakeS3 implements S3Client {
   }
 }
 
-export class FakeTenants implements TenantClient {
+class FakeTenants implements TenantClient {
   tenants = new Map<string, Set<string>>();
   constructor(private readonly rec: Recorder) {}
   async tenantXnames(tenant: string): Promise<Set<string> | null> {
@@ -390,7 +390,7 @@ export class FakeTenants implements TenantClient {
   }
 }
 
-export class FakeBootArtifacts implements BootArtifactsRecords {
+class FakeBootArtifacts implements BootArtifactsRecords {
   records = new Map<string, BootArtifactsRecord>();
   constructor(private readonly rec: Recorder) {}
   async put(token: string, record: BootArtifactsRecord): Promise<void> {
@@ -416,7 +416,7 @@ export interface World extends Services {
   bootArtifacts: FakeBootArtifacts;
 }
 
-export const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
+const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);
 
 export function world(start = T0): World {
   const rec = new Recorder();

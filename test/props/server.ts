@@ -18,7 +18,7 @@ export const TENANT_NODES: Record<string, string[]> = {
 };
 export const FREE_NODES = ['x1000c0s2b0n0', 'x1000c0s2b0n1', 'x3000c0s1b0n0'];
 export const ALL_NODES = [...TENANT_NODES['tenant-a']!, ...TENANT_NODES['tenant-b']!, ...FREE_NODES];
-export const TENANTS = ['', 'tenant-a', 'tenant-b'];
+const TENANTS = ['', 'tenant-a', 'tenant-b'];
 
 export interface PropServer {
   url: string;
@@ -74,7 +74,7 @@ function component(id: string, session = ''): Record<string, unknown> {
   };
 }
 
-export function sessionRecord(name: string, tenant: string, template: string, components: string[], status = 'running'): Record<string, unknown> {
+function sessionRecord(name: string, tenant: string, template: string, components: string[], status = 'running'): Record<string, unknown> {
   return {
     name,
     tenant: tenant || null,

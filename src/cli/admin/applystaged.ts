@@ -3,13 +3,13 @@
  * manager runs per idle node, e.g. as Slurm's RebootProgram). Quiet and exit 0 when every node
  * succeeded; otherwise one line on stderr per kind of failure and exit 1.
  */
-import { Command } from 'commander';
+import { type Command } from 'commander';
 import type { Component } from '../../common/types.js';
 import { act, withConnection, type Io } from './common.js';
 import { CliError, seg, type BosApi } from './http.js';
 import { json } from './output.js';
 
-export interface ApplyStagedResult {
+interface ApplyStagedResult {
   succeeded: string[];
   failed: string[];
   ignored: string[];
@@ -26,10 +26,10 @@ async function recordedError(api: BosApi, id: string): Promise<string> {
 }
 
 /** The API takes at most this many xnames per request. */
-export const APPLYSTAGED_BATCH = 32768;
+const APPLYSTAGED_BATCH = 32768;
 
 /** POST /v2/applystaged, in batches of APPLYSTAGED_BATCH xnames; the answers merged. */
-export async function applyStaged(api: BosApi, xnames: readonly string[]): Promise<ApplyStagedResult> {
+async function applyStaged(api: BosApi, xnames: readonly string[]): Promise<ApplyStagedResult> {
   const all: ApplyStagedResult = { succeeded: [], failed: [], ignored: [] };
   for (let i = 0; i < xnames.length; i += APPLYSTAGED_BATCH) {
     const r = await api.post<ApplyStagedResult>('/applystaged', { xnames: xnames.slice(i, i + APPLYSTAGED_BATCH) });

@@ -3,7 +3,7 @@
  * the per-command context (API client, output format, output streams) and the action wrapper that
  * turns errors into one `bos: ...` line and an exit code.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { BosApi, CliError, DEFAULT_URL } from './http.js';
 import { parseFormat, type Format, type Writer } from './output.js';
 
@@ -26,7 +26,7 @@ export interface Ctx {
   io: Io;
 }
 
-export interface ConnectionFlags {
+interface ConnectionFlags {
   url?: string;
   tenant?: string;
   tokenFile?: string;
@@ -65,7 +65,7 @@ export function leaf(cmd: Command): Command {
   return cmd.configureHelp({ showGlobalOptions: true });
 }
 
-export function makeCtx(flags: ConnectionFlags, io: Io): Ctx {
+function makeCtx(flags: ConnectionFlags, io: Io): Ctx {
   let format: Format;
   try {
     format = parseFormat(flags.format);

@@ -2,16 +2,16 @@
  * `bos components list|describe|update`.
  */
 import type { ComponentQuery } from '../../clients/types.js';
-import { Command, InvalidArgumentError } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import { emptyStagedState } from '../../common/constants.js';
 import { PHASES, type Component, type ComponentPatch } from '../../common/types.js';
 import { act, boolArg, intArg, leaf, withConnection, type Io } from './common.js';
 import { CliError, seg, type BosApi, type Query } from './http.js';
 import { describe, json, show, table, type Column } from './output.js';
 
-export const DEFAULT_PAGE_SIZE = 2000;
+const DEFAULT_PAGE_SIZE = 2000;
 /** Ids per request when listing by a long id list (keeps the request line well under 16 KiB). */
-export const IDS_PER_REQUEST = 400;
+const IDS_PER_REQUEST = 400;
 
 export type { ComponentQuery };
 
@@ -96,7 +96,7 @@ interface UpdateOpts {
 }
 
 /** The PATCH body of `components update` from its options. */
-export function componentPatch(o: UpdateOpts): ComponentPatch {
+function componentPatch(o: UpdateOpts): ComponentPatch {
   const patch: ComponentPatch = {};
   if (o.enabled !== undefined) patch.enabled = o.enabled;
   if (o.retryPolicy !== undefined) patch.retry_policy = o.retryPolicy;

@@ -21,7 +21,7 @@ export class CliError extends Error {
 }
 
 /** A problem answer (docs/api.md, "Errors") or any other non-2xx answer of the API. */
-export class ApiError extends CliError {
+class ApiError extends CliError {
   constructor(
     readonly status: number,
     readonly title: string,

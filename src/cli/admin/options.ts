@@ -2,13 +2,13 @@
  * `bos options list|update`: the BOS options, each update flag typed and checked by the option
  * rules before anything is sent.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { checkOption, OPTION_NAMES, OPTION_RULES, type OptionName } from '../../common/options.js';
 import { act, leaf, withConnection, type Io } from './common.js';
 import { CliError } from './http.js';
 import { json, show, table } from './output.js';
 
-export function optionFlag(name: OptionName): string {
+function optionFlag(name: OptionName): string {
   return `--${name.replaceAll('_', '-')}`;
 }
 

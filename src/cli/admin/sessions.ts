@@ -1,14 +1,14 @@
 /**
  * `bos sessions create|list|describe|delete|status`.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { OPERATIONS, SESSION_STATUSES, type ExtendedStatus, type Session } from '../../common/types.js';
 import { act, ageArg, leaf, secondsArg, withConnection, type Io } from './common.js';
 import { CliError, seg, type Query } from './http.js';
 import { describe, json, show, table, type Column } from './output.js';
 import { trimDuration, watchSession } from './watch.js';
 
-export const SESSION_COLUMNS: Column<Session>[] = [
+const SESSION_COLUMNS: Column<Session>[] = [
   { header: 'NAME', get: (s) => s.name },
   { header: 'TENANT', get: (s) => show(s.tenant) },
   { header: 'OPERATION', get: (s) => show(s.operation) + (s.stage ? ' (staged)' : '') },
@@ -32,7 +32,7 @@ function statusArg(v: string): string {
 }
 
 /** The extended status as a short report. */
-export function statusReport(name: string, ext: ExtendedStatus): string {
+function statusReport(name: string, ext: ExtendedStatus): string {
   const n = ext.managed_components_count ?? 0;
   const count = (p: number | undefined) => Math.round(((p ?? 0) * n) / 100);
   const ph = ext.phases ?? ({} as ExtendedStatus['phases']);

@@ -2,7 +2,7 @@
  * `bos sessiontemplates list|describe|create|update|delete|validate|template`.
  */
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { type Command } from 'commander';
 import { load as loadYaml } from 'js-yaml';
 import type { SessionTemplate } from '../../common/types.js';
 import { act, leaf, withConnection, type Io } from './common.js';
@@ -18,7 +18,7 @@ const TEMPLATE_COLUMNS: Column<SessionTemplate>[] = [
 ];
 
 /** Read a template body from a JSON or YAML file (`-` = standard input). */
-export function readBodyFile(file: string): unknown {
+function readBodyFile(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file === '-' ? 0 : file, 'utf8');

@@ -11,7 +11,7 @@ import { CliError, seg, type BosApi } from './http.js';
 import type { Io } from './common.js';
 import { listComponents } from './components.js';
 
-export const EXIT_NODES_FAILED = 2;
+const EXIT_NODES_FAILED = 2;
 
 export interface Progress {
   session: string;
@@ -38,7 +38,7 @@ export function trimDuration(d: string | undefined): string {
   return (d ?? '').replace(/\.\d+$/, '') || '0:00:00';
 }
 
-export function formatSeconds(s: number): string {
+function formatSeconds(s: number): string {
   const t = Math.max(0, Math.floor(s));
   const h = Math.floor(t / 3600);
   const m = Math.floor((t % 3600) / 60);
@@ -100,7 +100,7 @@ function counts(rec: Record<string, number>): string {
 }
 
 /** Lines of the live view. */
-export function viewLines(p: Progress, maxErrors = 5): string[] {
+function viewLines(p: Progress, maxErrors = 5): string[] {
   const settled = p.done + p.failed;
   const lines = [
     `Session ${p.session}${p.about ? ` (${p.about})` : ''}: ${p.sessionStatus}   elapsed ${p.elapsed}`,
@@ -120,7 +120,7 @@ export function viewLines(p: Progress, maxErrors = 5): string[] {
 }
 
 /** One plain line (non-terminal output). */
-export function plainLine(p: Progress): string {
+function plainLine(p: Progress): string {
   const phases = Object.entries(p.phases).map(([k, v]) => ` ${k}=${v}`).join('');
   return (
     `session=${p.session} status=${p.sessionStatus} elapsed=${p.elapsed.replace(/ days?, /, 'd')} nodes=${p.nodes} done=${p.done} ` +
@@ -129,7 +129,7 @@ export function plainLine(p: Progress): string {
 }
 
 /** The summary printed once the session is complete. */
-export function summaryLines(session: string, ext: ExtendedStatus, maxErrors = 10): { lines: string[]; failed: number } {
+function summaryLines(session: string, ext: ExtendedStatus, maxErrors = 10): { lines: string[]; failed: number } {
   const n = ext.managed_components_count ?? 0;
   const ok = Math.round(((ext.percent_successful ?? 0) * n) / 100);
   const failed = Math.round(((ext.percent_failed ?? 0) * n) / 100);

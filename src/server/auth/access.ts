@@ -84,7 +84,7 @@ function refuse(reason: string): Decision {
 }
 
 /** The value at a dotted claim path (`realm_access.roles`), or undefined. */
-export function claimAt(claims: Readonly<Record<string, unknown>>, path: string): unknown {
+function claimAt(claims: Readonly<Record<string, unknown>>, path: string): unknown {
   let v: unknown = claims;
   for (const part of path.split('.')) {
     if (!v || typeof v !== 'object' || Array.isArray(v)) return undefined;

@@ -7,8 +7,8 @@ import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JSONWebKeySet
 import type { TokenSource } from '../../clients/http.js';
 import { TokenVerifier } from './verifier.js';
 
-export const DEV_ISSUER = 'urn:bos:development-issuer';
-export const DEV_AUDIENCE = 'bos';
+const DEV_ISSUER = 'urn:bos:development-issuer';
+const DEV_AUDIENCE = 'bos';
 const KEY_ID = 'bos-dev-1';
 
 export class DevIssuer {

@@ -27,7 +27,7 @@ function version(req: FastifyRequest) {
 }
 
 /** The options GET shows (docs/api.md, "Options"): known names only, defaults filled in, bad TTL replaced. */
-export function visibleOptions(stored: Record<string, unknown>): Record<string, unknown> {
+function visibleOptions(stored: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const name of OPTION_NAMES) out[name] = name in stored ? stored[name] : OPTION_DEFAULTS[name];
   const ttl = out.component_actual_state_ttl;

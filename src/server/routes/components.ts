@@ -1,5 +1,5 @@
 /** Component endpoints and applystaged (docs/api.md, "Components"). */
-import { attachStatus, shownStatus } from '../../common/status.js';
+import { attachStatus } from '../../common/status.js';
 import type { BootArtifactsRecord, Component, ComponentPatch, Session } from '../../common/types.js';
 import {
   checkParam,
@@ -10,13 +10,10 @@ import {
   queryParam,
   sendJson,
   sendWritten,
-  sendJsonArray,
-  sendJsonItems,
   tenantOf,
   type ServerContext,
 } from '../context.js';
 import { actualStateConflict, badRequest, recordNotFound } from '../problem.js';
-import { outputPieces } from '../record-json.js';
 import { applyStaged, type ApplyOutcome } from '../rules/applystaged.js';
 import {
   actualStateUpdateAllowed,

@@ -10,7 +10,7 @@ import { applyAutoFields } from './components.js';
 export type ApplyOutcome = 'succeeded' | 'failed' | 'ignored';
 
 /** The staged-session check: undefined when the staged state may be applied, else the error text. */
-export function stagedSessionError(session: Session | undefined, staged: Component['staged_state'], sessionName: string, tenant: string): string | undefined {
+function stagedSessionError(session: Session | undefined, staged: Component['staged_state'], sessionName: string, tenant: string): string | undefined {
   const where = `(session: ${sessionName}, tenant: ${tenant})`;
   if (!session) return `Staged session no longer exists ${where}`;
   const values = staged?.boot_artifacts && typeof staged.boot_artifacts === 'object' ? Object.values(staged.boot_artifacts) : [];

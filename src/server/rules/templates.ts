@@ -13,7 +13,7 @@ function isObj(v: unknown): v is Obj {
 }
 
 /** The hardware-specifier fields, in the order upstream's frozenset repr shows them. */
-export const HARDWARE_SPECIFIER_FIELDS = ['node_list', 'node_roles_groups', 'node_groups'] as const;
+const HARDWARE_SPECIFIER_FIELDS = ['node_list', 'node_roles_groups', 'node_groups'] as const;
 const FIELD_SET_REPR = `frozenset({${HARDWARE_SPECIFIER_FIELDS.map((f) => `'${f}'`).join(', ')}})`;
 
 /** The hardware-specifier rule: undefined when the boot set names nodes, else the error text. */

@@ -9,14 +9,14 @@ import type { Options } from '../../common/options.js';
 import type { BootSet, SessionTemplate } from '../../common/types.js';
 import { hardwareSpecifierError, hasNid } from './templates.js';
 
-export const ARTIFACT_TYPES = {
+const ARTIFACT_TYPES = {
   kernel: 'application/vnd.cray.image.kernel',
   initrd: 'application/vnd.cray.image.initrd',
   boot_parameters: 'application/vnd.cray.image.parameters.boot',
 } as const;
-export const MANIFEST_MAX_BYTES = 1_048_576;
+const MANIFEST_MAX_BYTES = 1_048_576;
 /** Root file system providers this project supports (docs/data-model.md, "Boot sets": sbps and cpss3). */
-export const SUPPORTED_ROOTFS_PROVIDERS = new Set(['sbps', 'cpss3']);
+const SUPPORTED_ROOTFS_PROVIDERS = new Set(['sbps', 'cpss3']);
 
 export interface ValidationDeps {
   s3?: S3Client;
@@ -41,7 +41,7 @@ class KindError extends Error {
 }
 
 /** `<kind>: <message>` for any error (the readable form of upstream's exception-type prefix). */
-export function kindMessage(err: unknown): string {
+function kindMessage(err: unknown): string {
   if (err instanceof KindError) return `${err.kind}: ${err.message}`;
   if (err instanceof ServiceError) return `${err.name === 'ServiceError' ? err.service : err.name}: ${err.message}`;
   if (err instanceof Error) return `${err.name}: ${err.message}`;

@@ -12,7 +12,7 @@ export interface ChangeJob {
 }
 
 /** Per id, what a job wrote (record, null: deleted, undefined: left), or what its change threw. */
-export type ChangeOutcome = { ok: true; written: (Component | null | undefined)[] } | { ok: false; error: unknown };
+type ChangeOutcome = { ok: true; written: (Component | null | undefined)[] } | { ok: false; error: unknown };
 
 export interface ChangesRun {
   /** Per job, in order. */

@@ -3,7 +3,7 @@
  * never changed in place (docs/store.md). With BOS_FREEZE_RECORDS=1 (set for every test run) the
  * stores deep-freeze each record they hold, so any change in place throws and fails the test.
  */
-export const FREEZE_RECORDS = process.env.BOS_FREEZE_RECORDS === '1';
+const FREEZE_RECORDS = process.env.BOS_FREEZE_RECORDS === '1';
 
 function deepFreeze(value: unknown): void {
   if (value === null || typeof value !== 'object' || Object.isFrozen(value)) return;

@@ -1,4 +1,4 @@
-import type { BootArtifactsRecord, Component } from '../../common/types.js';
+import type { BootArtifactsRecord, Component, ExtendedStatus, Session, SessionTemplate } from '../../common/types.js';
 import { StoreConflictError, UPDATE_ATTEMPTS, UPDATE_GROUP, type ComponentChange, type ComponentTable, type ListOptions, type Store, type TenantTable, type WriteMeta } from './store.js';
 import { runChanges } from './component-change.js';
 import { held } from './freeze.js';
@@ -160,9 +160,9 @@ export function upperBound(sorted: readonly string[], key: string): number {
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
   readonly components = new MemoryComponents();
-  readonly templates = new MemoryTenantTable<import('../../common/types.js').SessionTemplate>();
-  readonly sessions = new MemoryTenantTable<import('../../common/types.js').Session>();
-  readonly sessionStatus = new MemoryTenantTable<import('../../common/types.js').ExtendedStatus>();
+  readonly templates = new MemoryTenantTable<SessionTemplate>();
+  readonly sessions = new MemoryTenantTable<Session>();
+  readonly sessionStatus = new MemoryTenantTable<ExtendedStatus>();
   private options: Record<string, unknown> | null = null;
   private readonly artifacts = new Map<string, BootArtifactsRecord>();
 

@@ -238,7 +238,7 @@ export async function scanKeys(conn: Connections, db: number): Promise<string[]>
 }
 
 /** Send one MGET per batch, all at once; the promises settle in order as the replies arrive. */
-export function mgetBatches(r: Redis, keys: readonly string[], from: number, to: number): Promise<(string | null)[]>[] {
+function mgetBatches(r: Redis, keys: readonly string[], from: number, to: number): Promise<(string | null)[]>[] {
   const out: Promise<(string | null)[]>[] = [];
   for (let i = from; i < to; i += MGET_BATCH) {
     const p = r.mget(keys.slice(i, Math.min(i + MGET_BATCH, to)));

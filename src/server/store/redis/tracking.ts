@@ -164,6 +164,6 @@ export class Tracking {
 
 const INVALIDATE_CHANNEL = '__redis__:invalidate';
 /** Names of unknown keys written since the last SCAN that a listing looks up instead of scanning again. */
-export const NEW_NAMES_MAX = 1_000;
+const NEW_NAMES_MAX = 1_000;
 /** After Redis refused tracking (older than 6, or not permitted), how long listings go without it before trying again. */
 export const TRACKING_RETRY_MS = 60_000;
