@@ -16,13 +16,27 @@ import type { BootArtifacts, Component } from './types.js';
 /** The media type a client asks for (before `application/json`) to get status views. */
 export const STATUS_VIEW_MEDIA_TYPE = 'application/vnd.bos.status-view+json';
 
+/** What a status view tells of a component's boot artifacts instead of showing them. */
+interface StatusFacts {
+  /** No desired kernel: the node is to be off. */
+  boot_off: boolean;
+  /** Desired and actual boot artifacts the same (`spire_join_token` aside). */
+  artifacts_match: boolean;
+}
+
+/** A component as a status view shows it; never stored. */
+export type StatusView = Component & { status_facts: StatusFacts };
+
+/** A component as a listing gives it to an operator: a full record, or a status view where the API makes them. */
+export type ListedComponent = Component & { status_facts?: StatusFacts };
+
 /** Missing, not an object, or an object without keys. */
 export function isEmptyObject(o: unknown): boolean {
   return !o || typeof o !== 'object' || Object.keys(o).length === 0;
 }
 
 /** Desired boot artifacts missing/empty, or no kernel (a view: its `boot_off` fact). */
-export function desiredBootStateIsOff(c: Component): boolean {
+export function desiredBootStateIsOff(c: ListedComponent): boolean {
   if (c.status_facts) return c.status_facts.boot_off;
   const ba = c.desired_state?.boot_artifacts;
   if (isEmptyObject(ba)) return true;
@@ -44,7 +58,7 @@ export function sanitizeKernelParameters(params: string | undefined | null): str
  * Desired and actual boot artifacts name the same kernel, initrd and (sanitized) kernel parameters
  * (a view: its `artifacts_match` fact).
  */
-export function bootArtifactStatesMatch(c: Component): boolean {
+export function bootArtifactStatesMatch(c: ListedComponent): boolean {
   if (c.status_facts) return c.status_facts.artifacts_match;
   const desired: BootArtifacts | undefined = c.desired_state?.boot_artifacts;
   const actual: BootArtifacts | undefined = c.actual_state?.boot_artifacts;
@@ -71,20 +85,20 @@ function configurationOnly(state: unknown): unknown {
  * and what tells a changed component (id, enabled, session, status, last_action, error, the desired
  * configuration), with the facts it needs from the boot artifacts.
  */
-export function statusView(c: Component): Component {
-  return c.status_facts ? c : buildView(c, undefined);
+export function statusView(c: ListedComponent): StatusView {
+  return c.status_facts ? (c as StatusView) : buildView(c, undefined);
 }
 
 /**
  * The status view of a stored record as the API shows it: `status` (the record's with the computed
  * status attached) in the record's place for it, or last when the record has none.
  */
-export function statusViewShowing(c: Component, status: NonNullable<Component['status']>): Component {
+export function statusViewShowing(c: Component, status: NonNullable<Component['status']>): StatusView {
   return buildView(c, status);
 }
 
 /** Built field by field, in the record's order (no copy and `delete`, which would leave the object slow to serialise). */
-function buildView(c: Component, status: Component['status'] | undefined): Component {
+function buildView(c: Component, status: Component['status'] | undefined): StatusView {
   const r = c as unknown as Record<string, unknown>;
   const v: Record<string, unknown> = {};
   let statusShown = status === undefined;
@@ -98,5 +112,5 @@ function buildView(c: Component, status: Component['status'] | undefined): Compo
   }
   if (!statusShown) v.status = status;
   v.status_facts = { boot_off: desiredBootStateIsOff(c), artifacts_match: bootArtifactStatesMatch(c) };
-  return v as unknown as Component;
+  return v as unknown as StatusView;
 }

@@ -78,16 +78,6 @@ export interface Component {
   error?: string;
   session?: string;
   retry_policy?: number;
-  /** Only in a status view of a listing (status-view.ts), never stored. */
-  status_facts?: StatusFacts;
-}
-
-/** What a status view tells of a component's boot artifacts instead of showing them. */
-interface StatusFacts {
-  /** No desired kernel: the node is to be off. */
-  boot_off: boolean;
-  /** Desired and actual boot artifacts the same (`spire_join_token` aside). */
-  artifacts_match: boolean;
 }
 
 /** A component patch or body: like a component, but `id` may be absent. */

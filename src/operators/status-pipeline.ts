@@ -7,7 +7,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Component, ComponentPatch } from '../common/types.js';
-import { statusView } from '../common/status-view.js';
+import { statusView, type ListedComponent } from '../common/status-view.js';
 import { componentPages } from '../clients/bos.js';
 import type { ComponentQuery, PowerState } from '../clients/types.js';
 import { CfsRecords, type CfsWait } from './cfs-records.js';
@@ -43,11 +43,12 @@ export const AHEAD_WHILE_CFS = 4;
  * CFS). Two full records are compared as they are; a status view (status-view.ts) with anything else
  * is compared as views (a view decides what its full record decides).
  */
-export function sameDecisionInputs(a: Component, b: Component): boolean {
+export function sameDecisionInputs(a: ListedComponent, b: ListedComponent): boolean {
   if (a.status_facts || b.status_facts) {
-    a = statusView(a);
-    b = statusView(b);
-    if (!isDeepStrictEqual(a.status_facts, b.status_facts)) return false;
+    const [va, vb] = [statusView(a), statusView(b)];
+    if (!isDeepStrictEqual(va.status_facts, vb.status_facts)) return false;
+    a = va;
+    b = vb;
   }
   return (
     (a.enabled === true) === (b.enabled === true) &&

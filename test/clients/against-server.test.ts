@@ -10,7 +10,7 @@ import { ServiceError } from '../../src/clients/types.js';
 import { FakeClock } from '../../src/common/clock.js';
 import { OPTION_DEFAULTS } from '../../src/common/options.js';
 import type { Component, Session } from '../../src/common/types.js';
-import { statusView } from '../../src/common/status-view.js';
+import { statusView, type ListedComponent } from '../../src/common/status-view.js';
 import { startServer, type RunningServer } from '../../src/server/app.js';
 import { MemoryStore } from '../../src/server/store/memory.js';
 import { computeXname, manifestPath, SIM_IMAGES, startSimulator, type RunningSimulator } from '../../src/sim/index.js';
@@ -104,7 +104,7 @@ describe('BOS client against the BOS server', () => {
     const changed = views[1]![0]!.id;
     await bos.patchComponents([{ id: changed, error: 'now' }]);
     const again = await bos.rereadPage(views[1]!);
-    expect(Array.isArray(again) && again.every((c) => c.status_facts !== undefined && !('staged_state' in c))).toBe(true);
+    expect(Array.isArray(again) && again.every((c) => (c as ListedComponent).status_facts !== undefined && !('staged_state' in c))).toBe(true);
     expect(Array.isArray(again) && again.find((c) => c.id === changed)?.error).toBe('now');
   });
 

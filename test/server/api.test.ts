@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/common/clock.js';
 import type { Component, Session } from '../../src/common/types.js';
-import { STATUS_VIEW_MEDIA_TYPE, statusView } from '../../src/common/status-view.js';
+import { STATUS_VIEW_MEDIA_TYPE, statusView, type StatusView } from '../../src/common/status-view.js';
 import { startServer, type RunningServer } from '../../src/server/app.js';
 import { MemoryStore } from '../../src/server/store/memory.js';
 import { RedisStore } from '../../src/server/store/redis/index.js';
@@ -346,7 +346,7 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       expect(full.type).toContain('application/json');
       expect([full.vary, view.vary]).toEqual(['Accept', 'Accept']);
       const records = JSON.parse(full.text) as Component[];
-      const views = JSON.parse(view.text) as Component[];
+      const views = JSON.parse(view.text) as StatusView[];
       // Exactly the full record's view: small fields as they are, the facts from the artifacts.
       expect(views).toEqual(records.map(statusView));
       expect(views.map((v) => v.status_facts)).toEqual([
