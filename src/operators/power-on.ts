@@ -45,16 +45,16 @@ function groupByBootArtifacts(components: readonly Component[]): BootArtifactGro
  * Tag the IMS image of every SBPS group (`sbps-project=true`). A component whose image cannot be
  * named or tagged gets the error at once (base update) and keeps going through BSS, CFS and PCS.
  */
-async function tagImages(ctx: PassContext, groups: BootArtifactGroup[], update: (cs: Component[]) => Promise<void>): Promise<void> {
+async function tagImages(ctx: PassContext, groups: BootArtifactGroup[], update: (errors: ReadonlyMap<string, string>) => Promise<void>): Promise<Map<string, string>> {
+  const errors = new Map<string, string>();
   const sbps = groups.filter((g) => g.kernelParameters.includes('root=sbps-s3'));
-  if (sbps.length === 0) return;
+  if (sbps.length === 0) return errors;
   try {
-    const errors = new Map<Component, string>();
     const byImage = new Map<string, Component[]>();
     for (const g of sbps) {
       const r = imsIdFromKernel(g.kernel);
       if ('error' in r) {
-        for (const c of g.components) errors.set(c, r.error);
+        for (const c of g.components) errors.set(c.id, r.error);
         continue;
       }
       const list = byImage.get(r.id) ?? [];
@@ -68,12 +68,11 @@ async function tagImages(ctx: PassContext, groups: BootArtifactGroup[], update: 
         const text = errorText(err);
         ctx.log.error({ image: id, count: components.length, err: text }, `could not tag IMS image ${id}: ${text}`);
         ctx.metrics.componentErrors.inc({ operator: ctx.name, service: errorService(err) }, components.length);
-        for (const c of components) errors.set(c, text);
+        for (const c of components) errors.set(c.id, text);
       }
     }
-    if (errors.size === 0) return;
-    for (const [c, text] of errors) c.error = text;
-    await update([...errors.keys()]);
+    if (errors.size > 0) await update(errors);
+    return errors;
   } catch (err) {
     throw wrapError('Error encountered tagging images ', err, '.');
   }
@@ -81,11 +80,12 @@ async function tagImages(ctx: PassContext, groups: BootArtifactGroup[], update: 
 
 /**
  * BSS boot parameters per group; the referral token's boot-artifact record is stored (retried).
- * Returns the token patches for the components' desired states. A group BSS refuses keeps its nodes
- * going (they are still powered on) with the BSS error recorded on each of them.
+ * Returns the token patches for the components' desired states, and the BSS error of each component
+ * of a group BSS refused (its nodes keep going: they are still powered on).
  */
-async function setBss(ctx: PassContext, groups: BootArtifactGroup[]): Promise<ComponentPatch[]> {
+async function setBss(ctx: PassContext, groups: BootArtifactGroup[]): Promise<{ tokenPatches: ComponentPatch[]; errors: Map<string, string> }> {
   const tokenPatches: ComponentPatch[] = [];
+  const errors = new Map<string, string>();
   for (const g of groups) {
     const ids = g.components.map((c) => c.id);
     let token: string;
@@ -95,7 +95,7 @@ async function setBss(ctx: PassContext, groups: BootArtifactGroup[]): Promise<Co
       const text = wrapError('Error encountered setting BSS information: ', err).message;
       ctx.log.error({ count: ids.length, kernel: g.kernel, err: text }, text);
       ctx.metrics.componentErrors.inc({ operator: ctx.name, service: errorService(err) }, ids.length);
-      for (const c of g.components) c.error = text;
+      for (const c of g.components) errors.set(c.id, text);
       continue;
     }
     const record = { kernel: g.kernel, kernel_parameters: g.kernelParameters, initrd: g.initrd, timestamp: timestamp(ctx.clock) };
@@ -113,7 +113,7 @@ async function setBss(ctx: PassContext, groups: BootArtifactGroup[]): Promise<Co
     if (!stored) throw wrapError('Error encountered setting BSS information: ', lastErr);
     for (const c of g.components) tokenPatches.push({ id: c.id, session: c.session ?? '', desired_state: { bss_token: token } });
   }
-  return tokenPatches;
+  return { tokenPatches, errors };
 }
 
 function artifactsKey(c: Component): string {
@@ -151,18 +151,21 @@ export const powerOn: FilterOperator = {
   retryField: 'power_on_attempts',
   presetLastAction: true,
   filters: () => [bosQuery({ enabled: true, status: 'power_on_pending' }), hsmState()],
-  async act(ctx, batch, update) {
-    const groups = groupByBootArtifacts(batch);
-    await tagImages(ctx, groups, update);
-    const tokenPatches = await setBss(ctx, groups);
-    const changed = await changedSinceRead(ctx, batch);
+  async act(ctx, selected, { update, leave }) {
+    const groups = groupByBootArtifacts(selected);
+    // A BSS error of a component's group replaces the error of its image's tagging.
+    const errors = await tagImages(ctx, groups, update);
+    const bss = await setBss(ctx, groups);
+    for (const [id, text] of bss.errors) errors.set(id, text);
+    const changed = await changedSinceRead(ctx, selected);
     if (changed.size > 0) {
       ctx.log.info({ count: changed.size, ids: [...changed].slice(0, 20) }, `${changed.size} component(s) changed hands during power-on; left to their new owner`);
-      // Removed in place: the base update covers the batch as it is after the action.
-      for (let i = batch.length - 1; i >= 0; i--) if (changed.has(batch[i]!.id)) batch.splice(i, 1);
+      leave(changed);
     }
-    await patchComponents(ctx.services, tokenPatches.filter((p) => !changed.has(p.id!)));
-    if (batch.length === 0) return;
+    const batch = selected.filter((c) => !changed.has(c.id));
+    const outcome = { errors };
+    await patchComponents(ctx.services, bss.tokenPatches.filter((p) => !changed.has(p.id!)));
+    if (batch.length === 0) return outcome;
     try {
       await setCfsDesiredConfig(ctx, batch, { enabled: false, clearState: true });
     } catch (err) {
@@ -173,5 +176,6 @@ export const powerOn: FilterOperator = {
     } catch (err) {
       throw wrapError('Error encountered calling CAPMC to power on: ', err);
     }
+    return outcome;
   },
 };

@@ -391,31 +391,40 @@ export class Runner {
       }
       if (remaining.length === 0) return { acted: 0, failedAtLimit, errored: 0 };
     }
-    for (const c of remaining) c.error = '';
-    const update = (components: Component[]) => this.baseUpdate(op, components);
+    const errors = new Map<string, string>();
+    const left = new Set<string>();
+    const helpers = {
+      update: (some: ReadonlyMap<string, string>) => this.baseUpdate(op, remaining.filter((c) => some.has(c.id)), some),
+      leave: (ids: Iterable<string>) => {
+        for (const id of ids) left.add(id);
+      },
+    };
     try {
       if (op.presetLastAction && op.action) {
         await this.patch(remaining.map((c) => ({ id: c.id, error: '', last_action: { action: op.action!, failed: false } })));
       }
-      await op.act(ctx, remaining, update);
+      const outcome = await op.act(ctx, remaining, helpers);
+      for (const [id, text] of outcome?.errors ?? []) errors.set(id, text);
     } catch (err) {
       const text = errorText(err);
       const service = errorService(err);
-      for (const c of remaining) c.error = text;
+      const failed = remaining.filter((c) => !left.has(c.id));
+      for (const c of failed) errors.set(c.id, text);
       this.metrics.actionFailures.inc({ operator: this.name, service });
-      this.metrics.componentErrors.inc({ operator: this.name, service }, remaining.length);
-      ctx.log.error({ count: remaining.length, service, err: text }, `action failed for ${remaining.length} component(s): ${text}`);
+      this.metrics.componentErrors.inc({ operator: this.name, service }, failed.length);
+      ctx.log.error({ count: failed.length, service, err: text }, `action failed for ${failed.length} component(s): ${text}`);
     }
-    await this.baseUpdate(op, remaining);
-    const errored = remaining.filter((c) => c.error).length;
-    return { acted: remaining.length, failedAtLimit, errored };
+    const acted = left.size > 0 ? remaining.filter((c) => !left.has(c.id)) : remaining;
+    await this.baseUpdate(op, acted, errors);
+    const errored = acted.filter((c) => errors.get(c.id)).length;
+    return { acted: acted.length, failedAtLimit, errored };
   }
 
-  /** The base update: error, last_action (action operators) and attempts + 1 (retry operators). */
-  private async baseUpdate(op: FilterOperator, components: Component[]): Promise<void> {
+  /** The base update: error (none unless `errors` names one), last_action (action operators) and attempts + 1 (retry operators). */
+  private async baseUpdate(op: FilterOperator, components: readonly Component[], errors: ReadonlyMap<string, string>): Promise<void> {
     if (components.length === 0) return;
     const patches: ComponentPatch[] = components.map((c) => {
-      const p: ComponentPatch = { id: c.id, error: c.error ?? '' };
+      const p: ComponentPatch = { id: c.id, error: errors.get(c.id) ?? '' };
       if (op.action) p.last_action = { action: op.action, failed: false };
       if (op.retryField) p.event_stats = { [op.retryField]: retryState(c, op.retryField, 0).attempts + 1 };
       return p;

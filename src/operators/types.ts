@@ -77,12 +77,25 @@ export interface FilterOperator extends OperatorBase {
   /** The filters, built per pass (some read options). */
   filters(ctx: PassContext): Filter[];
   /**
-   * Act on one batch. Set `error` on a component to record a problem specific to it. Throwing records
-   * the error on every component of the batch. `update` writes the base update (error, last_action,
-   * attempts) for some components immediately, as power-on does for image-tagging failures.
-   * Components the action removes from `batch` (in place) get no base update.
+   * Act on one batch (the components as selected: read them, never change them) and give the errors
+   * specific to some components (nothing: no error). Throwing records the error on every component of
+   * the batch it did not leave alone.
    */
-  act(ctx: PassContext, batch: Component[], update: (components: Component[]) => Promise<void>): Promise<void>;
+  act(ctx: PassContext, batch: readonly Component[], with_: ActHelpers): Promise<ActOutcome | void>;
+}
+
+/** What an action may ask of the runner while it acts. */
+interface ActHelpers {
+  /** Write the base update (error, last_action, attempts) of the components named, at once (power-on's image-tagging failures). */
+  update(errors: ReadonlyMap<string, string>): Promise<void>;
+  /** Leave these components alone (they changed hands meanwhile): no base update for them, whatever follows. */
+  leave(ids: Iterable<string>): void;
+}
+
+/** What an action says of its batch. */
+interface ActOutcome {
+  /** Errors specific to some components, by id. */
+  errors?: ReadonlyMap<string, string>;
 }
 
 export interface PassOperator extends OperatorBase {

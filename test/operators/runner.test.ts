@@ -12,7 +12,7 @@ import type { FilterOperator, PassOperator } from '../../src/operators/types.js'
 import { comp, world, type World } from './fakes.js';
 
 /** A retry operator that records what it acted on and can be told to throw. */
-function recordingOperator(opts: { fail?: (batch: Component[]) => unknown; preset?: boolean } = {}) {
+function recordingOperator(opts: { fail?: (batch: readonly Component[]) => unknown; preset?: boolean } = {}) {
   const acted: string[][] = [];
   const op: FilterOperator = {
     kind: 'filter',
