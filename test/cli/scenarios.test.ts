@@ -337,7 +337,7 @@ describe('administrator scenarios on one bos up', { timeout: 80_000 }, () => {
         expect(comps.get(id)!.actual_state?.boot_artifacts?.kernel).toBe(comps.get(id)!.desired_state?.boot_artifacts?.kernel);
       }
       // The stubborn one never went off and still runs the image the second session wants: leaving
-      // the powering_off phase empties its recorded actual state (operators §5.3) until its next
+      // the powering_off phase empties its recorded actual state (docs/operators.md, "What the status operator writes") until its next
       // report, and HSM shows it booted.
       const hsm = (await (await fetch(`${up.url.replace(/\/apis\/bos$/, '')}/apis/smd/hsm/v2/State/Components/${x(stubborn)}`)).json()) as { State: string };
       expect(hsm.State).toBe('Ready');

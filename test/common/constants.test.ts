@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import * as common from '../../src/common/index.js';
 import { emptyActualState, emptyBootArtifacts, emptyDesiredState, emptyStagedState, NAME_PATTERN } from '../../src/common/constants.js';
 
-describe('EMPTY states (data-model §1.6)', () => {
+describe('EMPTY states (docs/data-model.md, "Empty states")', () => {
   it('have exactly the documented shape', () => {
     const ba = { kernel: '', kernel_parameters: '', initrd: '' };
     expect(emptyBootArtifacts()).toEqual(ba);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { OPTION_DEFAULTS, OPTION_NAMES, checkOption, isOptionName, resolveOptions, type OptionName } from '../../src/common/options.js';
 
-/** data-model §4, copied from the spec table: default and valid range of every option. */
+/** docs/data-model.md, "Options", copied from its table: default and valid range of every option. */
 const SPEC: Record<string, { def: unknown; kind: 'int'; min: number; max: number } | { def: unknown; kind: 'bool' } | { def: unknown; kind: 'str' }> = {
   bss_read_timeout: { def: 20, kind: 'int', min: 10, max: 86400 },
   cfs_read_timeout: { def: 20, kind: 'int', min: 10, max: 86400 },
@@ -29,7 +29,7 @@ const INT_OPTIONS = Object.entries(SPEC).filter(([, s]) => s.kind === 'int') as 
 const BOOL_OPTIONS = Object.keys(SPEC).filter((k) => SPEC[k]!.kind === 'bool') as OptionName[];
 
 describe('option defaults', () => {
-  it('are exactly the spec defaults, for exactly the spec options', () => {
+  it('are exactly the documented defaults, for exactly the documented options', () => {
     expect(Object.fromEntries(Object.entries(SPEC).map(([k, s]) => [k, s.def]))).toEqual({ ...OPTION_DEFAULTS });
     expect([...OPTION_NAMES].sort()).toEqual(Object.keys(SPEC).sort());
     expect(Object.isFrozen(OPTION_DEFAULTS)).toBe(true);

@@ -4,7 +4,7 @@ import { attachStatus, computeStatus } from '../../src/common/status.js';
 import { ACTIONS, PHASES, type Component } from '../../src/common/types.js';
 
 /**
- * data-model §1.2, written out row by row from the spec table (not from the implementation):
+ * docs/data-model.md, "The status rule", written out row by row from its table (not from the implementation):
  * the first row whose condition holds gives the status.
  */
 type Input = Pick<Component, 'status' | 'last_action'>;
@@ -39,8 +39,8 @@ const inputArb: fc.Arbitrary<Input> = fc.record(
   { requiredKeys: [] },
 );
 
-describe('computeStatus (data-model §1.2)', () => {
-  it('agrees with the spec table for every phase × action × failed × override combination', () => {
+describe('computeStatus (docs/data-model.md, "The status rule")', () => {
+  it('agrees with the documented table for every phase × action × failed × override combination', () => {
     const phases = [undefined, ...PHASES, 'unknown'];
     const actions = [undefined, ...ACTIONS, 'bogus'];
     const faileds = [undefined, false, true];
@@ -60,7 +60,7 @@ describe('computeStatus (data-model §1.2)', () => {
     expect(checked).toBe(6 * 9 * 3 * 4);
   });
 
-  it('is total and agrees with the spec table on arbitrary records (keys present or absent)', () => {
+  it('is total and agrees with the documented table on arbitrary records (keys present or absent)', () => {
     fc.assert(
       fc.property(inputArb, (c) => {
         const got = computeStatus(c);

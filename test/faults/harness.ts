@@ -185,7 +185,7 @@ export interface OutcomeExpectations {
   /**
    * Accept `on_hold` for nodes a service answered nothing usable about: the status operator then
    * holds and disables them with `Component information was not returned by <service>`
-   * (operators.md §5.1).
+   * (docs/operators.md, "status").
    */
   allowOnHold?: boolean;
   /** Count only transitions not in this set (ids of the room's transitions before the session). */

@@ -6,13 +6,13 @@
  * The OpenAPI file is read here independently of the server's own schema module, so a mistake in the
  * server's schema handling is not repeated by the check.
  *
- * Where spec/api.md (authoritative) and the OpenAPI document disagree, the check follows api.md:
- * - problem answers are checked against ProblemDetails only (api.md gives titles such as
+ * Where docs/api.md and the OpenAPI document disagree, the check follows docs/api.md:
+ * - problem answers are checked against ProblemDetails only (docs/api.md gives titles such as
  *   `Invalid tenant` and `Actual state can not be updated.` that the OpenAPI title enums lack), plus
  *   type `about:blank` and status equal to the HTTP code;
  * - POST /v2/sessions/{id}/status answers the extended status (OpenAPI says V2Session);
  * - PUT/PATCH component answers echo the stored `actual_state.boot_artifacts.timestamp`
- *   (data-model §1.4), which V2BootArtifacts does not list: it is ignored in those answers.
+ *   (docs/data-model.md, "Component"), which V2BootArtifacts does not list: it is ignored in those answers.
  */
 import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';

@@ -1,5 +1,5 @@
 /**
- * Property test: GET /v2/components (over loopback HTTP) against a plain model of api.md §2.1 —
+ * Property test: GET /v2/components (over loopback HTTP) against a plain model of docs/api.md, "Listing components" —
  * candidate set (ids, tenant), ordering, start_after_id, the filter-activation quirk, each filter,
  * the computed status, and paging after filtering.
  */
@@ -16,7 +16,7 @@ const PHASES = ['', 'powering_on', 'powering_off', 'configuring'];
 const ACTIONS = ['powering_on', 'powering_off_gracefully', 'powering_off_forcefully', 'session_setup', 'apply_staged'];
 const STATUS_VALUES = ['stable', 'on_hold', 'failed', 'power_on_pending', 'power_on_called', 'power_off_pending', 'power_off_gracefully_called', 'power_off_forcefully_called', 'configuring'];
 
-/** The status rule as data-model §1.2 states it, written out separately from the server's. */
+/** The status rule as docs/data-model.md ("The status rule") states it, written out separately from the server's. */
 function modelStatus(c: Component): string {
   const o = c.status?.status_override;
   if (o) return o;
