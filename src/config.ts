@@ -9,7 +9,9 @@
  */
 import { hostname } from 'node:os';
 import { pathToFileURL } from 'node:url';
+import type { LevelWithSilent } from 'pino';
 import { parseRedisTarget } from './clients/redis-target.js';
+import { BOS_LOG_LEVELS, PINO_LOG_LEVELS, processLevel } from './log.js';
 import { OPERATOR_NAMES, type OperatorName } from './operators/types.js';
 
 export class ConfigError extends Error {
@@ -18,15 +20,6 @@ export class ConfigError extends Error {
     this.name = 'ConfigError';
   }
 }
-
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-/** BOS option level names are accepted too (DEBUG, INFO, WARNING, ERROR, CRITICAL). */
-const BOS_LEVELS: Record<string, (typeof LOG_LEVELS)[number]> = {
-  debug: 'debug',
-  info: 'info',
-  warning: 'warn',
-  critical: 'fatal',
-};
 
 export interface Config {
   bosUrl: string;
@@ -60,8 +53,8 @@ export interface Config {
   authMonitorRole: string;
   authNodeRole: string;
   metricsPort: number;
-  logLevel: (typeof LOG_LEVELS)[number];
-  operatorLogLevel: (typeof LOG_LEVELS)[number];
+  logLevel: LevelWithSilent;
+  operatorLogLevel: LevelWithSilent;
   only: OperatorName[];
   livenessDeltaMax: number;
   largePassThreshold: number;
@@ -145,12 +138,10 @@ function seconds(raw: string): number {
   return n;
 }
 
-function level(raw: string): (typeof LOG_LEVELS)[number] {
-  const l = raw.trim().toLowerCase();
-  if ((LOG_LEVELS as readonly string[]).includes(l)) return l as (typeof LOG_LEVELS)[number];
-  const b = BOS_LEVELS[l];
-  if (b) return b;
-  return fail();
+const LEVELS_EXPECTED = `one of ${PINO_LOG_LEVELS.join(', ')} (or ${BOS_LOG_LEVELS.join(', ')})`;
+
+function level(raw: string): LevelWithSilent {
+  return processLevel(raw) ?? fail();
 }
 
 function operators(raw: string): OperatorName[] {
@@ -258,8 +249,8 @@ export const SETTINGS: readonly Setting[] = [
   setting({ key: 'authMonitorRole', env: 'BOS_AUTH_MONITOR_ROLE', flag: '--auth-monitor-role', default: 'monitor', description: 'role that may only read', expected: 'a role name', parse: nonEmpty }),
   setting({ key: 'authNodeRole', env: 'BOS_AUTH_NODE_ROLE', flag: '--auth-node-role', default: 'system-compute', description: 'role of node tokens, which may only report their own node’s state', expected: 'a role name', parse: nonEmpty }),
   setting({ key: 'metricsPort', env: 'BOS_METRICS_PORT', flag: '--metrics-port', default: 9090, description: 'operators port for `/metrics`, `/healthz`, `/readyz`', expected: 'a whole number from 0 to 65535', parse: port }),
-  setting({ key: 'logLevel', env: 'BOS_LOG_LEVEL', flag: '--log-level', default: 'info', description: 'API log level', expected: `one of ${LOG_LEVELS.join(', ')} (or DEBUG, INFO, WARNING, ERROR, CRITICAL)`, parse: level }),
-  setting({ key: 'operatorLogLevel', env: 'BOS_OPERATOR_LOG_LEVEL', flag: '--operator-log-level', default: 'info', description: 'initial operators log level (the `logging_level` option overrides it at run time)', expected: `one of ${LOG_LEVELS.join(', ')} (or DEBUG, INFO, WARNING, ERROR, CRITICAL)`, parse: level }),
+  setting({ key: 'logLevel', env: 'BOS_LOG_LEVEL', flag: '--log-level', default: 'info', description: 'API log level', expected: LEVELS_EXPECTED, parse: level }),
+  setting({ key: 'operatorLogLevel', env: 'BOS_OPERATOR_LOG_LEVEL', flag: '--operator-log-level', default: 'info', description: 'initial operators log level (the `logging_level` option overrides it at run time)', expected: LEVELS_EXPECTED, parse: level }),
   setting({
     key: 'only',
     env: 'BOS_OPERATORS',

@@ -6,7 +6,13 @@ import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 
 
 export type { Logger } from 'pino';
 
-/** BOS option values of `logging_level` (DEBUG/INFO/WARNING/ERROR/CRITICAL) → pino levels. */
+/** The level names of the `logging_level` option, most verbose first. */
+export const BOS_LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const;
+
+/** pino's levels, most verbose first. */
+export const PINO_LOG_LEVELS: readonly LevelWithSilent[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+
+/** BOS level names (and the WARN/FATAL spellings) → pino levels. */
 const BOS_TO_PINO: Record<string, LevelWithSilent> = {
   DEBUG: 'debug',
   INFO: 'info',
@@ -33,6 +39,12 @@ export function pinoLevel(bosLevel: string | undefined | null): LevelWithSilent 
   return BOS_TO_PINO[bosLevel.trim().toUpperCase()];
 }
 
+/** The level a process is started with (flag or environment): a pino level or a BOS name, any case. */
+export function processLevel(name: string): LevelWithSilent | undefined {
+  const l = name.trim().toLowerCase();
+  return PINO_LOG_LEVELS.find((p) => p === l) ?? pinoLevel(l);
+}
+
 /** The BOS level name a pino level corresponds to (for log lines that report a level change). */
 export function bosLevel(level: string): string {
   return PINO_TO_BOS[level] ?? level.toUpperCase();
@@ -52,7 +64,7 @@ export interface LoggerOptions {
  */
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const requested = opts.level ?? process.env.BOS_OPERATOR_LOG_LEVEL ?? 'INFO';
-  const known = pinoLevel(requested) ?? (isPinoLevel(requested) ? (requested as LevelWithSilent) : undefined);
+  const known = processLevel(requested);
   const logger = pino(
     {
       level: known ?? 'info',
@@ -63,13 +75,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     opts.destination,
   );
   if (!known) {
-    logger.warn({ requested }, `unknown log level ${JSON.stringify(requested)}; using INFO (valid: DEBUG, INFO, WARNING, ERROR, CRITICAL)`);
+    logger.warn({ requested }, `unknown log level ${JSON.stringify(requested)}; using INFO (valid: ${BOS_LOG_LEVELS.join(', ')})`);
   }
   return logger;
-}
-
-function isPinoLevel(l: string): boolean {
-  return ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(l);
 }
 
 /** A logger that writes nothing (embedding and tests). */

@@ -24,6 +24,7 @@ import type { TokenSource } from './clients/http.js';
 import { MemoryStore } from './server/store/memory.js';
 import type { Store } from './server/store/store.js';
 import { buildSimApp, inClusterService, listenServicePorts, MachineRoom, type ServicePortListeners, type SimKnobs } from './sim/index.js';
+import { messageOf } from './common/errors.js';
 
 export interface SystemOptions {
   nodes: number;
@@ -146,7 +147,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
         },
         (err: unknown) => {
           res.writeHead(500, { 'content-type': 'text/plain' });
-          res.end(`metrics unavailable: ${err instanceof Error ? err.message : String(err)}\n`);
+          res.end(`metrics unavailable: ${messageOf(err)}\n`);
         },
       );
       return;
@@ -173,7 +174,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     await store.close();
     await bus.close();
     throw new Error(
-      `could not listen on ${host}:${opts.port ?? 0}: ${e instanceof Error ? e.message : String(e)} (choose another --port)`,
+      `could not listen on ${host}:${opts.port ?? 0}: ${messageOf(e)} (choose another --port)`,
     );
   }
   const addr = server.address();

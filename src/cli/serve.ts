@@ -21,6 +21,7 @@ import { DependencyWatch, type Dependency } from '../server/dependencies.js';
 import { MemoryStore } from '../server/store/memory.js';
 import type { Store } from '../server/store/store.js';
 import { redisConnection } from './redis.js';
+import { messageOf } from '../common/errors.js';
 
 export type ServeOptions = Config & { prefix: string[] };
 
@@ -144,7 +145,7 @@ export function resolveServeOptions(flags: ServeFlags, env: NodeJS.ProcessEnv = 
     try {
       prefixes = env.BOS_PREFIXES.split(',').reduce<string[]>((acc, p) => parsePrefix(p, acc), []);
     } catch (err) {
-      throw new Error(`BOS_PREFIXES=${JSON.stringify(env.BOS_PREFIXES)} is not valid: ${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(`BOS_PREFIXES=${JSON.stringify(env.BOS_PREFIXES)} is not valid: ${messageOf(err)}`);
     }
   }
   if (config.redisTls && !config.redisUrl) throw new Error('--redis-tls (BOS_REDIS_TLS) needs --redis <url> (BOS_REDIS_URL)');

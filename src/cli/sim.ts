@@ -17,6 +17,7 @@ import {
   type SimKnobs,
   type SimService,
 } from '../sim/index.js';
+import { messageOf } from '../common/errors.js';
 
 /** Options of the simulator flags (shared by `bos sim` and the all-in-one server). */
 export interface SimulatorCliOptions {
@@ -75,7 +76,7 @@ function servicePortBase(value: string): number {
   try {
     checkServicePortBase(n);
   } catch (e) {
-    throw new InvalidArgumentError(e instanceof Error ? e.message : String(e));
+    throw new InvalidArgumentError(messageOf(e));
   }
   return n;
 }

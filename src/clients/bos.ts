@@ -3,9 +3,9 @@ import type { Component, Session, SessionTemplate } from '../common/types.js';
 import { chunk, expectArray, FIXED_READ_TIMEOUT_SECONDS, HttpClient, jsonType, type HttpClientOptions, type Query } from './http.js';
 import { ServiceError, type BosClient, type ComponentQuery, type ListPagesOptions } from './types.js';
 import pLimit from 'p-limit';
+import { TENANT_HEADER } from '../common/constants.js';
 import { STATUS_VIEW_MEDIA_TYPE } from '../common/status-view.js';
 
-const TENANT_HEADER = 'Cray-Tenant-Name';
 /**
  * The longest `ids` query value upstream's API accepts (the parameter's schema is a component id,
  * `maxLength: 127`): a longer list goes as several GETs, sent at once (at most IDS_QUERIES_AT_ONCE).

@@ -17,6 +17,9 @@ export function emptyStagedState(): StagedState {
   return { configuration: '', boot_artifacts: emptyBootArtifacts() };
 }
 
+/** The request header that names the caller's tenant (docs/api.md, "Tenancy"). */
+export const TENANT_HEADER = 'Cray-Tenant-Name';
+
 /** Name pattern shared by sessions, session templates and boot sets. */
 export const NAME_PATTERN = /^[a-zA-Z0-9](?:[-._a-zA-Z0-9]{0,125}[a-zA-Z0-9])?$/;
 

@@ -33,11 +33,6 @@ export function tryParseDuration(value: unknown): number | undefined {
   }
 }
 
-/** Age strings of the session list filters: minutes, hours, days, weeks (no seconds), or 0. */
-export const AGE_PATTERN = /^(0|0[mMhHdDwW]|[1-9][0-9]*[mMhHdDwW])$/;
-/** component_actual_state_ttl: at least one hour. */
-export const ACTUAL_STATE_TTL_PATTERN = /^[1-9][0-9]*[hHdDwW]$/;
-
 /**
  * Render seconds the way Python renders a timedelta: `H:MM:SS[.ffffff]`, with `D day(s), ` before it
  * when at least a day, and negative values as `-1 day, 23:59:59`.

@@ -1,4 +1,6 @@
-import { ACTUAL_STATE_TTL_PATTERN, AGE_PATTERN, parseDuration } from './duration.js';
+import { BOS_LOG_LEVELS } from '../log.js';
+import { contractSchemas, type SchemaObject } from './contract.js';
+import { parseDuration } from './duration.js';
 
 /** The BOS options (docs/data-model.md, "Options") with their defaults. One place; every side reads it. */
 export interface Options {
@@ -50,36 +52,41 @@ export const OPTION_DEFAULTS: Readonly<Options> = Object.freeze({
 export type OptionName = keyof Options;
 export const OPTION_NAMES = Object.keys(OPTION_DEFAULTS) as OptionName[];
 
-const LOGGING_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'] as const;
-
 type Rule =
   | { type: 'integer'; min: number; max: number }
   | { type: 'boolean' }
-  | { type: 'string'; pattern?: RegExp; minLength?: number; maxLength?: number; levels?: boolean };
+  | { type: 'string'; pattern?: RegExp; minLength?: number; maxLength?: number };
 
-/** Type and range of every option, as the API schema states them. */
-export const OPTION_RULES: Record<OptionName, Rule> = {
-  bss_read_timeout: { type: 'integer', min: 10, max: 86400 },
-  cfs_read_timeout: { type: 'integer', min: 10, max: 86400 },
-  cleanup_completed_session_ttl: { type: 'string', pattern: AGE_PATTERN, minLength: 1, maxLength: 8 },
-  clear_stage: { type: 'boolean' },
-  component_actual_state_ttl: { type: 'string', pattern: ACTUAL_STATE_TTL_PATTERN, minLength: 2, maxLength: 8 },
-  default_retry_policy: { type: 'integer', min: 0, max: 1048576 },
-  discovery_frequency: { type: 'integer', min: 0, max: 33554432 },
-  hsm_read_timeout: { type: 'integer', min: 10, max: 86400 },
-  ims_errors_fatal: { type: 'boolean' },
-  ims_images_must_exist: { type: 'boolean' },
-  ims_read_timeout: { type: 'integer', min: 10, max: 86400 },
-  logging_level: { type: 'string', levels: true },
-  max_boot_wait_time: { type: 'integer', min: 0, max: 1048576 },
-  max_component_batch_size: { type: 'integer', min: 0, max: 131071 },
-  max_power_off_wait_time: { type: 'integer', min: 0, max: 1048576 },
-  max_power_on_wait_time: { type: 'integer', min: 0, max: 1048576 },
-  pcs_read_timeout: { type: 'integer', min: 10, max: 86400 },
-  polling_frequency: { type: 'integer', min: 0, max: 1048576 },
-  reject_nids: { type: 'boolean' },
-  session_limit_required: { type: 'boolean' },
-};
+let rules: Record<OptionName, Rule> | undefined;
+
+/** Type and range of one option, as the OpenAPI document's V2Options states them. */
+export function optionRule(name: OptionName): Rule {
+  rules ??= rulesFromContract();
+  return rules[name];
+}
+
+function rulesFromContract(): Record<OptionName, Rule> {
+  const properties = (contractSchemas().V2Options as SchemaObject).properties as Record<string, SchemaObject>;
+  const out = {} as Record<OptionName, Rule>;
+  for (const name of OPTION_NAMES) {
+    const p = properties[name];
+    if (!p) throw new Error(`the OpenAPI document's V2Options has no ${name}`);
+    if (p.type === 'integer') out[name] = { type: 'integer', min: p.minimum as number, max: p.maximum as number };
+    else if (p.type === 'boolean') out[name] = { type: 'boolean' };
+    else {
+      out[name] = {
+        type: 'string',
+        ...(typeof p.pattern === 'string' ? { pattern: new RegExp(p.pattern) } : {}),
+        ...(typeof p.minLength === 'number' ? { minLength: p.minLength } : {}),
+        ...(typeof p.maxLength === 'number' ? { maxLength: p.maxLength } : {}),
+      };
+    }
+  }
+  return out;
+}
+
+/** The options holding a duration the operators parse. */
+const DURATION_OPTIONS: ReadonlySet<OptionName> = new Set(['cleanup_completed_session_ttl', 'component_actual_state_ttl']);
 
 export function isOptionName(k: string): k is OptionName {
   return Object.prototype.hasOwnProperty.call(OPTION_DEFAULTS, k);
@@ -90,7 +97,7 @@ export function isOptionName(k: string): k is OptionName {
  * option, the value and what is expected.
  */
 export function checkOption(name: OptionName, value: unknown): string | undefined {
-  const rule = OPTION_RULES[name];
+  const rule = optionRule(name);
   const shown = JSON.stringify(value);
   switch (rule.type) {
     case 'integer':
@@ -101,10 +108,8 @@ export function checkOption(name: OptionName, value: unknown): string | undefine
       return typeof value === 'boolean' ? undefined : `${name}: ${shown} is not a boolean`;
     case 'string': {
       if (typeof value !== 'string') return `${name}: ${shown} is not a string`;
-      if (rule.levels) {
-        return (LOGGING_LEVELS as readonly string[]).includes(value.toUpperCase())
-          ? undefined
-          : `${name}: ${shown} is not one of ${LOGGING_LEVELS.join(', ')}`;
+      if (name === 'logging_level') {
+        return rule.pattern?.test(value) === false ? `${name}: ${shown} is not one of ${BOS_LOG_LEVELS.join(', ')}` : undefined;
       }
       if (rule.minLength !== undefined && value.length < rule.minLength) return `${name}: ${shown} is too short`;
       if (rule.maxLength !== undefined && value.length > rule.maxLength) return `${name}: ${shown} is too long`;
@@ -112,7 +117,7 @@ export function checkOption(name: OptionName, value: unknown): string | undefine
         return `${name}: ${shown} does not match ${rule.pattern.source}`;
       }
       // A value the pattern allows must also be a duration the operators can use.
-      if (rule.pattern) parseDuration(value);
+      if (DURATION_OPTIONS.has(name)) parseDuration(value);
       return undefined;
     }
   }

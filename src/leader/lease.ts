@@ -28,6 +28,7 @@ import {
   type V1Lease,
 } from '@kubernetes/client-node';
 import { systemClock, type Clock } from '../common/clock.js';
+import { messageOf } from '../common/errors.js';
 
 /** The subset of a pino logger the elector uses. */
 export interface LeaderLogger {
@@ -347,7 +348,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
     } catch (err) {
       if (!ctl.signal.aborted && !(err instanceof LeaseConflict)) {
         this.logger?.warn(
-          { lease: `${this.namespace}/${this.leaseName}`, identity: this.identity, err: err instanceof Error ? err.message : String(err) },
+          { lease: `${this.namespace}/${this.leaseName}`, identity: this.identity, err: messageOf(err) },
           'leader lease request failed',
         );
       } else if (err instanceof LeaseConflict) {
@@ -447,7 +448,7 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> implements 
       );
     } catch (err) {
       this.logger?.warn(
-        { lease: `${this.namespace}/${this.leaseName}`, identity: this.identity, err: err instanceof Error ? err.message : String(err) },
+        { lease: `${this.namespace}/${this.leaseName}`, identity: this.identity, err: messageOf(err) },
         'could not release the leader lease; the standby takes over when it expires',
       );
     } finally {

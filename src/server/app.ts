@@ -25,6 +25,7 @@ import { RouteTable } from './routes/table.js';
 import { templateRoutes } from './routes/templates.js';
 import { validator } from './schema.js';
 import type { Store } from './store/store.js';
+import { messageOf } from '../common/errors.js';
 
 export interface AppOptions {
   store: Store;
@@ -238,7 +239,7 @@ async function purgeUnknownOptions(ctx: ServerContext): Promise<void> {
     });
     if (known) ctx.applyLogLevel(known.logging_level);
   } catch (err) {
-    ctx.log.warn(`could not read the stored options at start-up (${err instanceof Error ? err.message : String(err)}); continuing`);
+    ctx.log.warn(`could not read the stored options at start-up (${messageOf(err)}); continuing`);
   }
 }
 

@@ -6,22 +6,20 @@ import { Readable } from 'node:stream';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
 import { formatTimestamp, type Clock } from '../common/clock.js';
+import { TENANT_HEADER } from '../common/constants.js';
 import { OPTION_DEFAULTS, OPTION_NAMES, resolveOptions, type Options } from '../common/options.js';
 import type { BootArtifactsRecord, ComponentPatch } from '../common/types.js';
+import { pinoLevel } from '../log.js';
 import { badRequest, invalidTenant, Problem } from './problem.js';
 import { tokensToResolve } from './rules/components.js';
 import { check } from './schema.js';
 import type { Store } from './store/store.js';
 import { piecesLength, writePieces } from './record-json.js';
 
-const TENANT_HEADER = 'cray-tenant-name';
-
 /** Marker body for a request whose content type is not JSON. */
 export const NON_JSON = Symbol('non-json body');
 /** Marker body for a JSON request with an empty body. */
 export const EMPTY_BODY = Symbol('empty body');
-
-const PINO_LEVELS: Record<string, string> = { DEBUG: 'debug', INFO: 'info', WARNING: 'warn', ERROR: 'error', CRITICAL: 'fatal' };
 
 export class ServerContext {
   private appliedLevel: string | undefined;
@@ -65,11 +63,11 @@ export class ServerContext {
 
   applyLogLevel(level: unknown): void {
     if (typeof level !== 'string') return;
-    const pinoLevel = PINO_LEVELS[level.toUpperCase()];
-    if (!pinoLevel || pinoLevel === this.appliedLevel) return;
-    this.appliedLevel = pinoLevel;
+    const target = pinoLevel(level);
+    if (!target || target === this.appliedLevel) return;
+    this.appliedLevel = target;
     try {
-      this.log.level = pinoLevel;
+      this.log.level = target;
     } catch {
       // a disabled logger has no levels to set
     }
@@ -109,10 +107,10 @@ export class ServerContext {
 
 /** The caller's tenant: the Cray-Tenant-Name header, '' when absent or empty. */
 export function tenantOf(req: FastifyRequest): string {
-  const h = req.headers[TENANT_HEADER];
+  const h = req.headers[TENANT_HEADER.toLowerCase()];
   const v = Array.isArray(h) ? h[0] : h;
   if (!v) return '';
-  if (v.length > 127) throw badRequest(`${JSON.stringify(v.slice(0, 40))}... is too long - 'Cray-Tenant-Name'`);
+  if (v.length > 127) throw badRequest(`${JSON.stringify(v.slice(0, 40))}... is too long - '${TENANT_HEADER}'`);
   return v;
 }
 

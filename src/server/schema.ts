@@ -11,23 +11,9 @@
  * Python jsonschema validator upstream uses: `<message>` plus ` - '<dotted.path>'` when the error is
  * not at the root.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { load as loadYaml } from 'js-yaml';
-
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-type SchemaObject = { [k: string]: Json };
-
-const OPENAPI_PATH = fileURLToPath(new URL('./bos-v2-openapi.yaml', import.meta.url));
-
-let openapiDoc: SchemaObject | undefined;
-/** The parsed OpenAPI document (loaded once). */
-function openapi(): SchemaObject {
-  if (!openapiDoc) openapiDoc = loadYaml(readFileSync(OPENAPI_PATH, 'utf8')) as SchemaObject;
-  return openapiDoc;
-}
+import { contractSchemas, type Json, type SchemaObject } from '../common/contract.js';
 
 function isObject(v: unknown): v is SchemaObject {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -67,7 +53,7 @@ function buildAjv(): Ajv {
   (addFormats as unknown as (a: Ajv) => void)(ajv);
   // Timestamps on the wire have no zone suffix; accept any ISO-ish date-time.
   ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([zZ]|[+-]\d{2}:?\d{2})?$/);
-  const schemas = (openapi().components as SchemaObject).schemas as SchemaObject;
+  const schemas = contractSchemas();
   for (const variant of ['request', 'plain'] as const) {
     const root = variant === 'request' ? 'bos-request' : 'bos';
     const definitions: SchemaObject = {};

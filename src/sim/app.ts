@@ -2,6 +2,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyPluginAsy
 import { POWER_OPERATIONS, type MachineRoom, type PowerTransitionOperation } from './room.js';
 import type { SimKnobs, SimService } from './knobs.js';
 import { SIM_CONTROL_PATH, SIM_PATHS, simRewriteUrl, targetOf } from './routing.js';
+import { messageOf } from '../common/errors.js';
 
 export { SIM_CONTROL_PATH, SIM_PATHS } from './routing.js';
 
@@ -105,7 +106,7 @@ function simPlugin(room: MachineRoom): FastifyPluginAsync {
             try {
               req.body = JSON.parse(text) as unknown;
             } catch (e) {
-              return problem(reply, 400, 'Bad Request', `the request body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+              return problem(reply, 400, 'Bad Request', `the request body is not valid JSON: ${messageOf(e)}`);
             }
           }
         }
@@ -251,7 +252,7 @@ function simPlugin(room: MachineRoom): FastifyPluginAsync {
       try {
         return room.listCfs(req.query as Record<string, string>);
       } catch (e) {
-        return problem(reply, 400, 'Bad Request', e instanceof Error ? e.message : String(e));
+        return problem(reply, 400, 'Bad Request', messageOf(e));
       }
     });
     route('cfs', 'GET', '/components/:id', (req, reply) => {
@@ -301,7 +302,7 @@ function simPlugin(room: MachineRoom): FastifyPluginAsync {
       try {
         return room.listConfigurations(req.query as Record<string, string>);
       } catch (e) {
-        return problem(reply, 400, 'Bad Request', e instanceof Error ? e.message : String(e));
+        return problem(reply, 400, 'Bad Request', messageOf(e));
       }
     });
     route('cfs', 'GET', '/configurations/:name', (req, reply) => {
@@ -314,7 +315,7 @@ function simPlugin(room: MachineRoom): FastifyPluginAsync {
       try {
         return room.putConfiguration(name, req.body);
       } catch (e) {
-        return problem(reply, 400, 'Bad Request', e instanceof Error ? e.message : String(e));
+        return problem(reply, 400, 'Bad Request', messageOf(e));
       }
     });
     route('cfs', 'DELETE', '/configurations/:name', (req, reply) => {
@@ -326,7 +327,7 @@ function simPlugin(room: MachineRoom): FastifyPluginAsync {
       try {
         return room.listCfsSessions(req.query as Record<string, string>);
       } catch (e) {
-        return problem(reply, 400, 'Bad Request', e instanceof Error ? e.message : String(e));
+        return problem(reply, 400, 'Bad Request', messageOf(e));
       }
     });
     route('cfs', 'GET', '/sessions/:name', (req, reply) => {
@@ -346,7 +347,7 @@ function simPlugin(room: MachineRoom): FastifyPluginAsync {
       try {
         return room.patchImage(id, req.body) ?? problem(reply, 404, 'Not Found', `No image record with id "${id}" was found.`);
       } catch (e) {
-        return problem(reply, 400, 'Bad Request', e instanceof Error ? e.message : String(e));
+        return problem(reply, 400, 'Bad Request', messageOf(e));
       }
     });
 
@@ -426,7 +427,7 @@ function simPlugin(room: MachineRoom): FastifyPluginAsync {
         const { reporterToken, ...rest } = room.updateKnobs(req.body as Partial<SimKnobs>);
         return { ...rest, reporterToken: reporterToken ? '(set)' : null };
       } catch (e) {
-        return problem(reply, 400, 'Bad Request', e instanceof Error ? e.message : String(e));
+        return problem(reply, 400, 'Bad Request', messageOf(e));
       }
     });
 
@@ -478,7 +479,7 @@ export function buildSimApp(room: MachineRoom, app?: FastifyInstance): FastifyIn
   } catch (e) {
     throw new Error(
       'cannot mount the simulator: the fastify instance is already ready or listening. Call buildSimApp(room, app) ' +
-        `(or app.register(simPlugin(room))) before app.ready()/app.listen(). (${e instanceof Error ? e.message : String(e)})`,
+        `(or app.register(simPlugin(room))) before app.ready()/app.listen(). (${messageOf(e)})`,
     );
   }
   return target;

@@ -29,6 +29,7 @@ export {
   
   
 } from './routing.js';
+import { messageOf } from '../common/errors.js';
 export type { ServicePortListeners,  } from './routing.js';
 export {  INSTANT_KNOBS, SIM_SERVICES,  } from './knobs.js';
 export type { SimKnobs, SimService } from './knobs.js';
@@ -83,7 +84,7 @@ export async function startSimulator(opts: StartSimulatorOptions): Promise<Runni
     await app.listen({ port: opts.port ?? 0, host });
   } catch (e) {
     await room.close();
-    throw new Error(`the simulator could not listen on ${host}:${opts.port ?? 0}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(`the simulator could not listen on ${host}:${opts.port ?? 0}: ${messageOf(e)}`);
   }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port ?? 0;

@@ -15,6 +15,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { SimService } from './knobs.js';
+import { messageOf } from '../common/errors.js';
 
 /** Where each service lives on the simulator's port (the API gateway layout). */
 export const SIM_PATHS = {
@@ -236,7 +237,7 @@ export async function listenServicePorts(
     }
   } catch (e) {
     await closeAll();
-    throw new Error(`the ${SERVICE_PORT_ORDER[servers.length]} service port could not listen: ${e instanceof Error ? e.message : String(e)}`);
+    throw new Error(`the ${SERVICE_PORT_ORDER[servers.length]} service port could not listen: ${messageOf(e)}`);
   }
   let closed = false;
   return {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { OPTION_NAMES, OPTION_RULES } from '../../src/common/options.js';
+import { OPTION_NAMES, optionRule } from '../../src/common/options.js';
 import type { Component, Session } from '../../src/common/types.js';
 import { BosApi, apiBase } from '../../src/cli/admin/http.js';
 import { runAdmin } from '../../src/cli/admin/index.js';
@@ -304,7 +304,7 @@ describe('applystaged', () => {
 describe('options', () => {
   it('parses each option by its rule', () => {
     for (const name of OPTION_NAMES) {
-      const rule = OPTION_RULES[name];
+      const rule = optionRule(name);
       if (rule.type === 'integer') {
         fc.assert(
           fc.property(fc.integer({ min: -10, max: rule.max + 10 }), (n) => {

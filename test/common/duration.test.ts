@@ -1,15 +1,18 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  ACTUAL_STATE_TTL_PATTERN,
-  AGE_PATTERN,
   DurationError,
   formatTimedelta,
   parseDuration,
   tryParseDuration,
 } from '../../src/common/duration.js';
+import { contractSchemas } from '../../src/common/contract.js';
 
 const UNIT: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400 };
+
+const schemas = contractSchemas() as Record<string, { pattern?: string; properties?: Record<string, { pattern?: string }> }>;
+const AGE_PATTERN = new RegExp(schemas.AgeString!.pattern!);
+const ACTUAL_STATE_TTL_PATTERN = new RegExp(schemas.V2Options!.properties!.component_actual_state_ttl!.pattern!);
 
 describe('parseDuration', () => {
   it.each([
@@ -65,7 +68,7 @@ describe('parseDuration', () => {
     );
   });
 
-  it('every value the option patterns allow is a parseable duration', () => {
+  it('every value the contract\'s duration patterns allow is a parseable duration', () => {
     const arb = fc.tuple(fc.integer({ min: 0, max: 9_999_999 }), fc.constantFrom(...'mMhHdDwW'.split(''))).map(([n, u]) => `${n}${u}`);
     fc.assert(
       fc.property(fc.oneof(arb, fc.constant('0')), (text) => {

@@ -6,8 +6,8 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OPTION_NAMES, OPTION_RULES, type OptionName } from '../../src/common/options.js';
-import { AGE_PATTERN } from '../../src/common/duration.js';
+import { contractSchemas } from '../../src/common/contract.js';
+import { OPTION_NAMES, optionRule, type OptionName } from '../../src/common/options.js';
 import { checkResponse } from '../helpers/api.js';
 import { ALL_NODES, raw, snapshot, startPropServer, type PropServer, type RawResponse } from './server.js';
 
@@ -188,6 +188,7 @@ describe('unknown or malformed ids: 4xx, store unchanged', () => {
 describe('invalid query values: 4xx, store unchanged', () => {
   const notBoolText = fc.string({ maxLength: 8 }).filter((s) => s !== 'true' && s !== 'false');
   const notIntText = fc.string({ minLength: 1, maxLength: 8 }).filter((s) => !/^\s*[+-]?\d+\s*$/.test(s));
+  const AGE_PATTERN = new RegExp((contractSchemas().AgeString as { pattern: string }).pattern);
   const notAge = fc.string({ minLength: 1, maxLength: 8 }).filter((s) => !AGE_PATTERN.test(s));
   const notStatus = fc.string({ minLength: 1, maxLength: 10 }).filter((s) => !['pending', 'running', 'complete'].includes(s));
   const cases: [string, string, string, fc.Arbitrary<string>][] = [
@@ -275,7 +276,7 @@ describe('unknown tenants on tenant-checked endpoints: 4xx, store unchanged', ()
 
 /** A value the option's rule refuses. */
 function invalidValue(name: OptionName): fc.Arbitrary<unknown> {
-  const rule = OPTION_RULES[name];
+  const rule = optionRule(name);
   const notJsonType = (t: string) => fc.jsonValue({ maxDepth: 1 }).filter((v) => (t === 'integer' ? !(typeof v === 'number' && Number.isInteger(v)) : typeof v !== t));
   switch (rule.type) {
     case 'integer':
@@ -286,9 +287,7 @@ function invalidValue(name: OptionName): fc.Arbitrary<unknown> {
       return fc.oneof(
         notJsonType('string'),
         fc.string({ maxLength: 12 }).filter((s) => {
-          const v = { [name]: s };
-          void v;
-          if (rule.levels) return !['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'].includes(s.toUpperCase());
+          if (name === 'logging_level') return !['DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'].includes(s.toUpperCase());
           return !(rule.pattern?.test(s) ?? true) || (rule.minLength !== undefined && s.length < rule.minLength) || (rule.maxLength !== undefined && s.length > rule.maxLength);
         }),
       );

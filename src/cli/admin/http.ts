@@ -6,6 +6,8 @@
  *   const sessions = await api.get<Session[]>('/sessions', { status: 'running' });
  */
 import { readFileSync } from 'node:fs';
+import { TENANT_HEADER } from '../../common/constants.js';
+import { messageOf } from '../../common/errors.js';
 
 export const DEFAULT_URL = 'http://127.0.0.1:8080/apis/bos';
 
@@ -89,7 +91,7 @@ export type Query = Record<string, string | number | boolean | undefined>;
 /** The code (ECONNREFUSED, ENOTFOUND, ...) and text of the innermost cause of a fetch failure. */
 function networkCause(err: unknown): { code?: string; message: string } {
   let e: unknown = err;
-  let found: { code?: string; message: string } = { message: err instanceof Error ? err.message : String(err) };
+  let found: { code?: string; message: string } = { message: messageOf(err) };
   for (let depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
     const x = e as { code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
     if (typeof x.code === 'string') return { code: x.code, message: String(x.message ?? x.code) };
@@ -127,7 +129,7 @@ export class BosApi {
   async request<T>(method: string, path: string, opts: { query?: Query; body?: unknown } = {}): Promise<T> {
     const u = this.url(path, opts.query);
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (this.tenant) headers['cray-tenant-name'] = this.tenant;
+    if (this.tenant) headers[TENANT_HEADER] = this.tenant;
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     let body: string | undefined;
     if (opts.body !== undefined) {

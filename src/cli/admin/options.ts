@@ -2,8 +2,9 @@
  * `bos options list|update`: the BOS options, each update flag typed and checked by the option
  * rules before anything is sent.
  */
-import { type Command, InvalidArgumentError, Option } from 'commander';
-import { checkOption, OPTION_NAMES, OPTION_RULES, type OptionName } from '../../common/options.js';
+import { type Command, Help, InvalidArgumentError, Option } from 'commander';
+import { checkOption, OPTION_NAMES, optionRule, type OptionName } from '../../common/options.js';
+import { BOS_LOG_LEVELS } from '../../log.js';
 import { act, leaf, withConnection, type Io } from './common.js';
 import { CliError } from './http.js';
 import { json, show, table } from './output.js';
@@ -14,7 +15,7 @@ function optionFlag(name: OptionName): string {
 
 /** Parse the text of one option value by its rule, or explain what is expected. */
 export function parseOptionValue(name: OptionName, text: string): number | boolean | string {
-  const rule = OPTION_RULES[name];
+  const rule = optionRule(name);
   let value: number | boolean | string;
   switch (rule.type) {
     case 'integer':
@@ -26,7 +27,7 @@ export function parseOptionValue(name: OptionName, text: string): number | boole
       value = text === 'true';
       break;
     default:
-      value = rule.levels ? text.toUpperCase() : text;
+      value = name === 'logging_level' ? text.toUpperCase() : text;
   }
   let problem: string | undefined;
   try {
@@ -39,10 +40,10 @@ export function parseOptionValue(name: OptionName, text: string): number | boole
 }
 
 function ruleText(name: OptionName): string {
-  const r = OPTION_RULES[name];
+  const r = optionRule(name);
   if (r.type === 'integer') return `integer ${r.min}..${r.max}`;
   if (r.type === 'boolean') return 'true|false';
-  if (r.levels) return 'DEBUG|INFO|WARNING|ERROR|CRITICAL';
+  if (name === 'logging_level') return BOS_LOG_LEVELS.join('|');
   return 'duration, e.g. 30m, 4h, 7d, 2w';
 }
 
@@ -73,8 +74,15 @@ export function registerOptions(program: Command, io: Io): void {
 
   const update = leaf(group.command('update')).description('change options, e.g. `bos options update --polling-frequency 30 --clear-stage true`');
   for (const name of OPTION_NAMES) {
-    update.addOption(new Option(`${optionFlag(name)} <value>`, ruleText(name)).argParser((v) => parseOptionValue(name, v)));
+    update.addOption(new Option(`${optionFlag(name)} <value>`).argParser((v) => parseOptionValue(name, v)));
   }
+  // The rules are read from the OpenAPI document only when the help is shown, not at every start.
+  update.configureHelp({
+    optionDescription: (option) => {
+      const name = OPTION_NAMES.find((n) => option.long === optionFlag(n));
+      return name ? ruleText(name) : new Help().optionDescription(option);
+    },
+  });
   update.action(
     act<Record<string, unknown>>(io, async (ctx, _args, o) => {
       const body: Record<string, unknown> = {};

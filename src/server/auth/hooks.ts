@@ -5,6 +5,7 @@
  * who asked. Without a verifier nothing is checked (the gateway's job, as upstream).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { TENANT_HEADER } from '../../common/constants.js';
 import { sendProblem, tenantOf } from '../context.js';
 import { Problem } from '../problem.js';
 import { decide, isOpen, type Principal } from './access.js';
@@ -72,7 +73,7 @@ export function installAuth(app: FastifyInstance, verifier: TokenVerifier): void
     const params = (req.params ?? {}) as Record<string, string>;
     const body = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
     const principal = principals.get(req);
-    const header = req.headers['cray-tenant-name'];
+    const header = req.headers[TENANT_HEADER.toLowerCase()];
     audit.info(
       {
         reqId: req.id,

@@ -1,11 +1,11 @@
 /** Version, health and options endpoints (docs/api.md, "Version and health" and "Options"). */
 import type { FastifyRequest } from 'fastify';
 import { API_VERSION } from '../../common/constants.js';
-import { ACTUAL_STATE_TTL_PATTERN } from '../../common/duration.js';
-import { checkOption, isOptionName, OPTION_DEFAULTS, OPTION_NAMES } from '../../common/options.js';
+import { checkOption, isOptionName, OPTION_DEFAULTS, OPTION_NAMES, optionRule } from '../../common/options.js';
 import { jsonBody, sendJson, type ServerContext } from '../context.js';
 import { badRequest } from '../problem.js';
 import type { RouteTable } from './table.js';
+import { messageOf } from '../../common/errors.js';
 
 /** `http://host[:port]` plus the path prefix the API is served under (docs/api.md, "Version and health"). */
 function baseUrl(req: FastifyRequest): string {
@@ -31,7 +31,8 @@ function visibleOptions(stored: Record<string, unknown>): Record<string, unknown
   const out: Record<string, unknown> = {};
   for (const name of OPTION_NAMES) out[name] = name in stored ? stored[name] : OPTION_DEFAULTS[name];
   const ttl = out.component_actual_state_ttl;
-  if (typeof ttl !== 'string' || !ACTUAL_STATE_TTL_PATTERN.test(ttl)) out.component_actual_state_ttl = OPTION_DEFAULTS.component_actual_state_ttl;
+  const rule = optionRule('component_actual_state_ttl');
+  if (typeof ttl !== 'string' || (rule.type === 'string' && rule.pattern?.test(ttl) !== true)) out.component_actual_state_ttl = OPTION_DEFAULTS.component_actual_state_ttl;
   return out;
 }
 
@@ -60,7 +61,7 @@ export function baseRoutes(ctx: ServerContext, routes: RouteTable): void {
       try {
         problem = checkOption(k, v);
       } catch (err) {
-        problem = `${k}: ${err instanceof Error ? err.message : String(err)}`;
+        problem = `${k}: ${messageOf(err)}`;
       }
       if (problem) throw badRequest(problem);
     }

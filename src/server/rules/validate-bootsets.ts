@@ -4,10 +4,12 @@
  * optional: without S3, boot/reboot validation reports the manifest error as upstream does when it
  * cannot read it; without IMS, the image check counts as "IMS unreachable".
  */
+import { describeError } from '../../clients/http.js';
 import { ServiceError, type ImsClient, type S3Client } from '../../clients/types.js';
 import type { Options } from '../../common/options.js';
 import type { BootSet, SessionTemplate } from '../../common/types.js';
 import { hardwareSpecifierError, hasNid } from './templates.js';
+import { messageOf } from '../../common/errors.js';
 
 const ARTIFACT_TYPES = {
   kernel: 'application/vnd.cray.image.kernel',
@@ -37,15 +39,8 @@ class KindError extends Error {
     message: string,
   ) {
     super(message);
+    this.name = kind;
   }
-}
-
-/** `<kind>: <message>` for any error (the readable form of upstream's exception-type prefix). */
-function kindMessage(err: unknown): string {
-  if (err instanceof KindError) return `${err.kind}: ${err.message}`;
-  if (err instanceof ServiceError) return `${err.name === 'ServiceError' ? err.service : err.name}: ${err.message}`;
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return String(err);
 }
 
 function pyTypeName(v: unknown): string {
@@ -113,14 +108,14 @@ async function checkArtifacts(bs: BootSet, deps: ValidationDeps, warnings: strin
     if (bs.type !== 's3') throw new KindError('UnsupportedBootSetType', `No BootImageMetadata class for type ${String(bs.type)}`);
     manifest = await readManifest(deps.s3, path);
   } catch (err) {
-    return `Can't find boot artifacts. Error: ${kindMessage(err)}`;
+    return `Can't find boot artifacts. Error: ${describeError(err)}`;
   }
   try {
     const kernel = findArtifact(manifest, ARTIFACT_TYPES.kernel);
     if (!kernel) throw new KindError('ArtifactNotFound', `No artifact of type ${ARTIFACT_TYPES.kernel} could be found in the image manifest.`);
     await headArtifact(deps.s3, kernel);
   } catch (err) {
-    return `Can't find kernel in ${path}. Error: ${kindMessage(err)}`;
+    return `Can't find kernel in ${path}. Error: ${describeError(err)}`;
   }
   for (const which of ['initrd', 'boot_parameters'] as const) {
     let art: ManifestArtifact | undefined;
@@ -132,7 +127,7 @@ async function checkArtifacts(bs: BootSet, deps: ValidationDeps, warnings: strin
       }
       await headArtifact(deps.s3, art);
     } catch (err) {
-      warnings.push(`Unable to check ${which} in ${path}. Warning: ${kindMessage(err)}`);
+      warnings.push(`Unable to check ${which} in ${path}. Warning: ${describeError(err)}`);
     }
   }
   return undefined;
@@ -174,7 +169,7 @@ export async function checkImsImage(bs: BootSet, deps: ValidationDeps): Promise<
       return { warning: `Can't validate boot image arch: ${message}` };
     }
     const unavailable = err instanceof ServiceError && (err.status === undefined || err.status >= 500);
-    const message = (err instanceof Error ? err.message : String(err)) + (unavailable ? '; check that IMS answers the BOS API (BOS_IMS_URL)' : '');
+    const message = messageOf(err) + (unavailable ? '; check that IMS answers the BOS API (BOS_IMS_URL)' : '');
     if (deps.options.ims_errors_fatal) {
       const kind = err instanceof KindError ? err.kind : err instanceof ServiceError ? err.service : err instanceof Error ? err.name : 'Error';
       return { error: { kind, message } };

@@ -7,6 +7,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { redisConnectionOptions, redisReachHint, type RedisTarget } from '../../../clients/redis-target.js';
 import { sortIds } from '../memory.js';
 import { StoreDataError, StoreUnavailableError } from '../store.js';
+import { messageOf } from '../../../common/errors.js';
 
 /** Keys asked per SCAN step (a hint to Redis; larger means fewer round trips). */
 const SCAN_COUNT = 10_000;
@@ -15,12 +16,6 @@ export const MGET_BATCH = 1_000;
 
 /** Redis replies that mean "not usable right now" rather than "bad request". */
 const UNAVAILABLE_REPLY = /^(NOAUTH|WRONGPASS|LOADING|MASTERDOWN|READONLY|MISCONF|BUSY|NOPERM|NOREPLICAS)\b/;
-
-export function errorText(e: unknown): string {
-  if (e instanceof AggregateError && e.errors.length) return e.errors.map(errorText).join('; ');
-  if (e instanceof Error) return e.message || e.name;
-  return String(e);
-}
 
 export function noop(): void {}
 
@@ -46,11 +41,11 @@ export class Connections {
 
   /** The message of every StoreUnavailableError: which Redis, what went wrong, what to check. */
   unavailable(db: number, cause: unknown): StoreUnavailableError {
-    let text = errorText(cause);
+    let text = messageOf(cause);
     // "max retries per request" says nothing about why: name the connection error behind it.
     const conn = this.lastConnectionError.get(db);
     if (cause instanceof Error && cause.name === 'MaxRetriesPerRequestError' && conn) {
-      text = `${errorText(conn)} (gave up after retrying)`;
+      text = `${messageOf(conn)} (gave up after retrying)`;
     }
     text = text.replace(/[.\s]+$/, '');
     for (const secret of [this.target.password, this.target.sentinelPassword]) {
@@ -166,8 +161,8 @@ export class Connections {
   translate(db: number, e: unknown): Error {
     if (e instanceof StoreUnavailableError || e instanceof StoreDataError) return e;
     const name = e instanceof Error ? e.name : '';
-    if (name === 'ReplyError' && !UNAVAILABLE_REPLY.test(errorText(e))) {
-      return new Error(`Redis at ${this.target.shown} (DB ${db}) refused a command: ${errorText(e)}`, { cause: e });
+    if (name === 'ReplyError' && !UNAVAILABLE_REPLY.test(messageOf(e))) {
+      return new Error(`Redis at ${this.target.shown} (DB ${db}) refused a command: ${messageOf(e)}`, { cause: e });
     }
     return this.unavailable(db, e);
   }

@@ -19,7 +19,8 @@ import { parseRedisTarget } from '../../../clients/redis-target.js';
 import { REDIS_DB } from '../keys.js';
 import type { ComponentTable, Store, TenantTable } from '../store.js';
 import { updateValue } from './compare-and-set.js';
-import { Connections, errorText, parseRecord } from './connections.js';
+import { messageOf } from '../../../common/errors.js';
+import { Connections, parseRecord } from './connections.js';
 import { RedisComponents } from './components.js';
 import { RedisTenantTable } from './tenant-table.js';
 
@@ -91,7 +92,7 @@ export class RedisStore implements Store {
       try {
         target.ca = await readFile(opts.tlsCaFile, 'utf8');
       } catch (e) {
-        throw new Error(`cannot read the Redis TLS CA file ${opts.tlsCaFile}: ${errorText(e)}`);
+        throw new Error(`cannot read the Redis TLS CA file ${opts.tlsCaFile}: ${messageOf(e)}`);
       }
     }
     const conn = new Connections(target, (opts.connectTimeoutSeconds ?? 5) * 1000, {
