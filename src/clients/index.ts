@@ -30,13 +30,7 @@ export {
   
   
 } from './http.js';
-;
-;
-;
-;
-;
 export {  ImageNotFound } from './ims.js';
-;
 export {
   
   

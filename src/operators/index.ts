@@ -22,11 +22,7 @@ import { sessionSetup } from './session-setup.js';
 import { status } from './status.js';
 import { OPERATOR_NAMES, type OperatorDefinition, type OperatorName } from './types.js';
 
-;
 export * from './types.js';
-;
-;
-;
 
 /** Every operator by name. */
 const OPERATORS: Readonly<Record<OperatorName, OperatorDefinition>> = Object.freeze({

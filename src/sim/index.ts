@@ -34,9 +34,7 @@ export type { ServicePortListeners,  } from './routing.js';
 export {  INSTANT_KNOBS, SIM_SERVICES,  } from './knobs.js';
 export type { SimKnobs, SimService } from './knobs.js';
 export { defaultLayout, computeXname } from './layout.js';
-;
 export { SIM_IMAGES, SIM_BROKEN_MANIFESTS,  manifestPath } from './images.js';
-;
 export {  stream } from './prng.js';
 
 export interface StartSimulatorOptions {
