@@ -13,6 +13,7 @@ import { createServices, gatewayUrls, storeBootArtifacts, type ClosableServices 
 import type { ImsClient, S3Client, TenantClient } from './clients/types.js';
 import { LocalChangeBus, RedisChangeBus, type ChangeBus } from './events/bus.js';
 import { parseRedisTarget } from './clients/redis-target.js';
+import { stopController } from './clients/deadline.js';
 import { withChangeEvents } from './events/store.js';
 import { wakeOnChanges } from './events/wiring.js';
 import type { Logger } from './log.js';
@@ -207,7 +208,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   let operators: RunningOperators | undefined;
   let latest: Options = { ...OPTION_DEFAULTS };
   // Closing aborts every call in flight and every retry wait, so passes end at once.
-  const stopCalls = new AbortController();
+  const stopCalls = stopController();
   services = createServices({
     ...gatewayUrls(url),
     bootArtifacts: storeBootArtifacts(store),

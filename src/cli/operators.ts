@@ -10,6 +10,7 @@
 import type { Command } from 'commander';
 import { loadConfig, s3Endpoint, SETTINGS, type Config, type ConfigFlags } from '../config.js';
 import type { Services } from '../clients/types.js';
+import { stopController } from '../clients/deadline.js';
 import { createLogger, type Logger } from '../log.js';
 import { createMetrics, Registry, type OperatorMetrics } from '../metrics.js';
 import { startOperators, type RunningOperators } from '../operators/index.js';
@@ -95,7 +96,7 @@ export async function startOperatorsProcess(config: Config, deps: OperatorsProce
   let services: Services & { close?: () => Promise<void> };
   // Stopping aborts every call in flight and every retry wait, so a pass ends at once even while a
   // service is down (the next process finishes what it left: every pass can be repeated).
-  const stopCalls = new AbortController();
+  const stopCalls = stopController();
   if (deps.services) {
     services = deps.services;
   } else {

@@ -11,6 +11,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
+import { stopController } from '../clients/deadline.js';
 import { OPTION_DEFAULTS, type Options } from '../common/options.js';
 import { loadConfig, s3Endpoint, SETTINGS, type Config, type ConfigFlags } from '../config.js';
 import { TokenVerifier } from '../server/auth/verifier.js';
@@ -95,7 +96,7 @@ async function openClients(o: ServeOptions, signal: AbortSignal, options: () => 
 export async function serve(o: ServeOptions): Promise<void> {
   const logger = pino({ level: o.logLevel });
   const { store, bus } = await openStore(o);
-  const stopCalls = new AbortController();
+  const stopCalls = stopController();
   let options: Options = { ...OPTION_DEFAULTS };
   const { dependencies: deps, ...clients } = await openClients(o, stopCalls.signal, () => options);
   const dependencies = new DependencyWatch(deps, logger);

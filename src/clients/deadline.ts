@@ -14,6 +14,7 @@
  * process stops (the clients' stop signal).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { setMaxListeners } from 'node:events';
 import type { ServiceName } from './types.js';
 
 export interface CallDeadline {
@@ -58,4 +59,14 @@ export function anySignal(...signals: (AbortSignal | undefined)[]): AbortSignal 
   const present = signals.filter((s): s is AbortSignal => s !== undefined);
   if (present.length <= 1) return present[0];
   return AbortSignal.any(present);
+}
+
+/**
+ * The stop of a process's clients: aborting it ends every call in flight and every retry wait. Every
+ * call listens to it while it runs, so the listener count is not capped (Node warns above 10).
+ */
+export function stopController(): AbortController {
+  const stop = new AbortController();
+  setMaxListeners(0, stop.signal);
+  return stop;
 }
