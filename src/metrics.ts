@@ -31,6 +31,7 @@ export class OperatorMetrics {
   readonly requestDuration: Histogram<'service' | 'method' | 'outcome'>;
   readonly components: Gauge<'status' | 'phase' | 'enabled'>;
   readonly sessions: Gauge<'status'>;
+  readonly rolloutNodes: Gauge<'session' | 'state'>;
   readonly sessionsCompleted: Counter<'outcome'>;
   readonly option: Gauge<'option'>;
 
@@ -109,6 +110,12 @@ export class OperatorMetrics {
       name: 'bos_sessions',
       help: 'Sessions by status (pending from session setup, running from session completion, complete from session cleanup)',
       labelNames: ['status'],
+      registers,
+    });
+    this.rolloutNodes = new Gauge({
+      name: 'bos_rollout_nodes',
+      help: 'Nodes of each running rolling session by state (waiting, in_flight, done, failed), as the rollout operator saw them in its last pass',
+      labelNames: ['session', 'state'],
       registers,
     });
     this.sessionsCompleted = new Counter({

@@ -1,5 +1,5 @@
 /**
- * The whole system in one process: the BOS v2 API, the simulated machine room and all ten operators,
+ * The whole system in one process: the BOS v2 API, the simulated machine room and all eleven operators,
  * on one port laid out like the system's API gateway (BOS at /apis/bos/v2 and /v2, the simulated
  * services at their /apis/... paths, S3 path-style at /<bucket>/<key>), with /metrics beside them.
  * `bos up` runs it; the end-to-end tests and benchmarks start it directly.
@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { systemClock, type Clock } from './common/clock.js';
 import { OPTION_DEFAULTS, type Options } from './common/options.js';
 import { createServices, gatewayUrls, storeBootArtifacts, type ClosableServices } from './clients/index.js';
-import type { ImsClient, S3Client, TenantClient } from './clients/types.js';
+import type { HsmClient, ImsClient, S3Client, TenantClient } from './clients/types.js';
 import { LocalChangeBus, RedisChangeBus, type ChangeBus } from './events/bus.js';
 import { parseRedisTarget } from './clients/redis-target.js';
 import { stopController } from './clients/deadline.js';
@@ -102,7 +102,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   }
   const store = withChangeEvents(baseStore, bus);
 
-  // Services are created once the port is known; the API reaches tenants, S3 and IMS through them.
+  // Services are created once the port is known; the API reaches tenants, S3, IMS and HSM through them.
   let services: ClosableServices | undefined;
   const need = () => {
     if (!services) throw new Error('the system is still starting');
@@ -119,11 +119,20 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     tagImage: (id, k, v, op) => need().ims.tagImage(id, k, v, op),
   };
 
+  const hsm: HsmClient = {
+    listComponents: () => need().hsm.listComponents(),
+    queryComponents: (ids, o) => need().hsm.queryComponents(ids, o),
+    listGroups: () => need().hsm.listGroups(),
+    listPartitions: () => need().hsm.listPartitions(),
+    lockedNodes: () => need().hsm.lockedNodes(),
+  };
+
   const app = await buildApp({
     store,
     tenants,
     s3,
     ims,
+    hsm,
     clock,
     logger: logger.child({ part: 'api' }),
     prefixes: ['', '/apis/bos'],

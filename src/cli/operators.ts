@@ -1,5 +1,5 @@
 /**
- * `bos operators`: run the reconciliation operators (all ten, or `--only` some) against a BOS API and
+ * `bos operators`: run the reconciliation operators (all eleven, or `--only` some) against a BOS API and
  * the HSM, PCS, BSS, CFS, IMS, tenant and S3 services, with `/metrics`, `/healthz` and `/readyz` on
  * the metrics port. Configured by environment variables and flags (src/config.ts); SIGTERM or SIGINT
  * lets the current passes finish, releases the leader lease if held, and exits.

@@ -10,7 +10,7 @@
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
-import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
+import type { HsmClient, ImsClient, S3Client, TenantClient } from '../clients/types.js';
 import { stopController } from '../clients/deadline.js';
 import { OPTION_DEFAULTS, type Options } from '../common/options.js';
 import { loadConfig, s3Endpoint, SETTINGS, type Config, type ConfigFlags } from '../config.js';
@@ -58,6 +58,7 @@ async function openStore(o: ServeOptions): Promise<{ store: Store; bus?: ChangeB
 
 interface ApiClients {
   tenants?: TenantClient;
+  hsm?: HsmClient;
   ims?: ImsClient;
   s3?: S3Client;
   /** The services they reach, for the dependency watch. */
@@ -71,8 +72,10 @@ interface ApiClients {
 async function openClients(o: ServeOptions, signal: AbortSignal, options: () => Options): Promise<ApiClients> {
   const { HttpTenantClient } = await import('../clients/tenants.js');
   const { HttpImsClient, imsRetries } = await import('../clients/ims.js');
+  const { HttpHsmClient } = await import('../clients/hsm.js');
   const out: ApiClients = {
     tenants: new HttpTenantClient(o.tapmsUrl, { signal }),
+    hsm: new HttpHsmClient(o.hsmUrl, { signal, readTimeoutSeconds: () => options().hsm_read_timeout }),
     ims: new HttpImsClient(o.imsUrl, {
       signal,
       readTimeoutSeconds: () => options().ims_read_timeout,
@@ -81,6 +84,7 @@ async function openClients(o: ServeOptions, signal: AbortSignal, options: () => 
     dependencies: [
       { name: 'ims', url: o.imsUrl, affects: 'the image checks of session templates and sessions fail, or warn with ims_errors_fatal false,' },
       { name: 'tapms', url: o.tapmsUrl, affects: 'requests with a Cray-Tenant-Name header fail' },
+      { name: 'hsm', url: o.hsmUrl, affects: 'session previews fail' },
     ],
   };
   const endpoint = s3Endpoint(o);
@@ -185,7 +189,8 @@ export function register(program: Command): void {
     .option('--prefix <path>', 'URL prefix to serve the API under, repeatable, e.g. --prefix "" --prefix /apis/bos (env BOS_PREFIXES, comma list; default: the root)', parsePrefix)
     .option('--tapms-url <url>', 'tenant service base URL (env BOS_TAPMS_URL; default http://cray-tapms/v1alpha3)')
     .option('--ims-url <url>', 'image service base URL (env BOS_IMS_URL; default http://cray-ims/v3)')
-    .option('--api-deadline <seconds>', 'seconds a request may wait in all for IMS, S3 and the tenant service (env BOS_API_DEADLINE; default 30)')
+    .option('--hsm-url <url>', 'Hardware State Manager base URL, for session previews (env BOS_HSM_URL; default http://cray-smd/hsm/v2)')
+    .option('--api-deadline <seconds>', 'seconds a request may wait in all for IMS, S3, HSM and the tenant service (env BOS_API_DEADLINE; default 30)')
     .option('--log-level <level>', 'log level (env BOS_LOG_LEVEL; default info)')
     .action(async (flags: ServeFlags) => {
       await serve(resolveServeOptions(flags));

@@ -1,6 +1,6 @@
 /**
  * `bos up`: the whole system in one process on the embedded default (what `npm start` runs): the BOS
- * v2 API on the in-memory store (or Redis with --redis), the simulated machine room, all ten
+ * v2 API on the in-memory store (or Redis with --redis), the simulated machine room, all eleven
  * operators and /metrics, on one port laid out like the system's API gateway.
  */
 import { Command, InvalidArgumentError } from 'commander';

@@ -90,7 +90,19 @@ interface SessionStatus {
   error?: string | null;
 }
 
-export interface Session {
+/** The rollout fields of a session (docs/rollouts.md); a session with none of the three limits is not rolling. */
+export interface RolloutSettings {
+  /** At most this many nodes between their first action and done at any moment. */
+  max_in_flight?: number;
+  /** Once more nodes than this have failed (less those forgiven), no further node starts. */
+  max_failed?: number;
+  /** The first this-many nodes must all succeed before any other node starts. */
+  canary?: number;
+  /** Failures a resume forgave: the budget and the canary count failures beyond these. */
+  failures_forgiven?: number;
+}
+
+export interface Session extends RolloutSettings {
   name: string;
   tenant: string | null;
   operation: Operation | string;
@@ -147,6 +159,23 @@ export interface ExtendedStatus {
   error_summary: Record<string, { count: number; list: string }>;
   timing: { start_time: string | null | undefined; end_time: string | null | undefined; duration: string };
   status?: string;
+  /** Rolling sessions only (docs/rollouts.md). */
+  rollout?: RolloutStatus;
+}
+
+/** Where a rolling session's nodes stand (docs/rollouts.md, "Following a rollout"). */
+export interface RolloutStatus {
+  waiting: number;
+  in_flight: number;
+  done: number;
+  failed: number;
+  max_in_flight: number | null;
+  max_failed: number | null;
+  canary: number;
+  failures_forgiven: number;
+  /** Why no further node starts until a resume; null while the rollout proceeds. */
+  stopped: string | null;
+  eta_seconds: number | null;
 }
 
 /** The boot-artifacts record stored per BSS token (Redis DB 4). */

@@ -1,5 +1,5 @@
 /**
- * The operators, embeddable: `startOperators({ services })` starts all ten polling loops (or `only`
+ * The operators, embeddable: `startOperators({ services })` starts all eleven polling loops (or `only`
  * some) on one shared clock, logger and metrics registry, and returns the runners with `wakeAll()`
  * (for change events) and `stop()` (finish current passes, then end).
  */
@@ -14,6 +14,7 @@ import { discovery } from './discovery.js';
 import { powerOffForceful } from './power-off-forceful.js';
 import { powerOffGraceful } from './power-off-graceful.js';
 import { powerOn } from './power-on.js';
+import { rollout } from './rollout.js';
 import { DEFAULT_LARGE_PASS_THRESHOLD, PassGate } from './pass-gate.js';
 import { Runner, type LeadershipGate, type RunnerHealth } from './runner.js';
 import { sessionCleanup } from './session-cleanup.js';
@@ -28,6 +29,7 @@ export * from './types.js';
 const OPERATORS: Readonly<Record<OperatorName, OperatorDefinition>> = Object.freeze({
   discovery,
   'session-setup': sessionSetup,
+  rollout,
   'power-on': powerOn,
   'power-off-graceful': powerOffGraceful,
   'power-off-forceful': powerOffForceful,

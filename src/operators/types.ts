@@ -14,6 +14,7 @@ import type { OperatorMetrics } from '../metrics.js';
 export const OPERATOR_NAMES = [
   'discovery',
   'session-setup',
+  'rollout',
   'power-on',
   'power-off-graceful',
   'power-off-forceful',

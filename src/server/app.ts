@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { DEFAULT_DEADLINE_SECONDS, withCallDeadline } from '../clients/deadline.js';
-import { ServiceError, type ImsClient, type S3Client, type TenantClient } from '../clients/types.js';
+import { ServiceError, type HsmClient, type ImsClient, type S3Client, type TenantClient } from '../clients/types.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { isOptionName, type Options } from '../common/options.js';
 import { EMPTY_BODY, NON_JSON, sendProblem, ServerContext } from './context.js';
@@ -32,6 +32,8 @@ export interface AppOptions {
   tenants?: TenantClient;
   s3?: S3Client;
   ims?: ImsClient;
+  /** HSM, for session previews (without it they answer 503). */
+  hsm?: HsmClient;
   clock?: Clock;
   /** A pino logger, or false for none; default: pino at info level on stdout. */
   logger?: Logger | false;
@@ -133,7 +135,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         : Fastify({ ...base, logger: { level: 'info' } })
   ) as unknown as FastifyInstance;
 
-  const ctx = new ServerContext(opts.store, opts.clock ?? systemClock, app.log, opts.tenants, opts.s3, opts.ims, opts.onOptions);
+  const ctx = new ServerContext(opts.store, opts.clock ?? systemClock, app.log, opts.tenants, opts.s3, opts.ims, opts.hsm, opts.onOptions);
 
   // Bodies: JSON (any +json type) is parsed; anything else is marked and refused by routes that read a body.
   app.removeAllContentTypeParsers();

@@ -4,7 +4,7 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
-import type { ImsClient, S3Client, TenantClient } from '../clients/types.js';
+import type { HsmClient, ImsClient, S3Client, TenantClient } from '../clients/types.js';
 import { formatTimestamp, type Clock } from '../common/clock.js';
 import { TENANT_HEADER } from '../common/constants.js';
 import { OPTION_DEFAULTS, OPTION_NAMES, resolveOptions, type Options } from '../common/options.js';
@@ -31,6 +31,8 @@ export class ServerContext {
     readonly tenants?: TenantClient,
     readonly s3?: S3Client,
     readonly ims?: ImsClient,
+    /** HSM, for session previews only (docs/rollouts.md, "Previewing a session"). */
+    readonly hsm?: HsmClient,
     /** Told the options each time a request reads them (the API's own clients follow their timeouts). */
     private readonly onOptions?: (options: Options) => void,
   ) {}

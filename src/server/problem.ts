@@ -74,6 +74,7 @@ export function isStoreUnavailable(err: unknown): boolean {
 const SERVICE_HINTS: Record<string, string> = {
   ims: 'that the image service (IMS) is running and reachable from the BOS API at BOS_IMS_URL (--ims-url)',
   tapms: 'that the tenant service (TAPMS) is running and reachable from the BOS API at BOS_TAPMS_URL (--tapms-url)',
+  hsm: 'that the Hardware State Manager (HSM) is running and reachable from the BOS API at BOS_HSM_URL (--hsm-url)',
   s3: 'that the S3 endpoint S3_GATEWAY is running and reachable from the BOS API, and the S3 keys',
 };
 

@@ -374,6 +374,50 @@ describe('administrator scenarios on one bos up', { timeout: 80_000 }, () => {
         expect(comps.get(id)!.actual_state?.boot_artifacts?.kernel).toBe(comps.get(id)!.desired_state?.boot_artifacts?.kernel);
       }
     });
+
+    it('--dry-run shows the nodes a session would act on and those it would leave out, creating nothing', async () => {
+      const nodes = [40, 41, 42].map(x);
+      const limit = [...nodes, locked, disabled].join(',');
+      const out = await ok(bos(['sessions', 'create', '--name', 'dry', '--template-name', 'compute', '--operation', 'reboot', '--limit', limit, '--dry-run']));
+      expect(out).toMatch(/^Preview of a reboot session of template compute, limit .* \(nothing was created\)$/m);
+      expect(out).toContain(`boot set compute-x86: 3 node(s): ${nodes.join(',')}`);
+      expect(out).toContain(`left out, locked in HSM: 1: ${locked}`);
+      expect(out).toContain(`left out, disabled in HSM (--include-disabled takes them): 1: ${disabled}`);
+      expect(out).toMatch(/^ {2}kernel {13}s3:\/\/.*\/kernel$/m);
+      expect(out).toContain('The session would act on 3 node(s).');
+      const json = JSON.parse(await ok(bos(['sessions', 'create', '--template-name', 'compute', '--operation', 'reboot', '--limit', limit, '--dry-run', '--format', 'json'])));
+      expect(json.nodes).toEqual(nodes);
+      const describe = await bos(['sessions', 'describe', 'dry']);
+      expect(describe.code).toBe(1);
+      expect(describe.stderr).toMatch(/not found|could not be found/i);
+    });
+
+    it('a rolling reboot starts nodes a few at a time; a stopped rollout is resumed with bos sessions resume', async () => {
+      const nodes = [25, 26, 27, 28, 29, 36].map(x);
+      await createSession(bos, 'rolling', 'compute', 'reboot', '--limit', nodes.join(','), '--max-in-flight', '2');
+      const w = await watch(bos, 'rolling');
+      expect(w.code).toBe(0);
+      expect(w.summary).toMatch(/: 6 nodes, 6 succeeded, 0 failed/);
+      expect(w.out).toMatch(/ waiting=[1-9]/); // nodes were seen waiting their turn
+      const status = await ok(bos(['sessions', 'status', 'rolling']));
+      expect(status).toMatch(/^rollout +0 waiting, 0 in flight of at most 2, 6 done, 0 failed/m);
+
+      // A rollout whose nodes fail: it stops at its budget, the watch says how to go on.
+      const failing = [37, 38].map(x);
+      await createSession(bos, 'rolling-bad', 'broken', 'boot', '--limit', failing.join(','), '--max-in-flight', '1', '--max-failed', '0');
+      const stopped = await bos(['sessions', 'status', 'rolling-bad', '--watch', '--interval', '0.5'], { timeoutMs: 60_000 });
+      expect(stopped.code).toBe(2);
+      expect(stopped.stdout).toContain('Session rolling-bad: rollout stopped: failure budget exceeded: 1 node(s) failed, max_failed is 0; 1 node(s) not started.');
+      expect(stopped.stdout).toContain('bos sessions resume rolling-bad');
+      const resumed = await ok(bos(['sessions', 'resume', 'rolling-bad']));
+      expect(resumed).toMatch(/^resumed session rolling-bad \(it had stopped: failure budget exceeded: .*\); 1 failure\(s\) forgiven, 1 node\(s\) waiting$/m);
+      const end = await watch(bos, 'rolling-bad');
+      expect(end.code).toBe(2);
+      expect(end.summary).toMatch(/: 2 nodes, 0 succeeded, 2 failed/);
+      const notRolling = await bos(['sessions', 'resume', 'rolling']);
+      expect(notRolling.code).toBe(1);
+      expect(notRolling.stderr).toMatch(/rolling is complete: there is nothing to resume/);
+    });
   });
 
   afterAll(async () => {

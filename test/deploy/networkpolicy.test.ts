@@ -260,7 +260,7 @@ describe.each(WITH_POLICIES)('%s NetworkPolicies', (dir) => {
     const p = w.policy('cray-bos-operators');
     expect(p.spec.policyTypes).toEqual(['Ingress', 'Egress']);
     const ports = w.containers('cray-bos-operators').flatMap((c) => (c.ports ?? []).map((x) => x.containerPort));
-    expect(ports.length).toBe(dir.endsWith('per-container') ? 10 : 1);
+    expect(ports.length).toBe(dir.endsWith('per-container') ? 11 : 1);
     expect(p.spec.ingress).toHaveLength(1);
     expect(p.spec.ingress![0]!.from).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': SITE.monitoringNamespace } } }]);
     expect(p.spec.ingress![0]!.ports!.map((x) => x.port).sort()).toEqual([...ports].sort());

@@ -45,7 +45,7 @@ describe('liveness', () => {
 describe('startOperators', () => {
   it('selects operators by name and rejects unknown ones', () => {
     expect(selectOperators('status, power-on')).toEqual(['power-on', 'status']);
-    expect(selectOperators(undefined)).toHaveLength(10);
+    expect(selectOperators(undefined)).toHaveLength(11);
     expect(() => selectOperators(['status', 'nope'])).toThrow(/unknown operator\(s\): nope; valid: discovery, /);
   });
 

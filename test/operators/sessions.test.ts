@@ -3,7 +3,8 @@ import type { BootSet, Session, SessionTemplate } from '../../src/common/types.j
 import { Runner } from '../../src/operators/runner.js';
 import { sessionCleanup } from '../../src/operators/session-cleanup.js';
 import { sessionCompletion } from '../../src/operators/session-completion.js';
-import { componentPatch, sessionSetup } from '../../src/operators/session-setup.js';
+import { componentPatch } from '../../src/operators/session-plan.js';
+import { sessionSetup } from '../../src/operators/session-setup.js';
 import type { OperatorDefinition } from '../../src/operators/types.js';
 import { comp, world, type World } from './fakes.js';
 

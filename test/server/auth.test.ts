@@ -54,6 +54,9 @@ describe('the access rules (the README table)', () => {
     }
     const d = decide(principal(['monitor']), request('PATCH', '/v2/options'));
     expect(d).toEqual({ allow: false, reason: 'the monitor role may only read (GET); PATCH needs the admin role' });
+    // A session preview writes nothing: a monitor may ask for one, a node token may not.
+    expect(decide(principal(['monitor']), request('POST', '/v2/sessionpreview')).allow).toBe(true);
+    expect(decide(principal(['system-compute'], { xname: 'x1' }), request('POST', '/v2/sessionpreview')).allow).toBe(false);
   });
 
   it('a tenant claim: only with a Cray-Tenant-Name it names; without a role, as that tenant\'s administrator', () => {

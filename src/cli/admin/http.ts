@@ -22,6 +22,11 @@ export class CliError extends Error {
   }
 }
 
+/** The HTTP status of an API's refusal; undefined for any other failure. */
+export function apiStatusOf(err: unknown): number | undefined {
+  return err instanceof ApiError ? err.status : undefined;
+}
+
 /** A problem answer (docs/api.md, "Errors") or any other non-2xx answer of the API. */
 class ApiError extends CliError {
   constructor(

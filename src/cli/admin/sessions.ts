@@ -3,10 +3,11 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { OPERATIONS, SESSION_STATUSES, type ExtendedStatus, type Session } from '../../common/types.js';
-import { act, ageArg, leaf, secondsArg, withConnection, type Io } from './common.js';
-import { CliError, seg, type Query } from './http.js';
+import { previewReport, type SessionPreview } from './preview.js';
+import { act, ageArg, intArg, leaf, secondsArg, withConnection, type Io } from './common.js';
+import { apiStatusOf, CliError, seg, type Query } from './http.js';
 import { describe, json, show, table, type Column } from './output.js';
-import { trimDuration, watchSession } from './watch.js';
+import { rolloutLine, trimDuration, watchSession } from './watch.js';
 
 const SESSION_COLUMNS: Column<Session>[] = [
   { header: 'NAME', get: (s) => s.name },
@@ -51,6 +52,10 @@ function statusReport(name: string, ext: ExtendedStatus): string {
     `powering off       ${ph.percent_powering_off ?? 0}% (${count(ph.percent_powering_off)})`,
     `configuring        ${ph.percent_configuring ?? 0}% (${count(ph.percent_configuring)})`,
   ];
+  if (ext.rollout) {
+    lines.push(rolloutLine(ext.rollout).replace(/^Rollout: {2}/, 'rollout            '));
+    if (ext.rollout.stopped) lines.push(`stopped            ${ext.rollout.stopped}`);
+  }
   const errors = Object.entries(ext.error_summary ?? {}).sort((a, b) => b[1].count - a[1].count);
   if (errors.length) {
     lines.push('errors');
@@ -66,6 +71,10 @@ interface CreateOpts {
   stage?: boolean;
   includeDisabled?: boolean;
   name?: string;
+  maxInFlight?: number;
+  maxFailed?: number;
+  canary?: number;
+  dryRun?: boolean;
 }
 
 interface FilterOpts {
@@ -92,7 +101,17 @@ export function registerSessions(program: Command, io: Io): void {
     .option('--stage', 'stage the change; apply it later per node with `bos applystaged`')
     .option('--include-disabled', 'include nodes disabled in HSM')
     .option('--name <name>', 'session name (default: a random UUID)')
-    .addHelpText('after', '\nExample:\n  bos sessions create --template-name compute-23.7 --operation reboot --limit x3000c0s19b1n0\n  bos sessions status <name> --watch\n')
+    .option('--max-in-flight <n>', 'roll out: at most this many nodes in progress at once; the others wait their turn', intArg(1, 1048576))
+    .option('--max-failed <n>', 'roll out: stop starting nodes once more than this many have failed', intArg(0, 1048576))
+    .option('--canary <n>', 'roll out: the first n nodes must all succeed before any other starts', intArg(0, 1048576))
+    .option('--dry-run', 'show which nodes the session would act on (and which it would leave out, and why) without creating it')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  bos sessions create --template-name compute-23.7 --operation reboot --limit x3000c0s19b1n0\n' +
+        '  bos sessions create --template-name compute-23.7 --operation reboot --dry-run\n' +
+        '  bos sessions create --template-name compute-23.7 --operation reboot --max-in-flight 500 --max-failed 10 --canary 5\n' +
+        '  bos sessions status <name> --watch\n',
+    )
     .action(
       act<CreateOpts>(io, async (ctx, _args, o) => {
         const body: Record<string, unknown> = { template_name: o.templateName, operation: o.operation };
@@ -100,8 +119,38 @@ export function registerSessions(program: Command, io: Io): void {
         if (o.stage) body.stage = true;
         if (o.includeDisabled) body.include_disabled = true;
         if (o.name !== undefined) body.name = o.name;
+        if (o.maxInFlight !== undefined) body.max_in_flight = o.maxInFlight;
+        if (o.maxFailed !== undefined) body.max_failed = o.maxFailed;
+        if (o.canary !== undefined) body.canary = o.canary;
+        if (o.dryRun) {
+          const p = await ctx.api.post<SessionPreview>('/sessionpreview', body).catch((err: unknown) => {
+            const status = apiStatusOf(err);
+            if (status === 404 || status === 405) {
+              throw new CliError('this BOS API offers no session previews (an extension of this project); nothing was created');
+            }
+            throw err;
+          });
+          ctx.io.out.write(ctx.format === 'json' ? json(p) : previewReport(p));
+          return;
+        }
         const s = await ctx.api.post<Session>('/sessions', body);
         ctx.io.out.write(ctx.format === 'json' ? json(s) : describe(s));
+      }),
+    );
+
+  leaf(group.command('resume').argument('<name>', 'session name'))
+    .description('let a rolling session whose rollout stopped (canary or failure budget) go on: the failures so far are forgiven')
+    .action(
+      act(io, async (ctx, [name]) => {
+        const ext = await ctx.api.get<ExtendedStatus>(`/sessions/${seg(name!)}/status`);
+        if (!ext.rollout) throw new CliError(`session ${name} does not roll out (it has no max_in_flight, max_failed or canary): there is nothing to resume`);
+        if (ext.status === 'complete') throw new CliError(`session ${name} is complete: there is nothing to resume`);
+        const s = await ctx.api.patch<Session>(`/sessions/${seg(name!)}`, { failures_forgiven: ext.rollout.failed, status: { error: null } });
+        if (ctx.format === 'json') ctx.io.out.write(json(s));
+        else {
+          const was = ext.rollout.stopped ? `it had stopped: ${ext.rollout.stopped.replace(/ \(resume or delete the session\)$/, '')}` : 'it had not stopped';
+          ctx.io.out.write(`resumed session ${name} (${was}); ${ext.rollout.failed} failure(s) forgiven, ${ext.rollout.waiting} node(s) waiting\n`);
+        }
       }),
     );
 

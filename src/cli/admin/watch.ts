@@ -4,9 +4,10 @@
  * On a terminal the view redraws in place (cursor movement only, no full-screen mode): a progress
  * bar of nodes done / failed / in progress, counts per phase and per status, elapsed time and the
  * most common errors. Elsewhere (a pipe, a log file) it writes one plain line whenever the counts
- * change. Either way it ends with a summary; the exit code is 0 when no node failed, 2 otherwise.
+ * change. Either way it ends with a summary; the exit code is 0 when no node failed, 2 otherwise. A
+ * rolling session whose rollout stopped (nothing left in flight) ends the watch too, with exit code 2.
  */
-import type { Component, ExtendedStatus, Session } from '../../common/types.js';
+import type { Component, ExtendedStatus, RolloutStatus, Session } from '../../common/types.js';
 import { CliError, seg, type BosApi } from './http.js';
 import type { Io } from './common.js';
 import { listComponents } from './components.js';
@@ -31,6 +32,8 @@ export interface Progress {
   /** [error text, node count], most common first. */
   errors: [string, number][];
   elapsed: string;
+  /** A rolling session's counts (docs/rollouts.md). */
+  rollout?: RolloutStatus;
 }
 
 /** `1:02:03.123456` → `1:02:03`; `2 days, 1:02:03.5` → `2 days, 1:02:03`. */
@@ -77,7 +80,16 @@ export function progressOf(session: string, ext: ExtendedStatus, components: rea
     statuses,
     errors,
     elapsed: ext.timing?.start_time ? trimDuration(ext.timing.duration) : localElapsed,
+    ...(ext.rollout ? { rollout: ext.rollout } : {}),
   };
+}
+
+/** The rollout line of the views: waiting, in flight (of at most), done, failed, ETA. */
+export function rolloutLine(r: RolloutStatus): string {
+  const limit = r.max_in_flight === null ? '' : ` of at most ${r.max_in_flight}`;
+  const budget = r.max_failed === null ? '' : ` (budget ${r.max_failed}${r.failures_forgiven ? ` + ${r.failures_forgiven} forgiven` : ''})`;
+  const eta = r.eta_seconds === null ? '' : `  ETA ${formatSeconds(r.eta_seconds)}`;
+  return `Rollout:  ${r.waiting} waiting, ${r.in_flight} in flight${limit}, ${r.done} done, ${r.failed} failed${budget}${r.canary ? `, canary ${r.canary}` : ''}${eta}`;
 }
 
 /** `[====xx....      ]`: done `=`, failed `x`, in progress `.`, scaled to `width`. */
@@ -109,6 +121,10 @@ function viewLines(p: Progress, maxErrors = 5): string[] {
     `Phases:   ${counts(p.phases)}`,
     `Statuses: ${counts(p.statuses)}`,
   ];
+  if (p.rollout) {
+    lines.push(rolloutLine(p.rollout));
+    if (p.rollout.stopped) lines.push(`Stopped:  ${p.rollout.stopped}`);
+  }
   if (p.errors.length) {
     lines.push('Errors:');
     for (const [text, n] of p.errors.slice(0, maxErrors)) lines.push(`  ${String(n).padStart(6)}  ${text.replace(/\s+/g, ' ')}`);
@@ -124,7 +140,8 @@ function plainLine(p: Progress): string {
   const phases = Object.entries(p.phases).map(([k, v]) => ` ${k}=${v}`).join('');
   return (
     `session=${p.session} status=${p.sessionStatus} elapsed=${p.elapsed.replace(/ days?, /, 'd')} nodes=${p.nodes} done=${p.done} ` +
-    `failed=${p.failed} in_progress=${p.inProgress}${p.staged ? ` staged=${p.staged}` : ''}${phases}`
+    `failed=${p.failed} in_progress=${p.inProgress}${p.staged ? ` staged=${p.staged}` : ''}${phases}` +
+    (p.rollout ? ` waiting=${p.rollout.waiting}${p.rollout.stopped ? ' stopped=1' : ''}` : '')
   );
 }
 
@@ -198,6 +215,14 @@ export async function watchSession(api: BosApi, session: string, io: Io, opts: W
       return failed > 0 ? EXIT_NODES_FAILED : 0;
     }
     const p = { ...progressOf(session, ext, components, formatSeconds((now() - started) / 1000)), about };
+    if (p.rollout?.stopped && p.rollout.in_flight === 0) {
+      // Nothing moves until someone resumes or deletes the session: say so and end the watch.
+      if (tty && drawn) io.out.write(`\x1b[${drawn}F\x1b[J`);
+      const text = `Session ${session}: rollout stopped: ${p.rollout.stopped.replace(/ \(resume or delete the session\)$/, '')}. ` +
+        `Resume it with \`bos sessions resume ${session}\`, or delete it with \`bos sessions delete ${session}\`.`;
+      io.out.write(jsonLines ? JSON.stringify({ session, stopped: true, status: ext }) + '\n' : `${viewLines(p).slice(1).join('\n')}\n${text}\n`);
+      return EXIT_NODES_FAILED;
+    }
     if (tty) {
       const width = Math.max(20, (io.out.columns || 120) - 1);
       const lines = viewLines(p).map((l) => (l.length > width ? l.slice(0, width - 1) + '…' : l));

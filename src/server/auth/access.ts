@@ -3,7 +3,7 @@
  * principal and a request in, allowed or the reason refused out.
  *
  *   admin role          everything (within its tenants, when the token names any)
- *   monitor role        reads only (GET)
+ *   monitor role        reads only (GET, and session previews)
  *   tenant claim        acts only with a Cray-Tenant-Name it names; without a role, as the
  *                       administrator of those tenants
  *   node role + xname   only its own state report: PATCH /v2/components/<its xname> of actual_state
@@ -51,6 +51,11 @@ export function isOpen(method: string, route: string): boolean {
   return READS.has(method) && (route === '/' || route === '/v2' || route === '/v2/version' || route === '/v2/healthz');
 }
 
+/** A session preview writes nothing: a read, though it is a POST. */
+function isPreview(r: AccessRequest): boolean {
+  return r.method === 'POST' && r.route === '/v2/sessionpreview';
+}
+
 export function decide(p: Principal, r: AccessRequest, roles: RoleNames = DEFAULT_ROLES): Decision {
   const has = (role: string) => p.roles.includes(role);
   if (has(roles.node) && !has(roles.admin)) {
@@ -73,7 +78,7 @@ export function decide(p: Principal, r: AccessRequest, roles: RoleNames = DEFAUL
   }
   if (has(roles.admin)) return { allow: true };
   if (has(roles.monitor)) {
-    return READS.has(r.method) ? { allow: true } : refuse(`the ${roles.monitor} role may only read (GET); ${r.method} needs the ${roles.admin} role`);
+    return READS.has(r.method) || isPreview(r) ? { allow: true } : refuse(`the ${roles.monitor} role may only read (GET); ${r.method} needs the ${roles.admin} role`);
   }
   if (tenants && tenants.length > 0) return { allow: true };
   return refuse(`the token grants neither the ${roles.admin} nor the ${roles.monitor} role and names no tenant`);

@@ -1,11 +1,17 @@
 /** Session endpoints (docs/api.md, "Sessions"). */
 import { DurationError } from '../../common/duration.js';
-import type { Component, Session } from '../../common/types.js';
+import { emptyStagedState } from '../../common/constants.js';
+import { isRolling } from '../../common/rollout.js';
+import type { Component, RolloutSettings, Session } from '../../common/types.js';
 import { checkParam, jsonBody, pathParam, queryParam, sendJson, tenantOf, type ServerContext } from '../context.js';
-import { alreadyExists, badRequest, recordNotFound } from '../problem.js';
-import { extendedStatus, limitError, mergeSession, newSession, sessionFilter, type SessionCreateBody } from '../rules/sessions.js';
+import { alreadyExists, badRequest, recordNotFound, serviceUnavailable } from '../problem.js';
+import { extendedStatus, limitError, mergeSession, newSession, rolloutError, sessionFilter, type SessionCreateBody } from '../rules/sessions.js';
 import { validateBootSets } from '../rules/validate-bootsets.js';
 import type { FastifyRequest } from 'fastify';
+import { ServiceError } from '../../clients/types.js';
+import type { Logger } from '../../log.js';
+import { errorText } from '../../operators/errors.js';
+import { planSession, type SessionPlan } from '../../operators/session-plan.js';
 import type { RouteTable } from './table.js';
 
 export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
@@ -55,19 +61,43 @@ export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
     return extendedStatus(session, managed, staged, ctx.clock.now());
   }
 
-  routes.add('POST', '/v2/sessions', async (req, reply) => {
+  /** The checks of session creation (docs/api.md, "Creating a session"): the session and its template, or a 400. */
+  async function checkedSession(req: FastifyRequest) {
     const body = jsonBody<SessionCreateBody>(req, 'V2SessionCreate');
     const tenant = tenantOf(req);
     await ctx.tenantSet(tenant, 'The provided tenant does not exist');
     const options = await ctx.options();
     const limitErr = limitError(body.limit, options, (msg) => ctx.log.warn(msg));
     if (limitErr) throw badRequest(limitErr);
+    const rollErr = rolloutError(body);
+    if (rollErr) throw badRequest(rollErr);
     const template = await store.templates.get(tenant, body.template_name);
     if (!template) throw badRequest(`Session Template Name invalid: ${body.template_name}`);
     const validation = await validateBootSets(template, body.operation, { s3: ctx.s3, ims: ctx.ims, options });
     if (validation.error) throw badRequest(`Session template fails check: ${validation.error}`);
     for (const w of validation.warnings) ctx.log.warn(`Session template ${body.template_name}: ${w}`);
-    const session = newSession(body, tenant, ctx.clock.now());
+    return { tenant, options, template, session: newSession(body, tenant, ctx.clock.now()) };
+  }
+
+  /**
+   * A deleted rolling session lets go of its waiting nodes: their staged states (staged for it) are
+   * emptied, so nothing starts them later (docs/rollouts.md, "Resuming and deleting").
+   */
+  async function releaseWaiting(session: Session): Promise<void> {
+    // A complete session has no waiting node (it completes only when none is left staged for it).
+    if (!isRolling(session) || session.status?.status === 'complete') return;
+    const name = session.name;
+    const waiting = await store.components.list({ filter: (c) => c.staged_state?.session === name });
+    if (waiting.length === 0) return;
+    const now = ctx.now();
+    await store.components.update(
+      waiting.map((c) => c.id),
+      (rec) => (rec?.staged_state?.session === name ? { ...rec, staged_state: { ...emptyStagedState(), session: '', last_updated: now } } : undefined),
+    );
+  }
+
+  routes.add('POST', '/v2/sessions', async (req, reply) => {
+    const { tenant, session } = await checkedSession(req);
     // Created only where no session of that name exists, checked atomically (two replicas may be asked at once).
     await store.sessions.update(tenant, session.name, (existing) => {
       if (existing) throw alreadyExists(`Session '${session.name}' already exists${tenant ? ` for tenant '${tenant}'` : ''}`);
@@ -76,12 +106,35 @@ export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
     return sendJson(reply, 201, session);
   });
 
+  routes.add('POST', '/v2/sessionpreview', async (req, reply) => {
+    const { tenant, options, template, session } = await checkedSession(req);
+    if (!ctx.hsm || !ctx.s3 || !ctx.tenants) {
+      const missing = !ctx.hsm ? 'hsm' : !ctx.s3 ? 's3' : 'tapms';
+      throw serviceUnavailable({ service: missing, message: 'session previews need HSM, S3 and the tenant service, and this API has no client for it' });
+    }
+    const planCtx = { services: { hsm: ctx.hsm, s3: ctx.s3, tenants: ctx.tenants }, options, log: ctx.log as unknown as Logger };
+    let plan: SessionPlan;
+    try {
+      plan = await planSession(planCtx, session, template);
+    } catch (err) {
+      // A service that fails is a 503 (repeat the preview); anything else is why the session would not start.
+      if (err instanceof ServiceError) throw err;
+      return sendJson(reply, 200, { session, error: errorText(err), boot_sets: {}, nodes: [], not_in_bos: [] });
+    }
+    const tenantSet = await ctx.tenantSetLenient(tenant);
+    const stored = await store.components.getManyShared(plan.nodes);
+    const notInBos = plan.nodes.filter((id, i) => !stored[i] || (tenantSet !== undefined && !tenantSet.has(id)));
+    const error = notInBos.length === plan.nodes.length ? 'All nodes found to act upon do not exist as BOS components' : null;
+    return sendJson(reply, 200, { session, error, boot_sets: plan.boot_sets, nodes: plan.nodes, not_in_bos: notInBos });
+  });
+
   routes.add('GET', '/v2/sessions', async (req, reply) => sendJson(reply, 200, await selected(req)));
 
   routes.add('DELETE', '/v2/sessions', async (req, reply) => {
     for (const s of await selected(req)) {
       await store.sessions.delete(s.tenant ?? '', s.name);
       await store.sessionStatus.delete(s.tenant ?? '', s.name);
+      await releaseWaiting(s);
     }
     return reply.code(204).send();
   });
@@ -90,7 +143,7 @@ export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
 
   routes.add('PATCH', '/v2/sessions/:session_id', async (req, reply) => {
     pathParam(req, 'session_id', 'V2SessionName');
-    const body = jsonBody<{ components?: string; status?: Record<string, unknown> }>(req, 'V2SessionUpdate');
+    const body = jsonBody<{ components?: string; status?: Record<string, unknown> } & RolloutSettings>(req, 'V2SessionUpdate');
     const { id, tenant } = await load(req);
     const updated = await store.sessions.update(tenant, id, (current) => {
       if (!current) throw recordNotFound('Session', id, tenant);
@@ -103,8 +156,10 @@ export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
     const id = pathParam(req, 'session_id', 'V2SessionName');
     const tenant = tenantOf(req);
     await ctx.options();
+    const session = await store.sessions.get(tenant, id);
     if (!(await store.sessions.delete(tenant, id))) throw recordNotFound('Session', id, tenant);
     await store.sessionStatus.delete(tenant, id);
+    if (session) await releaseWaiting(session);
     return reply.code(204).send();
   });
 

@@ -6,15 +6,24 @@ import { formatTimestamp, parseTimestamp } from '../../common/clock.js';
 import { formatTimedelta, parseDuration } from '../../common/duration.js';
 import type { Options } from '../../common/options.js';
 import { computeStatus } from '../../common/status.js';
-import type { Component, ExtendedStatus, Session } from '../../common/types.js';
+import { isRolling, nodeRolloutState, rolloutEta, rolloutStep, type RolloutCounts } from '../../common/rollout.js';
+import type { Component, ExtendedStatus, RolloutSettings, Session } from '../../common/types.js';
 
-export interface SessionCreateBody {
+export interface SessionCreateBody extends Pick<RolloutSettings, 'max_in_flight' | 'max_failed' | 'canary'> {
   name?: string;
   operation: string;
   template_name: string;
   limit?: string | null;
   stage?: boolean;
   include_disabled?: boolean;
+}
+
+/** A rolling session cannot also be staged: its nodes are staged for the rollout itself. */
+export function rolloutError(body: SessionCreateBody): string | undefined {
+  if (body.stage === true && isRolling({ ...body, stage: false })) {
+    return 'a staged session cannot roll out: leave out stage, or max_in_flight, max_failed and canary (docs/rollouts.md)';
+  }
+  return undefined;
 }
 
 /**
@@ -48,6 +57,10 @@ export function newSession(body: SessionCreateBody, tenant: string, nowMs: numbe
     components: '',
     include_disabled: body.include_disabled ?? false,
     status: { start_time: formatTimestamp(nowMs), end_time: null, status: 'pending', error: null },
+    // Rollout fields only when given: a session without them is upstream's record, byte for byte.
+    ...(body.max_in_flight !== undefined ? { max_in_flight: body.max_in_flight } : {}),
+    ...(body.max_failed !== undefined ? { max_failed: body.max_failed } : {}),
+    ...(body.canary !== undefined ? { canary: body.canary } : {}),
   };
 }
 
@@ -143,14 +156,31 @@ export function extendedStatus(session: Session, managed: readonly Component[], 
     timing: { start_time: start, end_time: end, duration },
   };
   if (session.status?.status) out.status = session.status.status;
+  if (isRolling(session)) out.rollout = rolloutStatus(session, managed, stagedCount, Number.isNaN(startMs) || Number.isNaN(endMs) ? 0 : (endMs - startMs) / 1000);
   return out;
+}
+
+/** The rollout part of a rolling session's extended status (docs/rollouts.md, "Following a rollout"). */
+function rolloutStatus(session: Session, managed: readonly Component[], waiting: number, elapsedSeconds: number): NonNullable<ExtendedStatus['rollout']> {
+  const counts: RolloutCounts = { waiting, in_flight: 0, done: 0, failed: 0 };
+  for (const c of managed) counts[nodeRolloutState(c)]++;
+  const step = rolloutStep(session, counts);
+  return {
+    ...counts,
+    max_in_flight: session.max_in_flight ?? null,
+    max_failed: session.max_failed ?? null,
+    canary: session.canary ?? 0,
+    failures_forgiven: session.failures_forgiven ?? 0,
+    stopped: counts.waiting > 0 ? step.stopped : null,
+    eta_seconds: rolloutEta(counts, elapsedSeconds),
+  };
 }
 
 /**
  * Merge a PATCH body into a session (docs/api.md, "Reading, changing and deleting a session"):
  * components replaced, status merged key by key.
  */
-export function mergeSession(stored: Session, patch: { components?: string; status?: Record<string, unknown> }): Session {
+export function mergeSession(stored: Session, patch: { components?: string; status?: Record<string, unknown> } & RolloutSettings): Session {
   const out = structuredClone(stored);
   for (const [k, v] of Object.entries(patch)) {
     if (k === 'status' && v && typeof v === 'object') out.status = { ...(out.status ?? {}), ...(v as object) };
