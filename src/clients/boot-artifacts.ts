@@ -9,6 +9,7 @@ import type { BootArtifactsRecord } from '../common/types.js';
 import type { Store } from '../server/store/store.js';
 import { report, type RequestHook } from './http.js';
 import { ServiceError, type BootArtifactsRecords } from './types.js';
+import { waitForReplicas } from './redis-wait.js';
 
 const BOOT_ARTIFACTS_DB = 4;
 export const DEFAULT_REDIS_URL = 'redis://cray-bos-db:6379';
@@ -117,14 +118,15 @@ export class RedisBootArtifacts implements BootArtifactsRecords {
   }
 
   async put(token: string, record: BootArtifactsRecord): Promise<void> {
-    await this.run('SET', (r) => r.set(token, serializeRecord(record)));
     const wait = this.opts.wait;
-    if (wait && wait.replicas > 0) {
-      const got = Number(await this.run('WAIT', (r) => r.wait(wait.replicas, wait.timeoutSeconds * 1000)));
-      if (got < wait.replicas) {
-        throw new ServiceError('redis', 'WAIT', `db${BOOT_ARTIFACTS_DB}`, undefined,
-          `Redis at ${redisAddressText(this.target)} (DB ${BOOT_ARTIFACTS_DB}) took the record, but only ${got} of ${wait.replicas} replica(s) confirmed it within ${wait.timeoutSeconds} s`);
-      }
+    // The SET and its WAIT go through one connection: WAIT covers only that connection's writes.
+    const got = await this.run('SET', async (r) => {
+      await r.set(token, serializeRecord(record));
+      return wait && wait.replicas > 0 ? (await waitForReplicas(r, wait.replicas, wait.timeoutSeconds * 1000)).got : 0;
+    });
+    if (wait && got < wait.replicas) {
+      throw new ServiceError('redis', 'WAIT', `db${BOOT_ARTIFACTS_DB}`, undefined,
+        `Redis at ${redisAddressText(this.target)} (DB ${BOOT_ARTIFACTS_DB}) took the record, but only ${got} of ${wait.replicas} replica(s) confirmed it within ${wait.timeoutSeconds} s`);
     }
   }
 

@@ -8,6 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { RunningSystem } from '../../src/system.js';
 import { RedisStore } from '../../src/server/store/redis/index.js';
 import { StoreUnavailableError } from '../../src/server/store/store.js';
+import { Redis } from 'ioredis';
+import { waitForReplicas } from '../../src/clients/redis-wait.js';
 import { startSentinels, type TestSentinels } from '../helpers/sentinel.js';
 import { bootTemplate, bos, checkOutcome, sleep, startFaultSystem, startSession, until, waitComplete, waitDiscovered, x86ComputeNodes } from './harness.js';
 
@@ -89,5 +91,23 @@ describe('Redis Sentinel failover', () => {
     }
     await store.components.update(['x1'], (c) => ({ ...c!, error: 'acknowledged' }));
     expect(await store.components.get('x1')).toMatchObject({ error: 'acknowledged' });
+  }, 60_000);
+
+  it('a write waits for every connected replica, not only the minimum, so whichever replica Sentinel promotes has it', async () => {
+    const sentinels = await startSentinels({ replicas: 2, downAfterMs: 5000 });
+    cleanups.push(() => sentinels.stop());
+    const primary = new Redis({ host: '127.0.0.1', port: sentinels.ports[0]!, lazyConnect: true });
+    cleanups.push(async () => primary.disconnect());
+    await primary.connect();
+    await primary.set('k', '1');
+    expect(await waitForReplicas(primary, 1, 2000)).toEqual({ got: 2, asked: 2 });
+    // One replica stopped: the minimum of one is met, and the wait still asked for both.
+    sentinels.pause(sentinels.ports[2]!);
+    try {
+      await primary.set('k', '2');
+      expect(await waitForReplicas(primary, 1, 300)).toEqual({ got: 1, asked: 2 });
+    } finally {
+      sentinels.resume(sentinels.ports[2]!);
+    }
   }, 60_000);
 });

@@ -8,6 +8,7 @@ import { redisConnectionOptions, redisReachHint, type RedisTarget } from '../../
 import { sortIds } from '../memory.js';
 import { StoreDataError, StoreUnavailableError } from '../store.js';
 import { messageOf } from '../../../common/errors.js';
+import { waitForReplicas } from '../../../clients/redis-wait.js';
 
 /** Keys asked per SCAN step (a hint to Redis; larger means fewer round trips). */
 const SCAN_COUNT = 10_000;
@@ -142,13 +143,14 @@ export class Connections {
   }
 
   /**
-   * After a write through `r`: wait until the configured number of replicas have every write made
-   * through it (WAIT), so a write the API acknowledges survives the loss of the primary.
+   * After a write through `r`: wait until the replicas have every write made through it (WAIT), so a
+   * write the API acknowledges survives the loss of the primary. It waits for every connected
+   * replica, and fails only when fewer than the configured number confirmed.
    */
   async replicated(r: Redis, db: number): Promise<void> {
     const { replicas, timeoutMs } = this.replicaWait;
     if (replicas <= 0) return;
-    const got = Number(await r.wait(replicas, timeoutMs));
+    const { got } = await waitForReplicas(r, replicas, timeoutMs);
     if (got < replicas) {
       throw new StoreUnavailableError(
         `Redis at ${this.target.shown} (DB ${db}) took the write, but only ${got} of the ${replicas} replica(s) asked for confirmed it within ` +
