@@ -9,7 +9,7 @@ import type { BootArtifactsRecord } from '../common/types.js';
 import type { Store } from '../server/store/store.js';
 import { report, type RequestHook } from './http.js';
 import { ServiceError, type BootArtifactsRecords } from './types.js';
-import { waitForReplicas } from './redis-wait.js';
+import { connectionEpoch, waitForReplicas } from './redis-wait.js';
 
 const BOOT_ARTIFACTS_DB = 4;
 export const DEFAULT_REDIS_URL = 'redis://cray-bos-db:6379';
@@ -121,8 +121,9 @@ export class RedisBootArtifacts implements BootArtifactsRecords {
     const wait = this.opts.wait;
     // The SET and its WAIT go through one connection: WAIT covers only that connection's writes.
     const got = await this.run('SET', async (r) => {
+      const epoch = connectionEpoch(r);
       await r.set(token, serializeRecord(record));
-      return wait && wait.replicas > 0 ? (await waitForReplicas(r, wait.replicas, wait.timeoutSeconds * 1000)).got : 0;
+      return wait && wait.replicas > 0 ? (await waitForReplicas(r, epoch, wait.replicas, wait.timeoutSeconds * 1000)).got : 0;
     });
     if (wait && got < wait.replicas) {
       throw new ServiceError('redis', 'WAIT', `db${BOOT_ARTIFACTS_DB}`, undefined,

@@ -7,24 +7,44 @@
 import type { Redis } from 'ioredis';
 
 export interface ReplicaWaitResult {
-  /** Replicas that confirmed the write. */
+  /** Replicas that confirmed the write (0 when the connection was lost since the write). */
   got: number;
   /** Replicas waited for: every connected one, at least the minimum. */
   asked: number;
+  /** The connection closed (and reconnected) between the write and the wait: nothing is confirmed. */
+  reconnected?: boolean;
+}
+
+const closes = new WeakMap<Redis, number>();
+
+/**
+ * How many times `r` has closed since it was first asked. WAIT counts only the writes of the
+ * connection it is sent on: a connection that reconnected between a write and its WAIT would confirm
+ * nothing of that write, so a write takes the epoch before it and hands it to waitForReplicas.
+ */
+export function connectionEpoch(r: Redis): number {
+  let n = closes.get(r);
+  if (n === undefined) {
+    closes.set(r, (n = 0));
+    r.on('close', () => closes.set(r, (closes.get(r) ?? 0) + 1));
+  }
+  return n;
 }
 
 /** The connected replicas an `INFO replication` answer names (0 when it names none). */
-export function connectedReplicas(info: string): number {
+function connectedReplicas(info: string): number {
   const m = /^connected_slaves:(\d+)/m.exec(info);
   return m ? Number(m[1]) : 0;
 }
 
 /**
- * After a write through `r`: wait up to `timeoutMs` until every replica connected to the primary
- * (and at least `min`) has every write made through `r`. The caller decides what too few means.
+ * After a write through `r` begun at connection epoch `epoch`: wait up to `timeoutMs` until every
+ * replica connected to the primary (and at least `min`) has every write made through `r`. The caller
+ * decides what too few means.
  */
-export async function waitForReplicas(r: Redis, min: number, timeoutMs: number): Promise<ReplicaWaitResult> {
+export async function waitForReplicas(r: Redis, epoch: number, min: number, timeoutMs: number): Promise<ReplicaWaitResult> {
   const asked = Math.max(min, connectedReplicas(await r.info('replication')));
   const got = Number(await r.wait(asked, timeoutMs));
+  if (connectionEpoch(r) !== epoch) return { got: 0, asked, reconnected: true };
   return { got, asked };
 }

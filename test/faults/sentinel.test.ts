@@ -9,7 +9,7 @@ import type { RunningSystem } from '../../src/system.js';
 import { RedisStore } from '../../src/server/store/redis/index.js';
 import { StoreUnavailableError } from '../../src/server/store/store.js';
 import { Redis } from 'ioredis';
-import { waitForReplicas } from '../../src/clients/redis-wait.js';
+import { connectionEpoch, waitForReplicas } from '../../src/clients/redis-wait.js';
 import { startSentinels, type TestSentinels } from '../helpers/sentinel.js';
 import { bootTemplate, bos, checkOutcome, sleep, startFaultSystem, startSession, until, waitComplete, waitDiscovered, x86ComputeNodes } from './harness.js';
 
@@ -33,6 +33,8 @@ describe('Redis Sentinel failover', () => {
     // Alongside the boot, a writer keeps setting options and creating templates; it notes every write
     // the API acknowledged.
     const acknowledged: string[] = [];
+    const ackedAt = new Map<string, number>();
+    let killAt = 0;
     const refusals: string[] = [];
     let writing = true;
     const writer = (async () => {
@@ -40,8 +42,10 @@ describe('Redis Sentinel failover', () => {
         const name = `ack-${i}`;
         const r = await call('PUT', `/sessiontemplates/${name}`, bootTemplate()).catch((e: unknown) => ({ status: 0, body: String(e) }));
         // Refused while no primary answers (503): not acknowledged, so the test does not look for it.
-        if (r.status === 200) acknowledged.push(name);
-        else refusals.push(`${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+        if (r.status === 200) {
+          acknowledged.push(name);
+          ackedAt.set(name, Date.now());
+        } else refusals.push(`${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
         await sleep(20);
       }
     })();
@@ -50,11 +54,13 @@ describe('Redis Sentinel failover', () => {
     const primary = await sentinels.primaryPort();
     expect(primary).toBe(sentinels.ports[0]);
     const before = acknowledged.length;
+    // Mid-boot: powered on, not yet booted (the reports come once the failover has begun).
+    expect(nodes.some((id) => !sys.room.node(id)!.booted)).toBe(true);
+    killAt = Date.now();
     await sentinels.kill(primary);
     const promoted = await sentinels.waitFailover(primary, 1);
     expect(sentinels.ports).toContain(promoted);
     expect((await call('GET', `/sessions/${session}`)).body.status.status).not.toBe('complete');
-    expect(nodes.some((id) => !sys.room.node(id)!.booted)).toBe(true);
     await until('a write acknowledged after the failover', async () => acknowledged.length > before + 5, 30_000, 100).catch((e: Error) => {
       throw new Error(`${e.message}; the last refusals: ${refusals.slice(-3).join(' | ')}`);
     });
@@ -69,7 +75,10 @@ describe('Redis Sentinel failover', () => {
     // Every template the API acknowledged is there, on the promoted primary.
     const listed = await call('GET', '/sessiontemplates');
     const names = new Set(listed.body.map((t: { name: string }) => t.name));
-    expect(acknowledged.filter((n) => !names.has(n))).toEqual([]);
+    const lost = acknowledged.filter((n) => !names.has(n));
+    // On a loss, where it fell: the writes acknowledged before the kill, and when each lost one was.
+    const when = lost.map((n) => `${n} at kill${(ackedAt.get(n) ?? 0) - killAt >= 0 ? '+' : ''}${(ackedAt.get(n) ?? 0) - killAt} ms`);
+    expect(lost, `${acknowledged.length} acknowledged, ${before} before the kill; lost: ${when.join(', ')}`).toEqual([]);
     expect(acknowledged.length).toBeGreaterThan(10);
   }, 150_000);
 
@@ -93,21 +102,28 @@ describe('Redis Sentinel failover', () => {
     expect(await store.components.get('x1')).toMatchObject({ error: 'acknowledged' });
   }, 60_000);
 
-  it('a write waits for every connected replica, not only the minimum, so whichever replica Sentinel promotes has it', async () => {
+  it('a write waits for every connected replica, not only the minimum, and on the connection that made it', async () => {
     const sentinels = await startSentinels({ replicas: 2, downAfterMs: 5000 });
     cleanups.push(() => sentinels.stop());
     const primary = new Redis({ host: '127.0.0.1', port: sentinels.ports[0]!, lazyConnect: true });
     cleanups.push(async () => primary.disconnect());
     await primary.connect();
     await primary.set('k', '1');
-    expect(await waitForReplicas(primary, 1, 2000)).toEqual({ got: 2, asked: 2 });
+    expect(await waitForReplicas(primary, connectionEpoch(primary), 1, 2000)).toEqual({ got: 2, asked: 2 });
     // One replica stopped: the minimum of one is met, and the wait still asked for both.
     sentinels.pause(sentinels.ports[2]!);
     try {
       await primary.set('k', '2');
-      expect(await waitForReplicas(primary, 1, 300)).toEqual({ got: 1, asked: 2 });
+      expect(await waitForReplicas(primary, connectionEpoch(primary), 1, 300)).toEqual({ got: 1, asked: 2 });
     } finally {
       sentinels.resume(sentinels.ports[2]!);
     }
+    // A connection that reconnected between the write and the wait confirms nothing of that write.
+    const epoch = connectionEpoch(primary);
+    await primary.set('k', '3');
+    const ready = new Promise((r) => primary.once('ready', r));
+    primary.disconnect(true);
+    await ready;
+    expect(await waitForReplicas(primary, epoch, 1, 2000)).toEqual({ got: 0, asked: 2, reconnected: true });
   }, 60_000);
 });

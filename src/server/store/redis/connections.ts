@@ -8,7 +8,7 @@ import { redisConnectionOptions, redisReachHint, type RedisTarget } from '../../
 import { sortIds } from '../memory.js';
 import { StoreDataError, StoreUnavailableError } from '../store.js';
 import { messageOf } from '../../../common/errors.js';
-import { waitForReplicas } from '../../../clients/redis-wait.js';
+import { connectionEpoch, waitForReplicas } from '../../../clients/redis-wait.js';
 
 /** Keys asked per SCAN step (a hint to Redis; larger means fewer round trips). */
 const SCAN_COUNT = 10_000;
@@ -29,6 +29,8 @@ export interface ReplicaWait {
 export class Connections {
   private readonly clients = new Map<number, Promise<Redis>>();
   private readonly lastConnectionError = new Map<number, unknown>();
+  /** The shared connections opened, for connected(). */
+  private readonly opened = new Map<number, Redis>();
   private readonly extra = new Set<Redis>();
   /** Databases whose shared connection ended: the next use opens a new one. */
   private readonly ended = new Set<number>();
@@ -106,6 +108,7 @@ export class Connections {
     // Commands issued in one turn of the event loop (the GETs of many concurrent requests, say) go out
     // in one write instead of one write each.
     const client = new Redis({ ...this.options(db), enableAutoPipelining: true });
+    this.opened.set(db, client);
     let lastError: unknown;
     client.on('error', (e: unknown) => {
       lastError = e;
@@ -123,6 +126,12 @@ export class Connections {
     }
   }
 
+  /** True while every shared connection opened is ready (none opened yet counts as connected). */
+  connected(): boolean {
+    for (const r of this.opened.values()) if (r.status !== 'ready') return false;
+    return !this.closed;
+  }
+
   /** Run commands on `db`, turning connection and authentication failures into StoreUnavailableError. */
   async run<T>(db: number, fn: (r: Redis) => Promise<T>): Promise<T> {
     const r = await this.client(db);
@@ -136,8 +145,9 @@ export class Connections {
   /** Run a write on `db`, then wait for the replicas the settings ask for. */
   async write<T>(db: number, fn: (r: Redis) => Promise<T>): Promise<T> {
     return this.run(db, async (r) => {
+      const epoch = connectionEpoch(r);
       const out = await fn(r);
-      await this.replicated(r, db);
+      await this.replicated(r, db, epoch);
       return out;
     });
   }
@@ -147,10 +157,16 @@ export class Connections {
    * write the API acknowledges survives the loss of the primary. It waits for every connected
    * replica, and fails only when fewer than the configured number confirmed.
    */
-  async replicated(r: Redis, db: number): Promise<void> {
+  async replicated(r: Redis, db: number, epoch = connectionEpoch(r)): Promise<void> {
     const { replicas, timeoutMs } = this.replicaWait;
     if (replicas <= 0) return;
-    const { got } = await waitForReplicas(r, replicas, timeoutMs);
+    const { got, reconnected } = await waitForReplicas(r, epoch, replicas, timeoutMs);
+    if (reconnected) {
+      throw new StoreUnavailableError(
+        `Redis at ${this.target.shown} (DB ${db}): the connection was lost between a write and its confirmation by the replicas, so the write may be lost ` +
+          '(a failover, or a restart of the primary); repeat the request.',
+      );
+    }
     if (got < replicas) {
       throw new StoreUnavailableError(
         `Redis at ${this.target.shown} (DB ${db}) took the write, but only ${got} of the ${replicas} replica(s) asked for confirmed it within ` +
