@@ -3,7 +3,7 @@
  * registry: a process creates the registry once and passes it in (nothing here is a hidden global).
  * Every metric is documented in docs/operators.md, section "Metrics".
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { OPTION_NAMES, type Options } from './common/options.js';
 import { tryParseDuration } from './common/duration.js';
 
@@ -32,8 +32,11 @@ export class OperatorMetrics {
   readonly components: Gauge<'status' | 'phase' | 'enabled'>;
   readonly sessions: Gauge<'status'>;
   readonly rolloutNodes: Gauge<'session' | 'state'>;
+  readonly sessionStart: Gauge<'session' | 'tenant'>;
+  readonly leader: Gauge<'lease'>;
   readonly sessionsCompleted: Counter<'outcome'>;
   readonly option: Gauge<'option'>;
+  private leadership: { lease: string; isLeader: () => boolean } | undefined;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -118,6 +121,23 @@ export class OperatorMetrics {
       labelNames: ['session', 'state'],
       registers,
     });
+    this.sessionStart = new Gauge({
+      name: 'bos_session_start_timestamp_seconds',
+      help: 'Unix time at which each running session started, as session completion saw it in its last pass (for alerts on sessions that run too long)',
+      labelNames: ['session', 'tenant'],
+      registers,
+    });
+    const leadership = () => this.leadership;
+    this.leader = new Gauge({
+      name: 'bos_operators_leader',
+      help: '1 while this operators process holds its Lease (and so acts), 0 while it stands by; always 1 without leader election',
+      labelNames: ['lease'],
+      registers,
+      collect() {
+        const l = leadership();
+        if (l) this.set({ lease: l.lease }, l.isLeader() ? 1 : 0);
+      },
+    });
     this.sessionsCompleted = new Counter({
       name: 'bos_sessions_completed_total',
       help: 'Sessions the operators marked complete, by outcome (succeeded, or failed when session setup failed)',
@@ -150,6 +170,11 @@ export class OperatorMetrics {
     }
   }
 
+  /** Report whether this process leads, read at each scrape. `lease` is '' without leader election. */
+  watchLeadership(lease: string, isLeader: () => boolean): void {
+    this.leadership = { lease, isLeader };
+  }
+
   /** Replace the component counts (keys from `componentKey`). */
   setComponentCounts(counts: Map<string, number>): void {
     this.components.reset();
@@ -168,4 +193,13 @@ export function componentKey(status: string, phase: string, enabled: boolean): s
 /** Metrics on a registry (a new one when none is given). Call once per registry. */
 export function createMetrics(registry?: Registry): OperatorMetrics {
   return new OperatorMetrics(registry);
+}
+
+/**
+ * The process metrics every BOS process exposes (CPU, memory, event-loop lag, file descriptors:
+ * prom-client's defaults). Once per registry: `bos up` shares one registry between API and operators.
+ */
+export function withProcessMetrics(registry: Registry): Registry {
+  if (!registry.getSingleMetric('process_cpu_user_seconds_total')) collectDefaultMetrics({ register: registry });
+  return registry;
 }

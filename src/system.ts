@@ -17,7 +17,8 @@ import { stopController } from './clients/deadline.js';
 import { withChangeEvents } from './events/store.js';
 import { wakeOnChanges } from './events/wiring.js';
 import type { Logger } from './log.js';
-import { createMetrics, Registry } from './metrics.js';
+import { createMetrics, Registry, withProcessMetrics } from './metrics.js';
+import { ApiMetrics, countedBus, withStoreMetrics } from './server/metrics.js';
 import { startOperators, type RunningOperators, type StartOperatorsOptions } from './operators/index.js';
 import { buildApp, problemClientError } from './server/app.js';
 import type { TokenVerifier } from './server/auth/verifier.js';
@@ -86,8 +87,9 @@ function isApiPath(path: string): boolean {
 export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const clock = opts.clock ?? systemClock;
   const logger = opts.logger ?? pino({ level: 'info' });
-  const registry = new Registry();
+  const registry = withProcessMetrics(new Registry());
   const metrics = createMetrics(registry);
+  const apiMetrics = new ApiMetrics(registry);
 
   let baseStore: Store;
   let bus: ChangeBus;
@@ -95,12 +97,13 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     const { RedisStore } = await import('./server/store/redis/index.js');
     const settings = { password: opts.redisPassword, sentinelPassword: opts.redisSentinelPassword, tls: opts.redisTls };
     baseStore = await RedisStore.connect({ url: opts.redisUrl, ...settings, waitReplicas: opts.redisWaitReplicas, waitTimeoutSeconds: opts.redisWaitTimeoutSeconds });
-    bus = new RedisChangeBus(parseRedisTarget(opts.redisUrl, settings));
+    bus = countedBus(new RedisChangeBus(parseRedisTarget(opts.redisUrl, settings)), apiMetrics);
   } else {
     baseStore = new MemoryStore();
-    bus = new LocalChangeBus();
+    bus = countedBus(new LocalChangeBus(), apiMetrics);
   }
-  const store = withChangeEvents(baseStore, bus);
+  const store = withStoreMetrics(withChangeEvents(baseStore, bus), apiMetrics);
+  apiMetrics.watchStore(store);
 
   // Services are created once the port is known; the API reaches tenants, S3, IMS and HSM through them.
   let services: ClosableServices | undefined;
@@ -137,6 +140,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     logger: logger.child({ part: 'api' }),
     prefixes: ['', '/apis/bos'],
     auth: opts.auth?.verifier,
+    metrics: apiMetrics,
   });
   const room = new MachineRoom({ nodes: opts.nodes, seed: opts.seed, clock, knobs: opts.knobs });
   if (opts.auth) room.nodeToken = opts.auth.nodeToken;
@@ -241,6 +245,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
       ...opts.operatorOptions,
     });
     latest = operators.options();
+    metrics.watchLeadership('', () => true); // one process, no leader election
     if (opts.wakeOnChanges !== false) unsubscribe = wakeOnChanges(bus, operators.operators);
   }
 

@@ -12,7 +12,7 @@ import { loadConfig, s3Endpoint, SETTINGS, type Config, type ConfigFlags } from 
 import type { Services } from '../clients/types.js';
 import { stopController } from '../clients/deadline.js';
 import { createLogger, type Logger } from '../log.js';
-import { createMetrics, Registry, type OperatorMetrics } from '../metrics.js';
+import { createMetrics, Registry, withProcessMetrics, type OperatorMetrics } from '../metrics.js';
 import { startOperators, type RunningOperators } from '../operators/index.js';
 import { Heartbeat, liveness, readiness, startHealthServer, type HealthServer } from '../operators/health.js';
 import type { LeadershipGate } from '../operators/runner.js';
@@ -86,7 +86,7 @@ export interface OperatorsProcessDeps {
 /** Start the operators process described by `config`. */
 export async function startOperatorsProcess(config: Config, deps: OperatorsProcessDeps = {}): Promise<OperatorsProcess> {
   const logger = deps.logger ?? createLogger({ level: config.operatorLogLevel });
-  const registry = new Registry();
+  const registry = withProcessMetrics(new Registry());
   const metrics = createMetrics(registry);
   // Shutdown order: operators (current passes finish), change bus, lease, connections, probes.
   let stopBus: (() => Promise<void>) | undefined;
@@ -128,6 +128,8 @@ export async function startOperatorsProcess(config: Config, deps: OperatorsProce
     stopElector = () => election.stop();
   }
 
+  const gate = leadership;
+  metrics.watchLeadership(config.leaderElection && !deps.leadership ? `${config.leaseNamespace}/${config.leaseName}` : '', () => gate?.isLeader() ?? true);
   operators = startOperators({ services, logger, metrics, only: config.only, leadership, largePassThreshold: config.largePassThreshold });
 
   if (config.redisUrl) {

@@ -20,6 +20,8 @@ import { withChangeEvents } from '../events/store.js';
 import { startServer } from '../server/app.js';
 import { DependencyWatch, type Dependency } from '../server/dependencies.js';
 import { MemoryStore } from '../server/store/memory.js';
+import { ApiMetrics, countedBus, withStoreMetrics } from '../server/metrics.js';
+import { Registry, withProcessMetrics } from '../metrics.js';
 import type { Store } from '../server/store/store.js';
 import { redisConnection } from './redis.js';
 import { messageOf } from '../common/errors.js';
@@ -47,13 +49,13 @@ function parsePrefix(value: string, previous: string[] | undefined): string[] {
  * The store the API runs on. On Redis, every write also publishes a change event on Redis pub/sub,
  * so `bos operators` processes subscribed to the same Redis react at once instead of at their next poll.
  */
-async function openStore(o: ServeOptions): Promise<{ store: Store; bus?: ChangeBus }> {
-  if (!o.redisUrl) return { store: new MemoryStore() };
+async function openStore(o: ServeOptions, metrics: ApiMetrics): Promise<{ store: Store; bus?: ChangeBus }> {
+  if (!o.redisUrl) return { store: withStoreMetrics(new MemoryStore(), metrics) };
   const redis = redisConnection(o);
   const { RedisStore } = await import('../server/store/redis/index.js');
   const store = await RedisStore.connect(redis);
-  const bus = new RedisChangeBus(redis.target);
-  return { store: withChangeEvents(store, bus), bus };
+  const bus = countedBus(new RedisChangeBus(redis.target), metrics);
+  return { store: withStoreMetrics(withChangeEvents(store, bus), metrics), bus };
 }
 
 interface ApiClients {
@@ -99,7 +101,9 @@ async function openClients(o: ServeOptions, signal: AbortSignal, options: () => 
 /** Run the API until SIGINT/SIGTERM. */
 export async function serve(o: ServeOptions): Promise<void> {
   const logger = pino({ level: o.logLevel });
-  const { store, bus } = await openStore(o);
+  const metrics = new ApiMetrics(withProcessMetrics(new Registry()));
+  const { store, bus } = await openStore(o, metrics);
+  metrics.watchStore(store);
   const stopCalls = stopController();
   let options: Options = { ...OPTION_DEFAULTS };
   const { dependencies: deps, ...clients } = await openClients(o, stopCalls.signal, () => options);
@@ -114,6 +118,7 @@ export async function serve(o: ServeOptions): Promise<void> {
     store,
     ...clients,
     auth,
+    metrics,
     dependencies,
     deadlineSeconds: o.apiDeadline,
     onOptions: (latest) => (options = latest),

@@ -80,5 +80,6 @@ export function withChangeEvents(store: Store, bus: ChangeBus): Store {
     bootArtifacts: store.bootArtifacts,
     ping: () => store.ping(),
     close: () => store.close(),
+    ...(store.stats && { stats: () => store.stats!() }),
   };
 }

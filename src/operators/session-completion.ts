@@ -5,6 +5,7 @@
  * after the other sessions were looked at.
  */
 import type { Session } from '../common/types.js';
+import { parseTimestamp } from '../common/clock.js';
 import { errorText } from './errors.js';
 import { markSessionComplete } from './sessions.js';
 import type { PassContext, PassOperator } from './types.js';
@@ -36,19 +37,26 @@ export const sessionCompletion: PassOperator = {
     const running = await ctx.services.bos.listSessions({ status: 'running' });
     let completed = 0;
     const failures: string[] = [];
+    const started: [Session, number][] = [];
     for (const session of running) {
       try {
         if (await isComplete(ctx, session)) {
           await markSessionComplete(ctx, session);
           completed++;
+        } else {
+          started.push([session, parseTimestamp(session.status?.start_time)]);
         }
       } catch (err) {
+        started.push([session, parseTimestamp(session.status?.start_time)]);
         const text = errorText(err);
         failures.push(`${session.name}: ${text}`);
         ctx.log.error({ session: session.name, err: text }, `could not check session ${session.name}: ${text}`);
       }
     }
     ctx.metrics.sessions.set({ status: 'running' }, running.length - completed);
+    // Only the sessions still running: one that completed (or was deleted) leaves the series.
+    ctx.metrics.sessionStart.reset();
+    for (const [s, ms] of started) if (Number.isFinite(ms)) ctx.metrics.sessionStart.set({ session: s.name, tenant: s.tenant ?? '' }, ms / 1000);
     if (failures.length > 0) {
       throw new Error(`could not check ${failures.length} running session(s): ${failures.join('; ')}`);
     }

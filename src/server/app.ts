@@ -24,6 +24,7 @@ import { sessionRoutes } from './routes/sessions.js';
 import { RouteTable } from './routes/table.js';
 import { templateRoutes } from './routes/templates.js';
 import { validator } from './schema.js';
+import { installRequestMetrics, type ApiMetrics } from './metrics.js';
 import type { Store } from './store/store.js';
 import { messageOf } from '../common/errors.js';
 
@@ -52,6 +53,8 @@ export interface AppOptions {
   onOptions?: (options: Options) => void;
   /** Verify bearer tokens and what they allow (docs/security.md); without it nothing is checked. */
   auth?: TokenVerifier;
+  /** Record requests in these metrics and serve their registry at GET /metrics (docs/observability.md). */
+  metrics?: ApiMetrics;
 }
 
 const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -189,6 +192,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     req.log.error({ err }, 'unexpected error handling the request');
     return sendProblem(reply, internalError());
   });
+
+  if (opts.metrics) {
+    const { registry } = opts.metrics;
+    installRequestMetrics(app, opts.metrics);
+    // Open like the probes: it names route templates and counts, never a record.
+    app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  }
 
   // Readiness: the store answers (without it nothing works); the services the API calls are listed
   // with their state, and one that does not answer only fails the requests that need it.

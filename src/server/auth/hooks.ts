@@ -9,19 +9,11 @@ import { TENANT_HEADER } from '../../common/constants.js';
 import { sendProblem, tenantOf } from '../context.js';
 import { Problem } from '../problem.js';
 import { decide, isOpen, type Principal } from './access.js';
+import { routeTemplate } from '../route-template.js';
 import { KeysUnavailable, TokenRefused, type TokenVerifier } from './verifier.js';
 
 const principals = new WeakMap<FastifyRequest, Principal>();
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-/** The route template below the URL prefix (`/v2/components/:component_id`), or undefined when no route matched. */
-function routeOf(req: FastifyRequest): string | undefined {
-  const url = req.routeOptions.url;
-  if (!url) return undefined;
-  const prefix = (req.routeOptions.config as { routePrefix?: string } | undefined)?.routePrefix ?? '';
-  const route = url.startsWith(prefix) ? url.slice(prefix.length) : url;
-  return route === '' ? '/' : route;
-}
 
 function unauthorized(reply: FastifyReply, detail: string, invalid: boolean): FastifyReply {
   const challenge = invalid ? `Bearer realm="bos", error="invalid_token", error_description="${detail.replace(/["\\]/g, "'")}"` : 'Bearer realm="bos"';
@@ -38,7 +30,7 @@ export function installAuth(app: FastifyInstance, verifier: TokenVerifier): void
   }
   // Who is asking: before the body is read, so a request without a valid token costs nothing more.
   app.addHook('onRequest', async (req, reply) => {
-    const route = routeOf(req);
+    const route = routeTemplate(req);
     if (route === undefined || !route.startsWith('/v2') || isOpen(req.method, route)) return;
     const header = req.headers.authorization;
     const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
@@ -54,7 +46,7 @@ export function installAuth(app: FastifyInstance, verifier: TokenVerifier): void
   // Whether the token allows it: after the body is read (a node's report is checked to change only its state).
   app.addHook('preHandler', async (req, reply) => {
     const principal = principals.get(req);
-    const route = routeOf(req);
+    const route = routeTemplate(req);
     if (!principal || route === undefined) return;
     let tenant = '';
     try {
@@ -69,7 +61,7 @@ export function installAuth(app: FastifyInstance, verifier: TokenVerifier): void
   app.addHook('onResponse', async (req, reply) => {
     const status = reply.statusCode;
     if (READS.has(req.method) && status !== 401 && status !== 403) return;
-    if (routeOf(req) === undefined && status !== 401 && status !== 403) return;
+    if (routeTemplate(req) === undefined && status !== 401 && status !== 403) return;
     const params = (req.params ?? {}) as Record<string, string>;
     const body = (req.body && typeof req.body === 'object' ? req.body : {}) as Record<string, unknown>;
     const principal = principals.get(req);

@@ -37,6 +37,15 @@ export interface Store {
   /** True when the backing store answers. */
   ping(): Promise<boolean>;
   close(): Promise<void>;
+  /** What the store can tell about itself without a request, for the metrics (the Redis store only). */
+  stats?(): StoreStats;
+}
+
+export interface StoreStats {
+  /** The component listing cache: records held, and reads that used a cached record or parsed one. */
+  listingCache?: { records: number; hits: number; misses: number };
+  /** Every open connection is ready (false while one connects or reconnects). */
+  connected?: boolean;
 }
 
 /** Which records a listing gives: see ComponentTable.list(). */

@@ -166,6 +166,7 @@ export class RedisComponents implements ComponentTable {
           if (e !== undefined && e.epoch === epoch) out[i] = shared ? e.rec : copyJson(e.rec);
           else missing.push(i);
         }
+        this.cache.hits += ids.length - missing.length;
       }
     }
     const fetch = missing ?? ids.map((_, i) => i);
@@ -176,8 +177,13 @@ export class RedisComponents implements ComponentTable {
       const s = values[j];
       if (s == null) continue;
       const e = entries.get(ids[i]!);
-      if (e !== undefined && e.raw === s) out[i] = shared ? e.rec : copyJson(e.rec);
-      else out[i] = shared ? held(parseRecord<Component>(this.db, ids[i]!, s)) : parseRecord<Component>(this.db, ids[i]!, s);
+      if (e !== undefined && e.raw === s) {
+        out[i] = shared ? e.rec : copyJson(e.rec);
+        this.cache.hits++;
+      } else {
+        this.cache.misses++;
+        out[i] = shared ? held(parseRecord<Component>(this.db, ids[i]!, s)) : parseRecord<Component>(this.db, ids[i]!, s);
+      }
     }
     return out;
   }
@@ -257,6 +263,7 @@ export class RedisComponents implements ComponentTable {
         missing.push(i);
       }
     }
+    cache.hits += to - from - missing.length;
     let sent = 0;
     const queue: { idx: number[]; p: ReturnType<Tracking['read']> }[] = [];
     const refill = () => {

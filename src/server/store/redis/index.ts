@@ -17,7 +17,7 @@ import { readFile } from 'node:fs/promises';
 import type { BootArtifactsRecord, ExtendedStatus, Session, SessionTemplate } from '../../../common/types.js';
 import { parseRedisTarget } from '../../../clients/redis-target.js';
 import { REDIS_DB } from '../keys.js';
-import type { ComponentTable, Store, TenantTable } from '../store.js';
+import type { Store, StoreStats, TenantTable } from '../store.js';
 import { updateValue } from './compare-and-set.js';
 import { messageOf } from '../../../common/errors.js';
 import { Connections, parseRecord } from './connections.js';
@@ -55,7 +55,7 @@ export interface RedisStoreOptions {
 
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
-  readonly components: ComponentTable;
+  readonly components: RedisComponents;
   readonly templates: TenantTable<SessionTemplate>;
   readonly sessions: TenantTable<Session>;
   readonly sessionStatus: TenantTable<ExtendedStatus>;
@@ -154,5 +154,10 @@ export class RedisStore implements Store {
 
   close(): Promise<void> {
     return this.conn.close();
+  }
+
+  stats(): StoreStats {
+    const { cache } = this.components;
+    return { listingCache: { records: cache.size, hits: cache.hits, misses: cache.misses }, connected: this.conn.connected() };
   }
 }

@@ -47,6 +47,9 @@ export class ListingCache {
   /** The current tracking epoch: bumped whenever tracking starts or loses track (see Tracking). */
   epoch = 0;
   private passes = 0;
+  /** Reads that used a cached record, and reads that parsed one (for the metrics). */
+  hits = 0;
+  misses = 0;
 
   /** Start a listing: its number marks the ids it sees. */
   begin(): number {
@@ -61,8 +64,10 @@ export class ListingCache {
     const e = this.entries.get(id);
     if (e !== undefined && e.raw === raw) {
       if (e.pass < pass) e.pass = pass;
+      this.hits++;
       return e;
     }
+    this.misses++;
     const next: CacheEntry = { raw, rec: held(parseRecord<Component>(db, id, raw)), pass: Math.max(e?.pass ?? 0, pass), epoch: -1 };
     if (e !== undefined || this.entries.size < LIST_CACHE_MAX) this.entries.set(id, next);
     return next;
