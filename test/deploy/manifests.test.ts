@@ -5,6 +5,7 @@
  * listens on, every environment variable is a setting of src/config.ts with a valid value.
  */
 import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { load as loadYaml } from 'js-yaml';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -19,6 +20,7 @@ import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
+import { PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PrometheusRule';
 import { CONFIG_ENV_VARS, SETTINGS, loadConfig, type ConfigFlags } from '../../src/config.js';
 import { OPERATOR_NAMES } from '../../src/operators/types.js';
 import { hasKubectl, render, renderSimple, renderWithKubectl, type K8sObject } from './kustomize.js';
@@ -40,6 +42,7 @@ const MODELS: Record<string, Model> = {
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget as unknown as Model,
   'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy as unknown as Model,
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor as unknown as Model,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule as unknown as Model,
 };
 
 interface Probe {
@@ -270,13 +273,22 @@ describe('base', () => {
     expect(sts.spec.serviceName).toBe('cray-bos-db');
   });
 
-  it('has the ServiceMonitor scrape /metrics on the operators Service port', () => {
-    const sm = byName(objs, 'ServiceMonitor', 'cray-bos-operators') as unknown as { spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] } };
-    const svc = byName(objs, 'Service', 'cray-bos-operators') as unknown as { metadata: { labels: Record<string, string> }; spec: { ports: { name: string; targetPort: string }[] } };
-    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) expect(svc.metadata.labels[k]).toBe(v);
-    expect(sm.spec.endpoints.map((e) => e.port)).toEqual(svc.spec.ports.map((p) => p.name));
-    expect(sm.spec.endpoints.every((e) => e.path === '/metrics')).toBe(true);
+  it('has ServiceMonitors scrape /metrics on the operators metrics port and the API port', () => {
+    for (const name of ['cray-bos-operators', 'cray-bos']) {
+      const sm = byName(objs, 'ServiceMonitor', name) as unknown as { spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path: string }[] } };
+      const svc = byName(objs, 'Service', name) as unknown as { metadata: { labels: Record<string, string> }; spec: { ports: { name: string; targetPort: string }[] } };
+      for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) expect(svc.metadata.labels[k], name).toBe(v);
+      expect(sm.spec.endpoints.map((e) => e.port), name).toEqual(svc.spec.ports.map((p) => p.name));
+      expect(sm.spec.endpoints.every((e) => e.path === '/metrics'), name).toBe(true);
+    }
     expect(served('/metrics')).toBe(true);
+  });
+
+  it('ships the alert rules as a PrometheusRule equal to the plain rules file', () => {
+    const rule = byName(objs, 'PrometheusRule', 'cray-bos') as unknown as { spec: { groups: unknown[] } };
+    const plain = loadYaml(readFileSync(join(ROOT, 'deploy/alerts/bos-alerts.rules.yaml'), 'utf8')) as { groups: unknown[] };
+    expect(rule.spec.groups).toEqual(plain.groups);
+    expect(plain.groups.length).toBeGreaterThan(0);
   });
 });
 

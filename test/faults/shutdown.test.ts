@@ -4,11 +4,9 @@
  * cut short), releasing its leader Lease; the whole system (`bos up`) closes as promptly while its HSM
  * fails; and the CLI gives up on a silent BOS after --timeout.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/server/app.js';
 import { MemoryStore } from '../../src/server/store/memory.js';
@@ -16,25 +14,18 @@ import { refusedService, silentService, type DeadEnd } from '../helpers/dead-end
 import { startFakeLeaseServer } from '../leader/fake-lease-server.js';
 import { gatewayUrls } from '../../src/clients/index.js';
 import { startRedis } from '../helpers/redis.js';
+import { spawnBos as spawnOne, type BosProcess } from '../helpers/bos-process.js';
 import { bootTemplate, bos, checkOutcome, startFaultSystem, startSession, until, waitComplete, waitDiscovered, x86ComputeNodes } from './harness.js';
-
-const BOS_BIN = fileURLToPath(new URL('../../bin/bos.js', import.meta.url));
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 }, 30_000);
 
-function spawnBos(args: string[], env: Record<string, string>): { proc: ChildProcess; output: () => string; exited: Promise<{ code: number | null; at: number }> } {
-  const proc = spawn(process.execPath, [BOS_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  proc.stdout!.on('data', (d) => (out += String(d)));
-  proc.stderr!.on('data', (d) => (out += String(d)));
-  const exited = new Promise<{ code: number | null; at: number }>((resolve) => proc.once('exit', (code) => resolve({ code, at: Date.now() })));
-  cleanups.push(() => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-  });
-  return { proc, output: () => out, exited };
+function spawnBos(args: string[], env: Record<string, string>): BosProcess {
+  const p = spawnOne(args, env);
+  cleanups.push(() => p.kill());
+  return p;
 }
 
 /** Environment of `bos operators` with every service at `urls` (BOS at `bos`). */
