@@ -6,11 +6,13 @@
  *
  * With `--split` (Redis store only), the shape of a deployment instead: the API and the simulator
  * each in a child process (bench/system-child.ts), the operators in this one, woken through Redis
- * pub/sub.
+ * pub/sub. `--serial on|both` (split only) also runs the operators with one HTTP request in flight
+ * at a time across every client, so the gain of their concurrency is a ratio taken in one run.
  *
  *   npx tsx bench/run.ts boot                      # 10,000 nodes, every combination
  *   npx tsx bench/boot.bench.ts 2000 --store memory --wake on
  *   npx tsx bench/boot.bench.ts 10000 --store redis --split
+ *   npx tsx bench/boot.bench.ts 10000 --store redis --split --wake both --serial both
  */
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -43,6 +45,11 @@ const stores = arg('store', 'both') === 'both' ? ['memory', 'redis'] : [arg('sto
 const wakes = arg('wake', 'both') === 'both' ? [true, false] : [arg('wake', 'on') === 'on'];
 const POLLING = Number(arg('polling', '15'));
 const SPLIT = process.argv.includes('--split');
+const serials = arg('serial', 'off') === 'both' ? [false, true] : [arg('serial', 'off') === 'on'];
+if (serials.includes(true) && !SPLIT) {
+  console.error('boot bench: --serial needs --split (the operators run in this process with their own clients)');
+  process.exit(2);
+}
 if (SPLIT && stores.includes('memory')) {
   console.error('boot bench: --split runs the API in its own process, which needs the Redis store: add --store redis');
   process.exit(2);
@@ -51,6 +58,7 @@ if (SPLIT && stores.includes('memory')) {
 interface Row {
   store: string;
   wake: boolean;
+  serial: boolean;
   discoveryMs: number;
   boot: SessionResult;
   reboot: SessionResult;
@@ -118,12 +126,12 @@ async function inProcess(store: string, wake: boolean): Promise<Target> {
  * and the simulator each in a child process (bench/system-child.ts, nodes reporting to the API), the
  * ten operators in this one, woken through Redis pub/sub.
  */
-async function split(wake: boolean): Promise<Target> {
+async function split(wake: boolean, serial: boolean): Promise<Target> {
   const child = await startSystemChild(roomSize(COMPUTE), { reporters: true });
   await call('PATCH', `${child.apiUrl}/v2/options`, { polling_frequency: POLLING, discovery_frequency: 1 });
   const registry = new Registry();
   let latest: Options = { ...OPTION_DEFAULTS };
-  const services = createServices({ ...child.urls, redisUrl: child.redisUrl, options: () => latest });
+  const services = createServices({ ...child.urls, redisUrl: child.redisUrl, options: () => latest, requestsAtOnce: serial ? 1 : undefined });
   const ops = startOperators({ services, registry, logger: pino({ level: 'silent' }) });
   const timer = setInterval(() => (latest = ops.options()), 1000);
   let bus: RedisChangeBus | undefined;
@@ -156,17 +164,17 @@ function cpuDelta(a: { self: number; child?: number }, b: { self: number; child?
   return { self: b.self - a.self, child: a.child !== undefined && b.child !== undefined ? b.child - a.child : undefined };
 }
 
-async function runOne(store: string, wake: boolean): Promise<Row> {
-  const target = SPLIT ? await split(wake) : await inProcess(store, wake);
+async function runOne(store: string, wake: boolean, serial: boolean): Promise<Row> {
+  const target = SPLIT ? await split(wake, serial) : await inProcess(store, wake);
   try {
     const api = `${target.url}/v2`;
     const discoveryMs = await waitForComponents(api, roomSize(COMPUTE));
     // Discovery has done its work; keep it from listing every node each second during the sessions.
     await call('PATCH', `${api}/options`, { discovery_frequency: 300 });
     await putAllComputeTemplate(target.simUrl, api, 'all-compute');
-    const tag = `${store}-${wake ? 'wake' : 'poll'}`;
+    const tag = `${store}-${wake ? 'wake' : 'poll'}${serial ? '-serial' : ''}`;
     const limitMs = wake ? 150_000 : 300_000;
-    const how = `${store}${SPLIT ? ' (split)' : ''}, wake-ups ${wake ? 'on' : 'off'}`;
+    const how = `${store}${SPLIT ? ' (split)' : ''}, wake-ups ${wake ? 'on' : 'off'}${serial ? ', one request at a time' : ''}`;
     const cpu0 = target.cpu();
     const passes0 = await target.passTotals();
     await target.toggleChildProfile?.();
@@ -180,7 +188,7 @@ async function runOne(store: string, wake: boolean): Promise<Row> {
     const cpu2 = target.cpu();
     console.log(`  ${how}: reboot ${reboot.nodes} nodes ${sessionTime(reboot)} (${reboot.successful}% ok)`);
     console.log(`    passes (count, summed wall time): ${passLine(passes1, await target.passTotals())}`);
-    return { store, wake, discoveryMs, boot, reboot, bootCpu: cpuDelta(cpu0, cpu1), rebootCpu: cpuDelta(cpu1, cpu2) };
+    return { store, wake, serial, discoveryMs, boot, reboot, bootCpu: cpuDelta(cpu0, cpu1), rebootCpu: cpuDelta(cpu1, cpu2) };
   } finally {
     await target.close();
   }
@@ -189,7 +197,7 @@ async function runOne(store: string, wake: boolean): Promise<Row> {
 console.log(machineLine());
 console.log(`compute nodes: ${COMPUTE} (room of ${roomSize(COMPUTE)}), instant hardware, polling_frequency ${POLLING} s`);
 const rows: Row[] = [];
-for (const store of stores) for (const wake of wakes) rows.push(await runOne(store, wake));
+for (const store of stores) for (const wake of wakes) for (const serial of serials) rows.push(await runOne(store, wake, serial));
 
 const cpuText = (c: { self: number; child?: number }) =>
   c.child === undefined ? `${(c.self / 1000).toFixed(1)} s` : `${(c.self / 1000).toFixed(1)} s + ${(c.child / 1000).toFixed(1)} s`;
@@ -197,7 +205,17 @@ console.log(`\n| store | wake-ups | nodes | boot to complete | reboot to complet
 console.log('|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   const target = r.wake ? (r.boot.complete && r.boot.ms < 20_000 ? 'met' : 'MISSED') : '–';
+  const how = `${r.store}${SPLIT ? ' (split)' : ''}${r.serial ? ', one request at a time' : ''}`;
   console.log(
-    `| ${r.store}${SPLIT ? ' (split)' : ''} | ${r.wake ? 'on' : `off (polling ${POLLING} s)`} | ${r.boot.nodes} | ${sessionTime(r.boot)} | ${sessionTime(r.reboot)} | ${cpuText(r.bootCpu)} / ${cpuText(r.rebootCpu)} | ${r.boot.successful}% / ${r.reboot.successful}% | ${target} |`,
+    `| ${how} | ${r.wake ? 'on' : `off (polling ${POLLING} s)`} | ${r.boot.nodes} | ${sessionTime(r.boot)} | ${sessionTime(r.reboot)} | ${cpuText(r.bootCpu)} / ${cpuText(r.rebootCpu)} | ${r.boot.successful}% / ${r.reboot.successful}% | ${target} |`,
   );
 }
+
+// Each lever as a ratio of two boots of this run: change events against polling only, and the
+// operators' concurrency against one request at a time.
+const find = (wake: boolean, serial: boolean) => rows.find((r) => r.wake === wake && r.serial === serial && r.boot.complete);
+const ratio = (slow: Row | undefined, fast: Row | undefined, what: string) => {
+  if (slow && fast) console.log(`${what}: boot ${(slow.boot.ms / fast.boot.ms).toFixed(2)}× (${sessionTime(slow.boot)} against ${sessionTime(fast.boot)})`);
+};
+ratio(find(false, false), find(true, false), 'change events against polling only');
+ratio(find(true, true), find(true, false), 'concurrent requests against one at a time (change events on)');

@@ -21,8 +21,10 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { loadAll } from 'js-yaml';
 import { SIM_PATHS } from '../src/sim/index.js';
+import { SIM_CONTROL_PATH } from '../src/sim/routing.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { freePort } from '../test/helpers/net.js';
+import { cpuNow, timelineTable, watchBoot } from './timeline.js';
 import { call, countComponents, machineLine, memoryOf, putAllComputeTemplate, roomSize, sleep } from './scale-common.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -133,8 +135,8 @@ try {
     '--operator-log-level', 'warn',
   ], operatorsOptions);
   await waitFor(`${metrics}/metrics`, 'bos operators');
-  const pids = { api: apiProc.pid!, sim: simProc.pid!, operators: opsProc.pid! };
-  sample('started', pids);
+  const memPids = { api: apiProc.pid!, sim: simProc.pid!, operators: opsProc.pid! };
+  sample('started', memPids);
 
   const t0 = Date.now();
   for (;;) {
@@ -145,32 +147,30 @@ try {
   }
   console.log(`  discovery: ${roomSize(COMPUTE)} components in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   await call('PATCH', `${api}/options`, { discovery_frequency: 300 });
-  sample('after discovery', pids);
+  sample('after discovery', memPids);
 
   await putAllComputeTemplate(sim, api, 'all');
   console.log(`  boot session: every compute node (${COMPUTE})`);
-  await call('POST', `${api}/sessions`, { name: 'boot', template_name: 'all', operation: 'boot' });
+  const pids = { api: apiProc.pid!, sim: simProc.pid!, operators: opsProc.pid!, redis: redis.pid! };
+  const cpu0 = cpuNow(pids);
   const tb = Date.now();
-  let bootState = 'not complete';
+  await call('POST', `${api}/sessions`, { name: 'boot', template_name: 'all', operation: 'boot' });
   let nextSample = tb + 15_000;
-  for (;;) {
-    const s = await call<{ status: { status: string } }>('GET', `${api}/sessions/boot`);
-    if (s.status.status === 'complete') {
-      bootState = `complete in ${((Date.now() - tb) / 1000).toFixed(1)} s`;
-      break;
-    }
-    if (Date.now() - tb > BOOT_LIMIT_MS) {
-      bootState = `not complete after the ${BOOT_LIMIT_MS / 1000} s limit`;
-      break;
-    }
-    if (Date.now() >= nextSample) {
-      sample(`boot +${Math.round((Date.now() - tb) / 1000)} s`, pids);
+  const { milestones, complete } = await watchBoot(
+    { sessionUrl: `${api}/sessions/boot`, simSummaryUrl: `${sim}${SIM_CONTROL_PATH}/summary`, pids, nodes: COMPUTE },
+    tb,
+    cpu0,
+    BOOT_LIMIT_MS,
+    () => {
+      if (Date.now() < nextSample) return;
+      sample(`boot +${Math.round((Date.now() - tb) / 1000)} s`, memPids);
       nextSample += 15_000;
-    }
-    await sleep(1000);
-  }
+    },
+  );
+  const bootState = complete ? `complete in ${((milestones[milestones.length - 1]!.at - tb) / 1000).toFixed(1)} s` : `not complete after the ${BOOT_LIMIT_MS / 1000} s limit`;
+  console.log(`\nTimeline of the boot (CPU seconds per process in each interval):\n${timelineTable(milestones)}\n`);
   console.log(`  boot session: ${bootState}`);
-  sample('after the boot', pids);
+  sample('after the boot', memPids);
 
   // Every component enabled: the status operator's next passes go over all of them.
   const ids: string[] = [];
@@ -184,9 +184,9 @@ try {
   for (let i = 0; i < ids.length; i += 5000) await call('PATCH', `${api}/components`, ids.slice(i, i + 5000).map((id) => ({ id, enabled: true })));
   const ts = Date.now();
   while ((await passes(metrics, 'status')) < before + 2 && Date.now() - ts < 180_000) await sleep(1000);
-  sample('after status passes over every component', pids);
+  sample('after status passes over every component', memPids);
 
-  const peak = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, Math.round(memoryOf(pid).hwm)])) as Record<keyof typeof pids, number>;
+  const peak = Object.fromEntries(Object.entries(memPids).map(([k, pid]) => [k, Math.round(memoryOf(pid).hwm)])) as Record<keyof typeof memPids, number>;
   console.log('\n| process | peak RSS (VmHWM) | target |');
   console.log('|---|---|---|');
   console.log(`| bos operators | ${peak.operators} MiB | < ${OPERATORS_TARGET_MIB} MiB: ${peak.operators < OPERATORS_TARGET_MIB ? 'met' : 'MISSED'} |`);

@@ -210,6 +210,8 @@ export interface HttpClientOptions {
   headers?: Record<string, string>;
   /** Aborts every request in flight and every retry wait: the process is stopping. */
   signal?: AbortSignal;
+  /** Runs every attempt (shared by clients to bound the requests in flight together; benchmarks). */
+  limit?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 export interface RequestOptions {
@@ -338,7 +340,8 @@ export class HttpClient {
           const t0 = performance.now();
           let outcome = 'error';
           try {
-            const r = await this.attempt(method, url, endpoint, headers, payload, readMs, connectMs, signal, abortText);
+            const send = () => this.attempt(method, url, endpoint, headers, payload, readMs, connectMs, signal, abortText);
+            const r = await (this.opts.limit ? this.opts.limit(send) : send());
             outcome = String(r.status);
             if (idempotent && (RETRY_STATUSES.has(r.status) || (RETRY_AFTER_STATUSES.has(r.status) && r.headers['retry-after'] !== undefined))) {
               throw new AttemptFailure('status', `status ${r.status}`, r);

@@ -3,6 +3,7 @@
  * Read timeouts and IMS's retry count follow the live options (`config.options()` is asked at every
  * request), so refreshing options at the start of a pass is enough.
  */
+import pLimit from 'p-limit';
 import type { Options } from '../common/options.js';
 import { DEFAULT_REDIS_URL, RedisBootArtifacts } from './boot-artifacts.js';
 import type { RedisTarget } from './redis-target.js';
@@ -82,6 +83,11 @@ export interface ServicesConfig extends ServiceUrls {
   connectTimeoutSeconds?: number;
   /** Aborting it ends every call in flight and every retry wait at once (the process is stopping). */
   signal?: AbortSignal;
+  /**
+   * At most this many HTTP requests in flight across every client (default: no bound). One serialises
+   * the operators' work, as a baseline for what their concurrency gains (bench/boot.bench.ts --serial).
+   */
+  requestsAtOnce?: number;
 }
 
 /** Everything createServices built, plus a way to release connections. */
@@ -105,7 +111,8 @@ export function gatewayUrls(base: string): ServiceUrls {
 export function createServices(config: ServicesConfig): ClosableServices {
   const token = config.token ?? (config.tokenFile ? new TokenFile(config.tokenFile) : undefined);
   const retry = { ...DEFAULT_RETRY, ...config.retry };
-  const common = { token, onRequest: config.onRequest, retry, connectTimeoutSeconds: config.connectTimeoutSeconds, signal: config.signal };
+  const limit = config.requestsAtOnce ? pLimit(config.requestsAtOnce) : undefined;
+  const common = { token, onRequest: config.onRequest, retry, connectTimeoutSeconds: config.connectTimeoutSeconds, signal: config.signal, limit };
   const opt = config.options;
 
   const bos = new HttpBosClient(config.bosUrl, common);

@@ -681,4 +681,31 @@ describe('createServices', () => {
     options = { ...options, hsm_read_timeout: 20 };
     expect(await services.hsm.queryComponents(['x1'])).toEqual([]);
   });
+
+  it('requestsAtOnce bounds the requests in flight across every client', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const f = await fake(async () => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setTimeout(r, 20));
+      inFlight--;
+      return { body: { Components: [], components: [] } };
+    });
+    const make = (requestsAtOnce?: number) => {
+      const services = createServices({
+        ...gatewayUrls(f.url),
+        options: () => OPTION_DEFAULTS,
+        requestsAtOnce,
+        bootArtifacts: { put: async () => undefined, get: async () => undefined },
+      });
+      cleanups.push(() => services.close());
+      return services;
+    };
+    const burst = (s: ReturnType<typeof make>) => Promise.all([1, 2, 3].flatMap(() => [s.hsm.queryComponents(['x1']), s.hsm.queryComponents(['x2'])]));
+    await burst(make(1));
+    expect(most).toBe(1);
+    most = 0;
+    await burst(make());
+    expect(most).toBeGreaterThan(1);
+  });
 });
