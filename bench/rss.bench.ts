@@ -56,10 +56,16 @@ function nodeOptions(file: string, container: string): Record<string, string> {
   throw new Error(`${where}: container ${container} sets no NODE_OPTIONS; run with --image-node-options to measure without`);
 }
 
+/** With BENCH_PROFILE_DIR=<dir>, every child writes CPU profiles into <dir>/<name>/ when it exits (one per thread). */
+function profiled(name: string): string[] {
+  const dir = process.env.BENCH_PROFILE_DIR;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${join(dir, name)}`] : [];
+}
+
 const children: { name: string; proc: ChildProcess; log: string[] }[] = [];
 function start(name: string, args: string[], env: Record<string, string> = {}): ChildProcess {
   // NODE_OPTIONS as the image sets it (Dockerfile), unless `env` sets the deployment's (nodeOptions()).
-  const proc = spawn(process.execPath, [join(root, 'bin', 'bos.js'), ...args], {
+  const proc = spawn(process.execPath, [...profiled(name), join(root, 'bin', 'bos.js'), ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=64', ...env },
@@ -157,7 +163,7 @@ try {
   await call('POST', `${api}/sessions`, { name: 'boot', template_name: 'all', operation: 'boot' });
   let nextSample = tb + 15_000;
   const { milestones, complete } = await watchBoot(
-    { sessionUrl: `${api}/sessions/boot`, simSummaryUrl: `${sim}${SIM_CONTROL_PATH}/summary`, pids, nodes: COMPUTE },
+    { sessionUrl: `${api}/sessions/boot`, simCountsUrl: `${sim}${SIM_CONTROL_PATH}/counts`, pids, nodes: COMPUTE },
     tb,
     cpu0,
     BOOT_LIMIT_MS,
@@ -198,7 +204,8 @@ try {
   throw err;
 } finally {
   for (const c of children) c.proc.kill('SIGTERM');
-  await sleep(2000);
+  // A child writing its CPU profile takes longer to exit.
+  for (let waited = 0; waited < (process.env.BENCH_PROFILE_DIR ? 60_000 : 2000) && children.some((c) => c.proc.exitCode === null && c.proc.signalCode === null); waited += 250) await sleep(250);
   for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
   await redis.stop();
 }

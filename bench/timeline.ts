@@ -36,8 +36,8 @@ interface Milestone {
 export interface TimelineSources {
   /** Session record URL (GET answers `{ status: { status } }`). */
   sessionUrl: string;
-  /** The simulator's control summary URL (boots, reports). */
-  simSummaryUrl: string;
+  /** The simulator's control counts URL (boots, reports). */
+  simCountsUrl: string;
   /** Process ids by name (api, sim, operators, redis). */
   pids: Record<string, number>;
   /** Nodes the session boots. */
@@ -83,7 +83,7 @@ async function look(src: TimelineSources): Promise<Seen> {
   const cpu = Object.fromEntries(Object.entries(src.pids).map(([k, pid]) => [k, cpuSecondsOf(pid)]));
   const [session, summary] = await Promise.all([
     fetch(src.sessionUrl).then((r) => (r.ok ? (r.json() as Promise<{ status?: { status?: string } }>) : {})).catch(() => ({})),
-    fetch(src.simSummaryUrl).then((r) => r.json() as Promise<{ boots?: number; reports?: number }>).catch(() => ({})),
+    fetch(src.simCountsUrl).then((r) => r.json() as Promise<{ boots?: number; reports?: number }>).catch(() => ({})),
   ]);
   return {
     sessionStatus: (session as { status?: { status?: string } }).status?.status ?? '',

@@ -396,6 +396,7 @@ function simPlugin(room: MachineRoom): FastifyPluginAsync {
       };
     };
     app.get(`${CTL}/summary`, async () => ({ time: new Date(room.clock.now()).toISOString(), ...room.summary() }));
+    app.get(`${CTL}/counts`, async () => room.counts());
     app.get(`${CTL}/nodes`, async () => room.nodes().map((n) => nodeView(n.id)));
     app.get(`${CTL}/nodes/:xname`, async (req, reply) => {
       const { xname } = req.params as { xname: string };

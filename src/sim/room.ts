@@ -227,6 +227,8 @@ export class MachineRoom {
   readonly cfsConfigurations = new Map<string, CfsConfiguration>();
   /** Recent report attempts, oldest first (the last 10,000 to 15,000). */
   readonly reportLog: ReportEvent[] = [];
+  /** Running totals over every node (summary() counts them node by node; counts() reads these). */
+  private readonly totals = { boots: 0, reports: 0, reportFailures: 0 };
 
   private readonly nodeMap = new Map<string, NodeState>();
   private readonly order: NodeState[] = [];
@@ -375,6 +377,11 @@ export class MachineRoom {
     Object.assign(this.knobs, merged);
     this.pump();
     return this.knobs;
+  }
+
+  /** Boots and report totals so far, without a walk over the nodes (cheap to poll at scale). */
+  counts(): { boots: number; reports: number; reportFailures: number; reportsInFlight: number } {
+    return { ...this.totals, reportsInFlight: this.active + this.queue.length };
   }
 
   /** Counts for a dashboard line: power and HSM states, boots, reports. */
@@ -638,6 +645,7 @@ export class MachineRoom {
     if (!entry) return;
     n.booted = true;
     n.boots++;
+    this.totals.boots++;
     n.reportedThisBoot = false;
     n.boot = {
       ...entry,
@@ -686,6 +694,7 @@ export class MachineRoom {
       if (this.closed || n.gen !== gen) return;
       if (ok) {
         n.reports++;
+        this.totals.reports++;
         n.lastReportAt = at;
         const period = this.reportPeriod(n);
         const wait = n.reportedThisBoot ? period : Math.floor(this.jitterPrng.next() * period);
@@ -693,6 +702,7 @@ export class MachineRoom {
         n.reportEv = this.scheduler.at(at + wait, () => this.report(n, gen, 1));
       } else {
         n.reportFailures++;
+        this.totals.reportFailures++;
         const wait = Math.min(this.knobs.reportRetryCapMs, 2000 * attempt);
         n.reportEv = this.scheduler.at(at + wait, () => this.report(n, gen, attempt + 1));
       }

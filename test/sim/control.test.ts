@@ -38,5 +38,14 @@ describe('simulator control API', () => {
     await call(`${sim.url}/apis/power-control/v1/transitions`, 'POST', { location: [{ xname: 'x1000c0s0b0n1' }], operation: 'Force-Off' });
     await sim.room.settle();
     expect((await call<Record<string, number>>(`${ctl}/summary`)).body).toMatchObject({ ready: 7, off: 1, locked: 1 });
+
+    // The running totals agree with the walk over every node, after boots.
+    await call(`${sim.url}/apis/power-control/v1/transitions`, 'POST', { location: [{ xname: 'x1000c0s0b0n1' }], operation: 'On' });
+    clock.advance(600_000);
+    await sim.room.settle();
+    const walked = (await call<Record<string, number>>(`${ctl}/summary`)).body;
+    const counts = (await call<Record<string, number>>(`${ctl}/counts`)).body;
+    expect(walked.boots).toBeGreaterThan(8);
+    expect(counts).toMatchObject({ boots: walked.boots, reports: walked.reports, reportFailures: walked.reportFailures });
   });
 });
