@@ -14,7 +14,7 @@ export interface ReplicaWaitResult {
 }
 
 /** The connected replicas an `INFO replication` answer names (0 when it names none). */
-export function connectedReplicas(info: string): number {
+function connectedReplicas(info: string): number {
   const m = /^connected_slaves:(\d+)/m.exec(info);
   return m ? Number(m[1]) : 0;
 }
