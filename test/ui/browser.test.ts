@@ -2,7 +2,8 @@
  * The web view in a real browser: Chromium (the Debian package) driven by playwright-core against
  * `bos up --auth` with the demo's room of 64 nodes, two of which fail their configuration. The page
  * asks for a token, then draws every node; colours change as a boot session runs; the failed nodes
- * show their error on hover and their record on a click; the page only ever sends GETs.
+ * show their error on hover and their record on a click; the page only ever sends GETs; an API that
+ * stops answering is said so.
  *
  * The canvas cannot be read as DOM: the page writes what it drew on it (`data-drawn`, `data-counts`:
  * nodes per colour) and says where a node is (`window.bosMachineRoom.pointOf(id)`).
@@ -188,5 +189,14 @@ describe.skipIf(!CHROMIUM)('the web view in Chromium', () => {
     });
     expect([...methods]).toEqual(['GET']);
     expect(pageErrors).toEqual([]);
+  }, 30_000);
+
+  it('says so when the API stops answering, keeping the last picture', async () => {
+    await sys!.close();
+    const problem = page.locator('#problem');
+    await problem.waitFor({ state: 'visible' });
+    expect(await problem.textContent()).toMatch(new RegExp(`^The BOS API at ${sys!.url}/v2 does not answer \\(.+\\)\\. Is it running \\(npm start, bos up or bos serve\\)\\? The view keeps trying\\.$`));
+    expect(await page.locator('body').getAttribute('data-state')).toBe('problem');
+    expect(await page.locator('#grid').getAttribute('data-drawn')).toBe(String(NODES));
   }, 30_000);
 });
