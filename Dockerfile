@@ -6,13 +6,14 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# --ignore-scripts: `prepare` bundles the web view from src/, which is not here yet (the build does it).
+RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
-COPY scripts/build.mjs ./scripts/
+COPY scripts/build.mjs scripts/build-ui.mjs ./scripts/
 COPY src ./src
 # The same build as `npm run build`: src/ compiled (tests and benchmarks are not part of the image)
-# with the non-TypeScript files it reads at run time (the OpenAPI contract) beside it.
+# with the non-TypeScript files it reads at run time (the OpenAPI contract, the web view) beside it.
 RUN node scripts/build.mjs
 
 FROM node:20-bookworm-slim AS runtime
@@ -22,7 +23,7 @@ ENV NODE_ENV=production
 ENV NODE_OPTIONS=--max-semi-space-size=64
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
 COPY bin ./bin
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/BUILT ./dist/BUILT

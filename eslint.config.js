@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'deploy/**', 'docs/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'deploy/**', 'docs/**', 'src/ui/public/**'] },
   {
     files: ['**/*.ts'],
     extends: [tseslint.configs.base],

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// Builds dist/ (what `npm run build` and the Dockerfile run): compiles src/ with tsc, then copies
-// every other file under src/ (the OpenAPI contract the API validates with) beside the compiled
-// modules, so `node bin/bos.js` runs from dist/ alone. Exits non-zero with one line on failure.
+// Builds dist/ (what `npm run build` and the Dockerfile run): compiles src/ with tsc, bundles the web
+// view (scripts/build-ui.mjs), then copies every other file under src/ (the OpenAPI contract the API
+// validates with, the web view's files) beside the compiled modules, so `node bin/bos.js` runs from
+// dist/ alone. Exits non-zero with one line on failure.
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,8 +19,10 @@ function fail(message) {
 rmSync(dist, { recursive: true, force: true });
 const tsc = spawnSync(process.execPath, [join(root, 'node_modules', '@typescript', 'native', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 if (tsc.status !== 0) fail('tsc failed (see above); nothing was built');
+const ui = spawnSync(process.execPath, [join(root, 'scripts', 'build-ui.mjs')], { stdio: 'inherit' });
+if (ui.status !== 0) fail('the web view could not be bundled (see above)');
 cpSync(join(root, 'src'), join(dist, 'src'), { recursive: true, filter: (from) => !from.endsWith('.ts') });
-for (const needed of ['src/cli/main.js', 'src/server/bos-v2-openapi.yaml']) {
+for (const needed of ['src/cli/main.js', 'src/server/bos-v2-openapi.yaml', 'src/ui/public/app.js']) {
   if (!existsSync(join(dist, needed))) fail(`dist/${needed} is missing after the build`);
 }
 // bin/bos.js compares this stamp with the sources: a dist/ older than src/ is not run.

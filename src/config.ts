@@ -43,6 +43,7 @@ export interface Config {
   host: string;
   port: number;
   apiDeadline: number;
+  ui: boolean;
   authIssuer: string;
   authJwksUrl: string;
   authAudience: string;
@@ -239,6 +240,7 @@ export const SETTINGS: readonly Setting[] = [
     expected: 'a positive number of seconds',
     parse: seconds,
   }),
+  setting({ key: 'ui', env: 'BOS_UI', flag: '--ui', default: false, description: 'serve the read-only web view of sessions and nodes at `/ui/` (docs/ui.md)', expected: 'true or false', parse: bool }),
   setting({ key: 'authIssuer', env: 'BOS_AUTH_ISSUER', flag: '--auth-issuer', default: '', defaultText: '(none: tokens not checked)', description: 'verify bearer tokens issued by this OpenID issuer (its keys found by OpenID discovery); docs/security.md', expected: URL_EXPECTED, parse: optionalUrl }),
   setting({ key: 'authJwksUrl', env: 'BOS_AUTH_JWKS_URL', flag: '--auth-jwks-url', default: '', defaultText: '(none)', description: 'verify bearer tokens against the keys published here (instead of, or besides, discovery)', expected: URL_EXPECTED, parse: optionalUrl }),
   setting({ key: 'authAudience', env: 'BOS_AUTH_AUDIENCE', flag: '--auth-audience', default: '', defaultText: '(none)', description: 'the audience (aud) tokens must be issued for; required with token verification', expected: 'a string', parse: any }),

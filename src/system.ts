@@ -60,6 +60,8 @@ export interface SystemOptions {
   operators?: string[];
   operatorOptions?: Pick<StartOperatorsOptions, 'minIntervalMs' | 'pollingOverride'>;
   logger?: Logger;
+  /** Serve the web view at /ui/ and /apis/bos/ui/ (docs/ui.md); `bos up` does unless --no-ui. */
+  ui?: boolean;
 }
 
 export interface RunningSystem {
@@ -78,9 +80,9 @@ export interface RunningSystem {
   close(): Promise<void>;
 }
 
-/** Paths the BOS API answers on the shared port; everything else belongs to the simulator. */
+/** Paths the BOS API answers on the shared port (the web view's too); everything else belongs to the simulator. */
 function isApiPath(path: string): boolean {
-  return path === '/' || path === '/v2' || path.startsWith('/v2/') || path === '/apis/bos' || path.startsWith('/apis/bos/');
+  return path === '/' || path === '/v2' || path.startsWith('/v2/') || path === '/apis/bos' || path.startsWith('/apis/bos/') || path === '/ui' || path.startsWith('/ui/');
 }
 
 /** Start API + simulator + operators; resolves once everything listens. */
@@ -141,6 +143,7 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
     prefixes: ['', '/apis/bos'],
     auth: opts.auth?.verifier,
     metrics: apiMetrics,
+    ui: opts.ui,
   });
   const room = new MachineRoom({ nodes: opts.nodes, seed: opts.seed, clock, knobs: opts.knobs });
   if (opts.auth) room.nodeToken = opts.auth.nodeToken;

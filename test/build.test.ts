@@ -25,14 +25,14 @@ afterAll(() => {
 });
 
 describe('npm run build', () => {
-  it('builds a dist/ from which `bos serve` runs, with the OpenAPI contract beside the code', async () => {
+  it('builds a dist/ from which `bos serve` runs, with the OpenAPI contract and the web view beside the code', async () => {
     const build = spawnSync('npm', ['run', 'build'], { cwd: copy, encoding: 'utf8' });
     expect(build.status, build.stderr + build.stdout).toBe(0);
     expect(build.stdout).toContain('build: dist/ is ready');
     // The sources gone: what runs is dist/ alone.
     rmSync(join(copy, 'src'), { recursive: true });
     const port = await freePort();
-    const serve = spawn(process.execPath, [join(copy, 'bin', 'bos.js'), 'serve', '--port', String(port)], { cwd: copy, stdio: ['ignore', 'pipe', 'pipe'] });
+    const serve = spawn(process.execPath, [join(copy, 'bin', 'bos.js'), 'serve', '--port', String(port), '--ui'], { cwd: copy, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     serve.stdout.on('data', (d) => (out += String(d)));
     serve.stderr.on('data', (d) => (out += String(d)));
@@ -46,6 +46,10 @@ describe('npm run build', () => {
       // Request validation reads the contract from dist/.
       const bad = await fetch(`http://127.0.0.1:${port}/v2/components/x1`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"enabled":"yes"}' });
       expect(bad.status).toBe(400);
+      // The web view was bundled into dist/ too.
+      const page = await fetch(`http://127.0.0.1:${port}/ui/app.js`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     } finally {
       serve.kill('SIGTERM');
       await new Promise((r) => serve.once('exit', r));

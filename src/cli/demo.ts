@@ -138,6 +138,13 @@ async function waitForComponents(api: BosApi, expect: number | undefined, timeou
   }
 }
 
+/** The web view beside the API (`<prefix>/ui/`, docs/ui.md), when it is served; else undefined. */
+async function webView(api: BosApi): Promise<string | undefined> {
+  const url = new URL('../ui/', `${api.base}/`).href;
+  const served = await fetch(url, { signal: AbortSignal.timeout(5_000) }).then((r) => r.ok, () => false);
+  return served ? url : undefined;
+}
+
 /** ` --url <base>` for commands suggested to the user, unless the base is the default one. */
 function urlFlag(api: BosApi): string {
   return api.base === apiBase(process.env.BOS_URL ?? DEFAULT_URL) ? '' : ` --url ${api.base.replace(/\/v2$/, '')}`;
@@ -171,6 +178,7 @@ export async function runDemo(o: DemoOptions, io: Io = processIo): Promise<numbe
         options: { ...DEMO_OPTIONS, logging_level: 'ERROR' as const },
         // Operator and API logs would tear the live view: only errors, on stderr.
         logger: pino({ level: 'error' }, pino.destination(2)),
+        ui: true,
       };
       // On the URL's own port when it is free (and one fetch may use), else on any free port.
       if (at) {
@@ -206,6 +214,8 @@ export async function runDemo(o: DemoOptions, io: Io = processIo): Promise<numbe
     const session = await api.post<Session>('/sessions', { template_name: DEMO_TEMPLATE, operation: o.operation, name });
     say(`Session      ${session.name} (${o.operation})`);
     say(`             (in another terminal: bos sessions status ${session.name} --watch${urlFlag(api)})`);
+    const view = await webView(api);
+    if (view) say(`             (in a browser: ${view}#session=${encodeURIComponent(session.name)})`);
     say('');
     const code = await watchSession(api, session.name, io, { intervalMs: o.interval * 1000 });
     if (system && o.keep) {

@@ -126,9 +126,11 @@ export async function serve(o: ServeOptions): Promise<void> {
     port: o.port,
     host: o.host,
     prefixes: o.prefix,
+    ui: o.ui,
   });
   const prefixes = o.prefix.some((p) => p) ? `, prefixes: ${o.prefix.map((p) => p || '/').join(' ')}` : '';
   logger.info(`BOS API listening on ${srv.url} (store: ${store.kind}${prefixes}${clients.s3 ? '' : ', no S3: boot/reboot validation reports the manifest error'})`);
+  if (o.ui) logger.info(`web view at ${srv.url}${o.prefix[0] ?? ''}/ui/`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
@@ -197,6 +199,7 @@ export function register(program: Command): void {
     .option('--hsm-url <url>', 'Hardware State Manager base URL, for session previews (env BOS_HSM_URL; default http://cray-smd/hsm/v2)')
     .option('--api-deadline <seconds>', 'seconds a request may wait in all for IMS, S3, HSM and the tenant service (env BOS_API_DEADLINE; default 30)')
     .option('--log-level <level>', 'log level (env BOS_LOG_LEVEL; default info)')
+    .option('--ui', 'serve the read-only web view of sessions and nodes at /ui/ (env BOS_UI=true)')
     .action(async (flags: ServeFlags) => {
       await serve(resolveServeOptions(flags));
     });

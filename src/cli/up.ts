@@ -55,6 +55,8 @@ export interface UpOptions extends Omit<SimulatorCliOptions, 'bosUrl'> {
   operators?: boolean;
   /** Verify tokens, issued by a development issuer made at start (`--auth`). */
   auth?: boolean;
+  /** false (`--no-ui`): no web view at /ui/. */
+  ui?: boolean;
 }
 
 /** Hours the administrator token `bos up --auth` prints stays valid. */
@@ -130,6 +132,7 @@ export async function up(o: UpOptions): Promise<RunningSystem> {
     redisTls: o.redisTls,
     ...(o.operators === false ? { operators: [] } : {}),
     ...(auth ? { auth: auth.system } : {}),
+    ui: o.ui !== false,
     logger,
   });
   const u = system.url;
@@ -137,6 +140,7 @@ export async function up(o: UpOptions): Promise<RunningSystem> {
     [
       `BOS is up with ${o.nodes} simulated nodes on ${o.redis ? 'Redis' : 'the in-memory store'}${o.instant ? ' (instant hardware)' : ''}${o.speed && o.speed !== 1 ? ` (machine time ×${o.speed})` : ''}${o.operators === false ? ', no operators' : ''}:`,
       `  BOS v2 API   ${u}/apis/bos/v2   (also ${u}/v2)`,
+      ...(o.ui !== false ? [`  web view     ${u}/ui/   (sessions and every node, live)`] : []),
       `  metrics      ${u}/metrics`,
       `  HSM          ${u}/apis/smd/hsm/v2/State/Components`,
       `  IMS images   ${u}/apis/ims/v3/images`,
@@ -176,6 +180,7 @@ export function register(program: Command): void {
     .option('--log-level <level>', 'log level of the process (trace, debug, info, warn, error, silent)', 'warn')
     .option('--no-operators', "run no operators: the API and the simulator only, for other operators (e.g. upstream's) to drive")
     .option('--auth', 'verify bearer tokens on the API, issued by a development issuer made at start; prints an administrator token')
+    .option('--no-ui', 'no web view at /ui/')
     .option('--option <key=value>', 'set a BOS option at start-up (repeatable), e.g. --option cleanup_completed_session_ttl=1m', collectOption);
   // The simulator's knob flags (machine delays, --speed, faulty nodes, failure rates), as `bos sim` has them.
   for (const opt of addSimulatorOptions(new Command()).options) {

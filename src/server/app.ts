@@ -23,6 +23,7 @@ import { componentRoutes } from './routes/components.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { RouteTable } from './routes/table.js';
 import { templateRoutes } from './routes/templates.js';
+import { uiRoutes } from './ui.js';
 import { validator } from './schema.js';
 import { installRequestMetrics, type ApiMetrics } from './metrics.js';
 import type { Store } from './store/store.js';
@@ -55,6 +56,8 @@ export interface AppOptions {
   auth?: TokenVerifier;
   /** Record requests in these metrics and serve their registry at GET /metrics (docs/observability.md). */
   metrics?: ApiMetrics;
+  /** Serve the read-only web view at `<prefix>/ui/` (docs/ui.md). */
+  ui?: boolean;
 }
 
 const DEFAULT_BODY_LIMIT = 64 * 1024 * 1024;
@@ -231,6 +234,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   sessionRoutes(ctx, routes);
   const deadline = { deadlineSeconds: opts.deadlineSeconds ?? DEFAULT_DEADLINE_SECONDS };
   routes.mount(app, opts.prefixes ?? [''], (handler) => (req, reply) => withCallDeadline(deadline, () => handler(req, reply)));
+  if (opts.ui) uiRoutes(app, opts.prefixes ?? ['']);
 
   // Compile the request schemas now rather than on the first request.
   for (const name of ['V2Component', 'V2ComponentArrayWithIds', 'V2ComponentsUpdate', 'V2SessionTemplate', 'V2SessionCreate', 'V2Options']) {

@@ -90,6 +90,8 @@ describe('bos demo (spawned)', () => {
     expect(out).toContain(
       `Template     ${DEMO_TEMPLATE}: boot sets compute-x86 (X86) and compute-arm (ARM) of role Compute\n             CFS configuration ${DEMO_CONFIGURATION}\n`,
     );
+    // Where to watch it in a browser: the web view of the BOS it started.
+    expect(out).toMatch(new RegExp(`\\(in a browser: http://127\\.0\\.0\\.1:${port}/apis/bos/ui/#session=demo-boot-\\w+\\)\\n`));
     // Not a terminal: one plain line per change, then the summary.
     expect(out).toMatch(/^\S+Z session=\S+ status=\w+ elapsed=\S+ nodes=\d+ done=\d+ failed=\d+ in_progress=\d+/m);
     const [faulty] = faultyNodes(10);
