@@ -28,6 +28,7 @@ import {
   arg,
   call,
   machineLine,
+  passLine,
   passTotals,
   putAllComputeTemplate,
   roomSize,
@@ -64,16 +65,6 @@ interface Row {
   reboot: SessionResult;
   bootCpu: { self: number; child?: number };
   rebootCpu: { self: number; child?: number };
-}
-
-/** "status 12 passes 9.1 s, power-on 3 passes 2.0 s, …": the passes between two snapshots. */
-function passLine(before: PassTotals, after: PassTotals): string {
-  return [...after.entries()]
-    .map(([op, t]) => ({ op, count: t.count - (before.get(op)?.count ?? 0), seconds: t.seconds - (before.get(op)?.seconds ?? 0) }))
-    .filter((t) => t.count > 0)
-    .sort((a, b) => b.seconds - a.seconds)
-    .map((t) => `${t.op} ${t.count}× ${t.seconds.toFixed(1)} s`)
-    .join(', ');
 }
 
 /** CPU time (user + system, ms) this process has used so far. */

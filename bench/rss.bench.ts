@@ -25,7 +25,7 @@ import { SIM_CONTROL_PATH } from '../src/sim/routing.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { freePort } from '../test/helpers/net.js';
 import { cpuNow, timelineTable, watchBoot } from './timeline.js';
-import { call, countComponents, machineLine, memoryOf, putAllComputeTemplate, roomSize, sleep } from './scale-common.js';
+import { passLine, passTotalsFromText, call, countComponents, machineLine, memoryOf, putAllComputeTemplate, roomSize, sleep } from './scale-common.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !(all[i - 1] ?? '').startsWith('--'));
@@ -158,6 +158,7 @@ try {
   await putAllComputeTemplate(sim, api, 'all');
   console.log(`  boot session: every compute node (${COMPUTE})`);
   const pids = { api: apiProc.pid!, sim: simProc.pid!, operators: opsProc.pid!, redis: redis.pid! };
+  const passes0 = passTotalsFromText(await (await fetch(`${metrics}/metrics`)).text());
   const cpu0 = cpuNow(pids);
   const tb = Date.now();
   await call('POST', `${api}/sessions`, { name: 'boot', template_name: 'all', operation: 'boot' });
@@ -175,6 +176,7 @@ try {
   );
   const bootState = complete ? `complete in ${((milestones[milestones.length - 1]!.at - tb) / 1000).toFixed(1)} s` : `not complete after the ${BOOT_LIMIT_MS / 1000} s limit`;
   console.log(`\nTimeline of the boot (CPU seconds per process in each interval):\n${timelineTable(milestones)}\n`);
+  console.log(`Operator passes during the boot (count, summed wall time): ${passLine(passes0, passTotalsFromText(await (await fetch(`${metrics}/metrics`)).text()))}\n`);
   console.log(`  boot session: ${bootState}`);
   sample('after the boot', memPids);
 

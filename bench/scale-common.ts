@@ -220,6 +220,29 @@ export async function passTotals(registry: Registry): Promise<PassTotals> {
   return out;
 }
 
+/** The pass totals of an operators process from its /metrics text. */
+export function passTotalsFromText(text: string): PassTotals {
+  const out: PassTotals = new Map();
+  for (const m of text.matchAll(/^bos_operator_pass_duration_seconds_(sum|count)\{([^}]*)\} (\S+)$/gm)) {
+    const op = /operator="([^"]+)"/.exec(m[2]!)?.[1] ?? '';
+    const t = out.get(op) ?? { count: 0, seconds: 0 };
+    if (m[1] === 'count') t.count += Number(m[3]);
+    else t.seconds += Number(m[3]);
+    out.set(op, t);
+  }
+  return out;
+}
+
+/** "status 12× 9.1 s, power-on 3× 2.0 s, …": the passes between two snapshots, longest first. */
+export function passLine(before: PassTotals, after: PassTotals): string {
+  return [...after.entries()]
+    .map(([op, t]) => ({ op, count: t.count - (before.get(op)?.count ?? 0), seconds: t.seconds - (before.get(op)?.seconds ?? 0) }))
+    .filter((t) => t.count > 0)
+    .sort((a, b) => b.seconds - a.seconds)
+    .map((t) => `${t.op} ${t.count}× ${t.seconds.toFixed(1)} s`)
+    .join(', ');
+}
+
 export interface SystemChild {
   /** Root URL of the API (`<apiUrl>/v2`, `<apiUrl>/apis/bos/v2`). */
   apiUrl: string;
