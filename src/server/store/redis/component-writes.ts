@@ -207,7 +207,7 @@ export class ComponentWriter {
             continue;
           }
           const e = this.cache.entry(id, raw, 0, this.db);
-          if (trusted[i]) e.epoch = epoch;
+          if (trusted[i]) this.cache.trust(e, epoch);
           current.set(id, e.rec);
         }
       }

@@ -287,7 +287,7 @@ export class RedisComponents implements ComponentTable {
           continue;
         }
         const e = cache.entry(id, raw, pass, this.db);
-        if (trusted[j]) e.epoch = epoch;
+        if (trusted[j]) cache.trust(e, epoch);
         recs[idx[j]! - start] = e.rec;
       }
       refill();

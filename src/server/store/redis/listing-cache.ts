@@ -30,9 +30,9 @@ const LIST_CACHE_MAX = 250_000;
 export interface CacheEntry {
   /**
    * The value text the record was parsed from, to compare a fetched value with; none for a value
-   * this process wrote and Redis tracks (it stays current until reported, and a value changed
-   * elsewhere has another text anyway): keeping the text of every write alive until the next one
-   * would only make it old garbage for the collector.
+   * Redis tracks (written or read through the tracked connection: it stays current until reported,
+   * and a value changed elsewhere has another text anyway). Keeping the text of every tracked value
+   * alive would hold 2 KB per component for nothing while tracking works.
    */
   raw: string | undefined;
   rec: Component;
@@ -93,6 +93,17 @@ export class ListingCache {
         this.entries.set(id, { raw: current ? undefined : textOf(i), rec, pass: e?.pass ?? 0, epoch: current ? epoch : -1 });
       }
     }
+  }
+
+  /**
+   * `e` was read through the tracked connection in tracking epoch `epoch`: current until Redis
+   * reports it written. Its text is let go: while tracked, a change is reported rather than found by
+   * comparing texts, and 100,000 texts of 2 KB each were the largest share of the API's memory. If
+   * tracking is lost, the next listing parses the value again.
+   */
+  trust(e: CacheEntry, epoch: number): void {
+    e.epoch = epoch;
+    e.raw = undefined;
   }
 
   drop(id: string): void {
