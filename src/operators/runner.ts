@@ -34,6 +34,13 @@ export interface RunnerOptions {
    * frequency option is 0, so an event storm or a zero frequency cannot spin a loop. Default 500 ms.
    */
   minIntervalMs?: number;
+  /**
+   * After a pass that took T, the next starts no sooner than this many times T later, even when woken
+   * (default 1: an operator is busy at most about half the time). At 100,000 nodes a status pass
+   * takes seconds; back to back, the passes took the CPU the API needed for the nodes' reports and
+   * the boot took longer (docs/operators.md, "Wake-ups on change events"). 0 turns it off.
+   */
+  passGapFactor?: number;
   /** Called with the options of every pass (the HTTP clients' read timeouts follow them). */
   onOptions?: (options: Options) => void;
   /**
@@ -96,6 +103,7 @@ export class Runner {
   private readonly metrics: OperatorMetrics;
   private readonly frequencyOverride?: number;
   private readonly minIntervalMs: number;
+  private readonly passGapFactor: number;
   private readonly onOptions?: (options: Options) => void;
   private readonly leadership?: LeadershipGate;
   private readonly gate?: PassGate;
@@ -127,6 +135,7 @@ export class Runner {
     this.metrics = opts.metrics ?? createMetrics();
     this.frequencyOverride = opts.frequencySeconds;
     this.minIntervalMs = opts.minIntervalMs ?? 500;
+    this.passGapFactor = Math.max(0, opts.passGapFactor ?? 1);
     this.onOptions = opts.onOptions;
     this.leadership = opts.leadership;
     this.gate = opts.gate;
@@ -214,7 +223,7 @@ export class Runner {
       for (;;) {
         if (this.stopping) return;
         const now = this.clock.now();
-        const earliest = this.lastEnd + this.minIntervalMs;
+        const earliest = this.lastEnd + Math.max(this.minIntervalMs, this.passGapFactor * Math.max(0, this.lastEnd - this.lastStart));
         const target = this.wakeRequested ? earliest : Math.max(deadline, earliest);
         if (now >= target) break;
         this.sleepAbort = new AbortController();

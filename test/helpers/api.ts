@@ -30,7 +30,8 @@ const ajv = new Ajv({ strict: false, allErrors: true });
 ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}/);
 ajv.addSchema({ $id: 'openapi', components: doc.components });
 
-function rewriteRefs(node: unknown): unknown {
+/** A schema with its `$ref`s pointed at the OpenAPI components registered as `openapi`. */
+export function rewriteRefs(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(rewriteRefs);
   if (node && typeof node === 'object') {
     const out: Obj = {};

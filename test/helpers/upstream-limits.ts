@@ -10,6 +10,7 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { load as loadYaml } from 'js-yaml';
+import { rewriteRefs } from './api.js';
 
 type Obj = Record<string, any>;
 
@@ -17,15 +18,6 @@ const doc = loadYaml(readFileSync(new URL('../../src/server/bos-v2-openapi.yaml'
 const ajv = new Ajv({ strict: false, allErrors: true });
 ajv.addSchema({ $id: 'openapi', components: doc.components });
 
-function rewriteRefs(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(rewriteRefs);
-  if (node && typeof node === 'object') {
-    const out: Obj = {};
-    for (const [k, v] of Object.entries(node)) out[k] = k === '$ref' && typeof v === 'string' ? `openapi${v}` : rewriteRefs(v);
-    return out;
-  }
-  return node;
-}
 
 interface Param {
   name: string;

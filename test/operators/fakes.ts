@@ -456,6 +456,22 @@ export function ago(w: World, secondsAgo: number): string {
 }
 
 /** A booted-looking component. */
+/** A pending session of template t1 (an operation and anything else from `extra`). */
+export function pendingSession(name: string, extra: Partial<Session> = {}): Session {
+  return {
+    name,
+    tenant: null,
+    operation: 'boot',
+    template_name: 't1',
+    limit: '',
+    stage: false,
+    components: '',
+    include_disabled: false,
+    status: { status: 'pending', start_time: '2026-01-01T11:00:00', end_time: null, error: null },
+    ...extra,
+  };
+}
+
 export function comp(id: string, extra: Partial<Component> = {}): Component {
   return { id, enabled: true, error: '', session: '', status: { phase: '', status_override: '' }, ...extra };
 }

@@ -10,7 +10,7 @@ import { rollout } from '../../src/operators/rollout.js';
 import { Runner } from '../../src/operators/runner.js';
 import { sessionSetup } from '../../src/operators/session-setup.js';
 import type { OperatorDefinition } from '../../src/operators/types.js';
-import { ago, comp, world, type World } from './fakes.js';
+import { ago, comp, pendingSession, world, type World } from './fakes.js';
 
 const NODES = Array.from({ length: 10 }, (_, i) => `x${i}`);
 
@@ -18,20 +18,7 @@ function run(w: World, op: OperatorDefinition, metrics = createMetrics()) {
   return new Runner(op, { services: w, clock: w.clock, metrics }).runOnce();
 }
 
-function session(extra: Partial<Session> = {}): Session {
-  return {
-    name: 'roll',
-    tenant: null,
-    operation: 'reboot',
-    template_name: 't1',
-    limit: '',
-    stage: false,
-    components: '',
-    include_disabled: false,
-    status: { status: 'pending', start_time: '2026-01-01T11:00:00', end_time: null, error: null },
-    ...extra,
-  };
-}
+const session = (extra: Partial<Session> = {}): Session => pendingSession('roll', { operation: 'reboot', ...extra });
 
 /** Ten HSM nodes known to BOS (booted on an old image), a template over all of them, the session set up. */
 async function setUp(extra: Partial<Session>): Promise<World> {

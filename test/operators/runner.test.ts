@@ -397,6 +397,37 @@ describe('runner: loop', () => {
     await runner.stop();
   });
 
+  it('after a long pass, a woken operator waits as long as that pass took (passGapFactor), unless told not to', async () => {
+    for (const [factor, expected] of [[undefined, 3_000], [0, 100], [2, 6_000]] as const) {
+      const w = world();
+      w.bos.options = { polling_frequency: 1000 };
+      let passes = 0;
+      let long = true;
+      const op: PassOperator = {
+        kind: 'pass',
+        name: 'slow',
+        async pass() {
+          passes++;
+          if (long) await w.clock.sleep(3_000); // a pass over a large system
+        },
+      };
+      const runner = new Runner(op, { services: w, clock: w.clock, minIntervalMs: 100, passGapFactor: factor }).start();
+      await settle();
+      w.clock.advance(3_000);
+      await settle();
+      expect(passes).toBe(1);
+      long = false;
+      runner.wake();
+      w.clock.advance(expected - 1);
+      await settle();
+      expect(passes, `factor ${factor}`).toBe(1);
+      w.clock.advance(1);
+      await settle();
+      expect(passes, `factor ${factor}`).toBe(2);
+      await runner.stop();
+    }
+  });
+
   it('never runs two passes of one operator at once', async () => {
     const w = world();
     let running = 0;

@@ -6,26 +6,13 @@ import { sessionCompletion } from '../../src/operators/session-completion.js';
 import { componentPatch } from '../../src/operators/session-plan.js';
 import { sessionSetup } from '../../src/operators/session-setup.js';
 import type { OperatorDefinition } from '../../src/operators/types.js';
-import { comp, world, type World } from './fakes.js';
+import { comp, pendingSession, world, type World } from './fakes.js';
 
 function run(w: World, op: OperatorDefinition) {
   return new Runner(op, { services: w, clock: w.clock }).runOnce();
 }
 
-function session(name: string, extra: Partial<Session> = {}): Session {
-  return {
-    name,
-    tenant: null,
-    operation: 'boot',
-    template_name: 't1',
-    limit: '',
-    stage: false,
-    components: '',
-    include_disabled: false,
-    status: { status: 'pending', start_time: '2026-01-01T11:00:00', end_time: null, error: null },
-    ...extra,
-  };
-}
+const session = pendingSession;
 
 const NODES = ['x1', 'x2', 'x3', 'x4', 'x5', 'x6'];
 

@@ -212,19 +212,10 @@ export class ComponentWriter {
         }
       }
     }
-    const ran = this.run(parts, current);
-    const { run } = ran;
-    if (run.writes.size === 0) {
-      if (readIds.length > 0) await r.unwatch();
-      return ran;
-    }
-    const w = encode(run.writes);
-    const { result, trusted } = await t.write(w.ids, (rr) => exec(rr, w, readIds.length > 0));
-    if (result === null) return null;
-    await this.conn.replicated(r, this.db);
-    this.cache.wrote(w.records, w.textOf, trusted.slice(0, w.records.length));
-    for (const id of w.deleted) this.cache.drop(id);
-    return ran;
+    return this.decideAndWrite(r, parts, current, readIds.length > 0, async (w) => {
+      const { result, trusted } = await t.write(w.ids, (rr) => exec(rr, w, readIds.length > 0));
+      return result === null ? null : trusted.slice(0, w.records.length);
+    });
   }
 
   /** One try through a connection of its own, reading every value; null when EXEC found a watched id written meanwhile. */
@@ -241,16 +232,31 @@ export class ComponentWriter {
         current.set(id, raw == null ? undefined : this.cache.entry(id, raw, 0, this.db).rec);
       }
     }
+    return this.decideAndWrite(r, parts, current, readIds.length > 0, async (w) => ((await exec(r, w, readIds.length > 0)) === null ? null : undefined));
+  }
+
+  /**
+   * Decide the writes from what was read, send them through `send` (null: a watched id was written
+   * meanwhile, try again; else which written values Redis tracks, if known), wait for the replicas
+   * and bring the cache up to date.
+   */
+  private async decideAndWrite(
+    r: Redis,
+    parts: readonly Part[],
+    current: Map<string, Component | undefined>,
+    watched: boolean,
+    send: (w: Encoded) => Promise<readonly boolean[] | undefined | null>,
+  ): Promise<Ran | null> {
     const ran = this.run(parts, current);
-    const { run } = ran;
-    if (run.writes.size === 0) {
-      if (readIds.length > 0) await r.unwatch();
+    if (ran.run.writes.size === 0) {
+      if (watched) await r.unwatch();
       return ran;
     }
-    const w = encode(run.writes);
-    if ((await exec(r, w, readIds.length > 0)) === null) return null;
+    const w = encode(ran.run.writes);
+    const trusted = await send(w);
+    if (trusted === null) return null;
     await this.conn.replicated(r, this.db);
-    this.cache.wrote(w.records, w.textOf, undefined);
+    this.cache.wrote(w.records, w.textOf, trusted);
     for (const id of w.deleted) this.cache.drop(id);
     return ran;
   }
