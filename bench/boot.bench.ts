@@ -188,7 +188,15 @@ async function runOne(store: string, wake: boolean, serial: boolean): Promise<Ro
 console.log(machineLine());
 console.log(`compute nodes: ${COMPUTE} (room of ${roomSize(COMPUTE)}), instant hardware, polling_frequency ${POLLING} s`);
 const rows: Row[] = [];
-for (const store of stores) for (const wake of wakes) for (const serial of serials) rows.push(await runOne(store, wake, serial));
+for (const store of stores) {
+  for (const wake of wakes) {
+    for (const serial of serials) {
+      // One request at a time is compared with change events on; polling only adds nothing to that ratio.
+      if (serial && !wake && wakes.includes(true)) continue;
+      rows.push(await runOne(store, wake, serial));
+    }
+  }
+}
 
 const cpuText = (c: { self: number; child?: number }) =>
   c.child === undefined ? `${(c.self / 1000).toFixed(1)} s` : `${(c.self / 1000).toFixed(1)} s + ${(c.child / 1000).toFixed(1)} s`;

@@ -8,12 +8,12 @@
  * sampled (VmRSS) along the way.
  *
  *   npx tsx bench/run.ts rss                 # 100,000 nodes
- *   npx tsx bench/rss.bench.ts 10000 [--boot-limit 240] [--image-node-options] [--operators-node-options "..."]
+ *   npx tsx bench/rss.bench.ts 10000 [--boot-limit 240] [--image-node-options] [--operators-node-options "..."] [--api-node-options "..."]
  *
  * The API and the operators run with the NODE_OPTIONS their containers get in deploy/base (V8
  * heap ceilings); --image-node-options runs them with the image's alone (no ceiling);
  * --operators-node-options gives the operators other ones (for instance the per-operator
- * containers' ceiling, deploy/components/operator-per-container).
+ * containers' ceiling, deploy/components/operator-per-container), --api-node-options the API.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
@@ -34,6 +34,9 @@ const bootLimitArg = process.argv.indexOf('--boot-limit');
 const BOOT_LIMIT_MS = (bootLimitArg >= 0 ? Number(process.argv[bootLimitArg + 1]) : 300) * 1000;
 const OPERATORS_TARGET_MIB = 1024;
 const IMAGE_ONLY = process.argv.includes('--image-node-options');
+const apiOptionsArg = process.argv.indexOf('--api-node-options');
+/** NODE_OPTIONS for the API instead of deploy/base's (another heap ceiling to try). */
+const API_NODE_OPTIONS = apiOptionsArg >= 0 ? process.argv[apiOptionsArg + 1] : undefined;
 const opsOptionsArg = process.argv.indexOf('--operators-node-options');
 /** NODE_OPTIONS for the operators instead of deploy/base's (another heap ceiling to try). */
 const OPERATORS_NODE_OPTIONS = opsOptionsArg >= 0 ? process.argv[opsOptionsArg + 1] : undefined;
@@ -46,6 +49,7 @@ if (opsOptionsArg >= 0 && !OPERATORS_NODE_OPTIONS) throw new Error('--operators-
  */
 function nodeOptions(file: string, container: string): Record<string, string> {
   if (container === 'operators' && OPERATORS_NODE_OPTIONS) return { NODE_OPTIONS: OPERATORS_NODE_OPTIONS };
+  if (container === 'api' && API_NODE_OPTIONS) return { NODE_OPTIONS: API_NODE_OPTIONS };
   if (IMAGE_ONLY) return {};
   const where = `deploy/base/${file}`;
   for (const doc of loadAll(readFileSync(join(root, where), 'utf8')) as { spec?: { template?: { spec?: { containers?: { name: string; env?: { name: string; value?: string }[] }[] } } } }[]) {
