@@ -78,6 +78,36 @@ class Pieces {
   }
 }
 
+/** States that many records hold alike: a boot set's desired state, the empty staged state. */
+const SHARED_STATES = ['desired_state', 'staged_state'] as const;
+/** One state object per JSON text, for shareStates(); the oldest is let go when full. */
+const sharedByText = new Map<string, object>();
+const SHARED_MAX = 4096;
+
+/**
+ * `rec` with its desired and staged states replaced by an equal state object (same JSON text) that
+ * another record of the store holds, when there is one; `rec` itself when nothing was replaced.
+ * 100,000 nodes of one boot set then hold one desired state and one text of it, instead of a parsed
+ * copy each. Only the store's own records may be given here (their states are never changed).
+ */
+export function shareStates(rec: Component): Component {
+  let out: Record<string, unknown> | undefined;
+  for (const key of SHARED_STATES) {
+    const v = rec[key];
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) continue;
+    const text = fieldText(key, v)!;
+    const shared = sharedByText.get(text);
+    if (shared === undefined) {
+      if (sharedByText.size >= SHARED_MAX) sharedByText.delete(sharedByText.keys().next().value!);
+      sharedByText.set(text, v);
+    } else if (shared !== v) {
+      out ??= { ...rec };
+      out[key] = shared;
+    }
+  }
+  return (out as Component | undefined) ?? rec;
+}
+
 /** The stored JSON of a record of the store, in pieces: joined, exactly `JSON.stringify(rec)`. */
 export function storedPieces(rec: Component): string[] {
   const p = new Pieces();

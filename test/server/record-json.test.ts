@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Component } from '../../src/common/types.js';
 import { mergeComponent, outputView } from '../../src/server/rules/components.js';
-import { outputPieces, piecesLength, storedPieces, writePieces } from '../../src/server/record-json.js';
+import { outputPieces, piecesLength, shareStates, storedPieces, writePieces } from '../../src/server/record-json.js';
 
 // Records as stores hold them: JSON values, the usual fields in any order and state, odd ones too
 // (non-object status, arrays, unicode and characters JSON escapes, an internal timestamp or none).
@@ -103,6 +103,33 @@ describe('record JSON from remembered parts', () => {
         expect(buf.subarray(3).toString('utf8')).toBe(Buffer.from(pieces.join(''), 'utf8').toString('utf8'));
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it('shares equal desired and staged states between records without changing any record or its JSON', () => {
+    fc.assert(
+      fc.property(fc.array(record, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(5), { minLength: 1, maxLength: 12 }), (recs, picks) => {
+        // Records that parsed the same JSON (equal states, distinct objects), as a listing finds them.
+        const copies = picks.map((i) => JSON.parse(JSON.stringify(recs[i % recs.length]!)) as Component);
+        const before = copies.map((c) => JSON.stringify(c));
+        const shared = copies.map((c) => shareStates(c));
+        shared.forEach((c, i) => {
+          expect(JSON.stringify(c)).toBe(before[i]);
+          expect(storedPieces(c).join('')).toBe(before[i]);
+          expect(outputPieces(c).join('')).toBe(JSON.stringify(outputView(copies[i]!)));
+          expect(JSON.stringify(copies[i])).toBe(before[i]); // the record given is left as it was
+        });
+        // Equal states are one object now.
+        for (const key of ['desired_state', 'staged_state'] as const) {
+          for (let i = 0; i < shared.length; i++) {
+            for (let j = 0; j < shared.length; j++) {
+              const [a, b] = [shared[i]![key], shared[j]![key]];
+              if (a && b && typeof a === 'object' && !Array.isArray(a) && JSON.stringify(a) === JSON.stringify(b)) expect(a).toBe(b);
+            }
+          }
+        }
+      }),
+      { numRuns: 200 },
     );
   });
 });

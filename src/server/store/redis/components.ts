@@ -9,6 +9,7 @@ import { REDIS_DB } from '../keys.js';
 import { MGET_BATCH, mgetAll, noop, parseRecord, scanKeys, type Connections } from './connections.js';
 import { ListingCache } from './listing-cache.js';
 import { held } from '../freeze.js';
+import { shareStates } from '../../record-json.js';
 import { Tracking, TRACKING_RETRY_MS } from './tracking.js';
 import { ComponentWriter } from './component-writes.js';
 
@@ -182,7 +183,7 @@ export class RedisComponents implements ComponentTable {
         this.cache.hits++;
       } else {
         this.cache.misses++;
-        out[i] = shared ? held(parseRecord<Component>(this.db, ids[i]!, s)) : parseRecord<Component>(this.db, ids[i]!, s);
+        out[i] = shared ? held(shareStates(parseRecord<Component>(this.db, ids[i]!, s))) : parseRecord<Component>(this.db, ids[i]!, s);
       }
     }
     return out;
@@ -346,12 +347,17 @@ export class RedisComponents implements ComponentTable {
   }
 
   update(ids: readonly string[], change: ComponentChange): Promise<(Component | null | undefined)[]> {
-    return this.writer.submit(ids, change);
+    // A changed record shares the states equal to other records' (a boot set's desired state).
+    return this.writer.submit(ids, (cur, id) => {
+      const next = change(cur, id);
+      return next ? shareStates(next) : next;
+    });
   }
 
   /** Whole records, written whatever is stored: nothing to read or watch. */
   async putMany(records: readonly Component[], meta?: WriteMeta): Promise<void> {
-    const byId = new Map((meta?.handover ? records : records.map(copyJson)).map((r) => [r.id, r]));
+    // Handed-over records are kept as they are; copies share the states equal to other records'.
+    const byId = new Map((meta?.handover ? records : records.map((r) => shareStates(copyJson(r)))).map((r) => [r.id, r]));
     await this.writer.submit([...byId.keys()], (_cur, id) => byId.get(id), true);
   }
 

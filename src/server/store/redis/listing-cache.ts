@@ -6,6 +6,7 @@ import type { Component } from '../../../common/types.js';
 import { compareIds } from '../memory.js';
 import { parseRecord } from './connections.js';
 import { held } from '../freeze.js';
+import { shareStates } from '../../record-json.js';
 
 /** Most component ids the listing cache of one store holds (see ListingCache). */
 const LIST_CACHE_MAX = 250_000;
@@ -68,7 +69,7 @@ export class ListingCache {
       return e;
     }
     this.misses++;
-    const next: CacheEntry = { raw, rec: held(parseRecord<Component>(db, id, raw)), pass: Math.max(e?.pass ?? 0, pass), epoch: -1 };
+    const next: CacheEntry = { raw, rec: held(shareStates(parseRecord<Component>(db, id, raw))), pass: Math.max(e?.pass ?? 0, pass), epoch: -1 };
     if (e !== undefined || this.entries.size < LIST_CACHE_MAX) this.entries.set(id, next);
     return next;
   }
