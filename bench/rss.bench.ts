@@ -193,10 +193,23 @@ try {
     after = page[page.length - 1]!.id;
   }
   const before = await passes(metrics, 'status');
+  const statusBefore = passTotalsFromText(await (await fetch(`${metrics}/metrics`)).text()).get('status') ?? { count: 0, seconds: 0 };
   for (let i = 0; i < ids.length; i += 5000) await call('PATCH', `${api}/components`, ids.slice(i, i + 5000).map((id) => ({ id, enabled: true })));
   const ts = Date.now();
   while ((await passes(metrics, 'status')) < before + 2 && Date.now() - ts < 180_000) await sleep(1000);
+  const statusAfter = passTotalsFromText(await (await fetch(`${metrics}/metrics`)).text()).get('status') ?? { count: 0, seconds: 0 };
+  const statusPasses = statusAfter.count - statusBefore.count;
+  console.log(`  status passes over every component: ${statusPasses}, ${((statusAfter.seconds - statusBefore.seconds) / Math.max(1, statusPasses)).toFixed(2)} s each on average`);
   sample('after status passes over every component', memPids);
+
+  // Two full listings, as an administrator's `bos components list` or a monitoring job asks.
+  for (const n of [1, 2]) {
+    const t = performance.now();
+    const r = await fetch(`${api}/components`);
+    const body = await r.text();
+    console.log(`  full listing ${n}: ${roomSize(COMPUTE)} components, ${(body.length / 2 ** 20).toFixed(0)} MiB of JSON in ${((performance.now() - t) / 1000).toFixed(2)} s`);
+  }
+  sample('after two full listings', memPids);
 
   const peak = Object.fromEntries(Object.entries(memPids).map(([k, pid]) => [k, Math.round(memoryOf(pid).hwm)])) as Record<keyof typeof memPids, number>;
   console.log('\n| process | peak RSS (VmHWM) | target |');
