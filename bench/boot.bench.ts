@@ -1,5 +1,5 @@
 /**
- * Boot at scale: API + simulated machine room (zero hardware delays) + all ten operators in one
+ * Boot at scale: API + simulated machine room (zero hardware delays) + all eleven operators in one
  * process over loopback HTTP. For each store (memory, Redis) and with change-event wake-ups on and
  * off (off: polling only, `polling_frequency` 15 s, the default), a boot session and then a reboot
  * session of every compute node are timed from creation until BOS marks them `complete`.
@@ -115,7 +115,7 @@ async function inProcess(store: string, wake: boolean): Promise<Target> {
 /**
  * The shape of a deployment (`bos serve` | `bos sim` | `bos operators`): the API on the Redis store
  * and the simulator each in a child process (bench/system-child.ts, nodes reporting to the API), the
- * ten operators in this one, woken through Redis pub/sub.
+ * eleven operators in this one, woken through Redis pub/sub.
  */
 async function split(wake: boolean, serial: boolean): Promise<Target> {
   const child = await startSystemChild(roomSize(COMPUTE), { reporters: true });

@@ -1,6 +1,6 @@
 /**
  * One pass of each operator at scale (default 100,000 compute nodes): the BOS API (memory store), a
- * simulated machine room of as many nodes (instant hardware) and the ten operators, in one process
+ * simulated machine room of as many nodes (instant hardware) and the eleven operators, in one process
  * over loopback HTTP, with the operator loops not started: every pass is driven by hand with
  * `runner.runOnce()`, in the order a boot and then a reboot needs them. The nodes' state reports
  * are written by the bench in bulk PATCHes (the simulator's per-node reporters are switched off),

@@ -1,7 +1,7 @@
 /**
  * Peak memory of each part at scale (default 100,000 compute nodes), each in its own process as in
  * a deployment: `bos serve` (the API, on Redis), `bos sim` (the machine room, instant hardware, nodes
- * reporting to the API) and `bos operators` (all ten, waking on the API's change events through
+ * reporting to the API) and `bos operators` (all eleven, waking on the API's change events through
  * Redis). Discovery fills BOS with every node, then a boot session of every compute node runs (up
  * to a time limit), then every component is enabled again so the status operator passes over all
  * of them. The peak RSS (VmHWM in /proc/<pid>/status) of each process is read at the end, and

@@ -1,6 +1,6 @@
 /**
  * Soak: the whole system (API on the memory store, simulated machine room with its default hardware
- * delays, all ten operators with change-event wake-ups) on a fast clock (FakeClock, machine time
+ * delays, all eleven operators with change-event wake-ups) on a fast clock (FakeClock, machine time
  * `--speed` times real time), running boot and shutdown sessions of every compute node back to back
  * for `--minutes` of machine time (default 30). Every machine minute it samples the process RSS and
  * the heap after a full collection, and the mean pass time of the status operator (and of all operators) since the last
