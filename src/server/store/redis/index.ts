@@ -19,6 +19,7 @@ import { parseRedisTarget } from '../../../clients/redis-target.js';
 import { REDIS_DB } from '../keys.js';
 import type { Store, StoreStats, TenantTable } from '../store.js';
 import { updateValue } from './compare-and-set.js';
+import { held } from '../freeze.js';
 import { messageOf } from '../../../common/errors.js';
 import { Connections, parseRecord } from './connections.js';
 import { RedisComponents } from './components.js';
@@ -53,6 +54,9 @@ export interface RedisStoreOptions {
   waitTimeoutSeconds?: number;
 }
 
+/** Boot-artifact records kept by token (the oldest let go first). */
+const BOOT_ARTIFACTS_KEPT = 10_000;
+
 export class RedisStore implements Store {
   readonly kind = 'redis' as const;
   readonly components: RedisComponents;
@@ -69,10 +73,21 @@ export class RedisStore implements Store {
     this.sessions = new RedisTenantTable<Session>(conn, REDIS_DB.sessions);
     this.sessionStatus = new RedisTenantTable<ExtendedStatus>(conn, REDIS_DB.sessionStatus);
     const db = REDIS_DB.bootArtifacts;
+    // A token's record is written once and never changed (a new BSS PUT gives a new token), so a
+    // record found is kept: the 100,000 state reports of a boot name a few dozen tokens, and each
+    // read it from Redis and held its own copy of the kernel parameters.
+    const found = new Map<string, BootArtifactsRecord>();
     this.bootArtifacts = {
       get: async (token: string) => {
+        // A copy each time (callers may change what they get); its strings are shared.
+        const known = found.get(token);
+        if (known) return { ...known };
         const s = await conn.run(db, (r) => r.get(token));
-        return s == null ? undefined : parseRecord<BootArtifactsRecord>(db, '<bss token>', s);
+        if (s == null) return undefined; // not written yet, perhaps: asked again next time
+        const rec = held(parseRecord<BootArtifactsRecord>(db, '<bss token>', s));
+        if (found.size >= BOOT_ARTIFACTS_KEPT) found.delete(found.keys().next().value!);
+        found.set(token, rec);
+        return { ...rec };
       },
       // Written once per BSS token, never read and written back: a plain SET.
       put: async (token: string, record: BootArtifactsRecord) => {
