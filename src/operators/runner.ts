@@ -16,7 +16,7 @@ import type { Services } from '../clients/types.js';
 import { applyLoggingLevel, silentLogger, type Logger } from '../log.js';
 import { createMetrics, type OperatorMetrics } from '../metrics.js';
 import { errorService, errorText } from './errors.js';
-import type { PassGate } from './pass-gate.js';
+import { DEFAULT_LARGE_PASS_THRESHOLD, type PassGate } from './pass-gate.js';
 import { selectPages } from './filters.js';
 import { retryState } from './rules.js';
 import type { FilterOperator, OperatorDefinition, PassContext, PassCounts } from './types.js';
@@ -35,10 +35,11 @@ export interface RunnerOptions {
    */
   minIntervalMs?: number;
   /**
-   * After a pass that took T, the next starts no sooner than this many times T later, even when woken
-   * (default 1: an operator is busy at most about half the time). At 100,000 nodes a status pass
-   * takes seconds; back to back, the passes took the CPU the API needed for the nodes' reports and
-   * the boot took longer (docs/operators.md, "Wake-ups on change events"). 0 turns it off.
+   * After a large pass (one that selected the large-pass threshold or more, 20,000 by default) that
+   * took T, the next starts no sooner than this many times T later, even when woken (default 1: such
+   * an operator is busy at most about half the time). At 100,000 nodes a status pass takes seconds;
+   * back to back, the passes took the CPU the API needed for the nodes' reports and the boot took
+   * longer (docs/operators.md, "Wake-ups on change events"). 0 turns it off.
    */
   passGapFactor?: number;
   /** Called with the options of every pass (the HTTP clients' read timeouts follow them). */
@@ -220,10 +221,14 @@ export class Runner {
         this.gate?.note(report.selected);
       }
       const deadline = started + this.intervalMs();
+      // Only a large pass that did its work earns a gap: one that waited on a slow or silent service
+      // used no CPU, and a small system's passes take milliseconds anyway.
+      const large = report.ok && report.selected >= (this.gate?.threshold ?? DEFAULT_LARGE_PASS_THRESHOLD);
+      const gapMs = large ? this.passGapFactor * Math.max(0, this.lastEnd - this.lastStart) : 0;
       for (;;) {
         if (this.stopping) return;
         const now = this.clock.now();
-        const earliest = this.lastEnd + Math.max(this.minIntervalMs, this.passGapFactor * Math.max(0, this.lastEnd - this.lastStart));
+        const earliest = this.lastEnd + Math.max(this.minIntervalMs, gapMs);
         const target = this.wakeRequested ? earliest : Math.max(deadline, earliest);
         if (now >= target) break;
         this.sleepAbort = new AbortController();

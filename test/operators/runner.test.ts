@@ -397,8 +397,15 @@ describe('runner: loop', () => {
     await runner.stop();
   });
 
-  it('after a long pass, a woken operator waits as long as that pass took (passGapFactor), unless told not to', async () => {
-    for (const [factor, expected] of [[undefined, 3_000], [0, 100], [2, 6_000]] as const) {
+  it('after a long large pass, a woken operator waits as long as that pass took (passGapFactor); not after a small or failed one', async () => {
+    const cases = [
+      { factor: undefined, selected: 20_000, fails: false, expected: 3_000 },
+      { factor: 0, selected: 20_000, fails: false, expected: 100 },
+      { factor: 2, selected: 50_000, fails: false, expected: 6_000 },
+      { factor: undefined, selected: 19_999, fails: false, expected: 100 },
+      { factor: undefined, selected: 20_000, fails: true, expected: 100 }, // waited on a service: no CPU spent
+    ];
+    for (const { factor, selected, fails, expected } of cases) {
       const w = world();
       w.bos.options = { polling_frequency: 1000 };
       let passes = 0;
@@ -408,7 +415,10 @@ describe('runner: loop', () => {
         name: 'slow',
         async pass() {
           passes++;
-          if (long) await w.clock.sleep(3_000); // a pass over a large system
+          if (!long) return { selected: 0, acted: 0 };
+          await w.clock.sleep(3_000); // a pass over a large system
+          if (fails) throw new Error('PCS read timed out');
+          return { selected, acted: 0 };
         },
       };
       const runner = new Runner(op, { services: w, clock: w.clock, minIntervalMs: 100, passGapFactor: factor }).start();
@@ -420,10 +430,10 @@ describe('runner: loop', () => {
       runner.wake();
       w.clock.advance(expected - 1);
       await settle();
-      expect(passes, `factor ${factor}`).toBe(1);
+      expect(passes, `factor ${factor}, ${selected} selected${fails ? ', failed' : ''}`).toBe(1);
       w.clock.advance(1);
       await settle();
-      expect(passes, `factor ${factor}`).toBe(2);
+      expect(passes, `factor ${factor}, ${selected} selected${fails ? ', failed' : ''}`).toBe(2);
       await runner.stop();
     }
   });
