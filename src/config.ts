@@ -230,7 +230,7 @@ export const SETTINGS: readonly Setting[] = [
   }),
   setting({ key: 'redisWaitTimeout', env: 'BOS_REDIS_WAIT_TIMEOUT', flag: '--redis-wait-timeout', default: 1, description: 'seconds a write waits for those replicas before it is answered 503', expected: 'a positive number of seconds', parse: seconds }),
   setting({ key: 'host', env: 'BOS_HOST', flag: '--host', default: '127.0.0.1', description: 'address the API and the operators’ metrics/probe server bind (`0.0.0.0` in a pod)', expected: 'an IP address or host name', parse: nonEmpty }),
-  setting({ key: 'port', env: 'BOS_PORT', flag: '--port', default: 8080, description: 'API port (serves `/v2/...` and `/v2/healthz`)', expected: 'a whole number from 0 to 65535', parse: port }),
+  setting({ key: 'port', env: 'BOS_PORT', flag: '--port', default: 8080, description: 'API port: serves `/v2/...`, the probes (`/v2/healthz`, `/readyz`) and the API metrics at `/metrics` (no port of their own)', expected: 'a whole number from 0 to 65535', parse: port }),
   setting({
     key: 'apiDeadline',
     env: 'BOS_API_DEADLINE',
