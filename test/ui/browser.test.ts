@@ -143,7 +143,9 @@ describe.skipIf(!CHROMIUM)('the web view in Chromium', () => {
         const room = JSON.parse((await roomPage.locator('#grid').getAttribute('data-counts')) ?? '{}') as Counts;
         const score = Object.values(room).filter((n) => n > 0).length + (room.failed ? 1 : 0);
         if (!complete && score > best.score) best = { score, shot: await roomPage.screenshot() };
-        return complete && c.stable === compute - 2 && c.failed === 2;
+        // The page polls every 2 s: it shows the session complete a moment after the API says so.
+        const summary = (await page.locator('#summary').textContent()) ?? '';
+        return complete && c.stable === compute - 2 && c.failed === 2 && /·\s*complete/.test(summary);
       },
       50_000,
     );
