@@ -52,3 +52,11 @@ export function formatTimedelta(totalSeconds: number): string {
   if (days !== 0) out = `${days} day${Math.abs(days) === 1 ? '' : 's'}, ` + out;
   return out;
 }
+
+/** Seconds as `1:02:03` (whole seconds, hours unbounded, never negative): elapsed times and ETAs. */
+export function formatSeconds(s: number): string {
+  const t = Math.max(0, Math.floor(s));
+  const h = Math.floor(t / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  return `${h}:${String(m).padStart(2, '0')}:${String(t % 60).padStart(2, '0')}`;
+}

@@ -25,14 +25,6 @@ export function timespanSeconds(text: string | null | undefined): number | undef
   return Number(m[1] ?? 0) * 86_400 + Number(m[2]) * 3600 + Number(m[3]) * 60 + Number(m[4]);
 }
 
-/** `1:02:03` (hours unbounded), whole seconds. */
-export function formatSeconds(s: number): string {
-  const t = Math.max(0, Math.floor(s));
-  const h = Math.floor(t / 3600);
-  const m = Math.floor((t % 3600) / 60);
-  return `${h}:${String(m).padStart(2, '0')}:${String(t % 60).padStart(2, '0')}`;
-}
-
 export interface SessionProgress {
   /** Nodes the session manages (its nodes and those staged for it). */
   total: number;

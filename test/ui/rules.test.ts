@@ -8,7 +8,8 @@ import { computeStatus } from '../../src/common/status.js';
 import type { ExtendedStatus } from '../../src/common/types.js';
 import { countClasses, NODE_CLASSES, nodeClass } from '../../src/ui/classes.js';
 import { errorGroups } from '../../src/ui/errors.js';
-import { formatSeconds, sessionProgress, sortSessions, timespanSeconds } from '../../src/ui/sessions.js';
+import { formatSeconds } from '../../src/common/duration.js';
+import { sessionProgress, sortSessions, timespanSeconds } from '../../src/ui/sessions.js';
 
 describe('nodeClass', () => {
   const node = (enabled: boolean, phase: string, override = '', session = 's1') => ({ enabled, session, status: { phase, status_override: override } });

@@ -11,6 +11,7 @@ import type { Component, ExtendedStatus, RolloutStatus, Session } from '../../co
 import { CliError, seg, type BosApi } from './http.js';
 import type { Io } from './common.js';
 import { listComponents } from './components.js';
+import { formatSeconds } from '../../common/duration.js';
 
 const EXIT_NODES_FAILED = 2;
 
@@ -39,14 +40,6 @@ export interface Progress {
 /** `1:02:03.123456` → `1:02:03`; `2 days, 1:02:03.5` → `2 days, 1:02:03`. */
 export function trimDuration(d: string | undefined): string {
   return (d ?? '').replace(/\.\d+$/, '') || '0:00:00';
-}
-
-function formatSeconds(s: number): string {
-  const t = Math.max(0, Math.floor(s));
-  const h = Math.floor(t / 3600);
-  const m = Math.floor((t % 3600) / 60);
-  const sec = t % 60;
-  return `${h}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}`;
 }
 
 /** Counts of one poll: the extended status plus the session's components. */

@@ -12,7 +12,8 @@ import { ApiProblem, problemText, UiApi, type Credentials } from '../api.js';
 import { CLASS_COLOURS, CLASS_LABELS, CLASS_MEANINGS, NODE_CLASSES, nodeClass } from '../classes.js';
 import { errorGroups } from '../errors.js';
 import { ComponentPager } from '../pager.js';
-import { formatSeconds, sessionAbout, sessionProgress, sortSessions, type SessionProgress } from '../sessions.js';
+import { formatSeconds } from '../../common/duration.js';
+import { sessionAbout, sessionProgress, sortSessions, type SessionProgress } from '../sessions.js';
 import { byId, el } from './dom.js';
 import { Grid } from './grid.js';
 
