@@ -14,11 +14,10 @@ import type { HsmClient, ImsClient, S3Client, TenantClient } from './clients/typ
 import { LocalChangeBus, RedisChangeBus, type ChangeBus } from './events/bus.js';
 import { parseRedisTarget } from './clients/redis-target.js';
 import { stopController } from './clients/deadline.js';
-import { withChangeEvents } from './events/store.js';
 import { wakeOnChanges } from './events/wiring.js';
 import type { Logger } from './log.js';
 import { createMetrics, Registry, withProcessMetrics } from './metrics.js';
-import { ApiMetrics, countedBus, withStoreMetrics } from './server/metrics.js';
+import { ApiMetrics, observedStore } from './server/metrics.js';
 import { startOperators, type RunningOperators, type StartOperatorsOptions } from './operators/index.js';
 import { buildApp, problemClientError } from './server/app.js';
 import type { TokenVerifier } from './server/auth/verifier.js';
@@ -94,18 +93,17 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const apiMetrics = new ApiMetrics(registry);
 
   let baseStore: Store;
-  let bus: ChangeBus;
+  let baseBus: ChangeBus;
   if (opts.redisUrl) {
     const { RedisStore } = await import('./server/store/redis/index.js');
     const settings = { password: opts.redisPassword, sentinelPassword: opts.redisSentinelPassword, tls: opts.redisTls };
     baseStore = await RedisStore.connect({ url: opts.redisUrl, ...settings, waitReplicas: opts.redisWaitReplicas, waitTimeoutSeconds: opts.redisWaitTimeoutSeconds });
-    bus = countedBus(new RedisChangeBus(parseRedisTarget(opts.redisUrl, settings)), apiMetrics);
+    baseBus = new RedisChangeBus(parseRedisTarget(opts.redisUrl, settings));
   } else {
     baseStore = new MemoryStore();
-    bus = countedBus(new LocalChangeBus(), apiMetrics);
+    baseBus = new LocalChangeBus();
   }
-  const store = withStoreMetrics(withChangeEvents(baseStore, bus), apiMetrics);
-  apiMetrics.watchStore(store);
+  const { store, bus } = observedStore(baseStore, baseBus, apiMetrics);
 
   // Services are created once the port is known; the API reaches tenants, S3, IMS and HSM through them.
   let services: ClosableServices | undefined;

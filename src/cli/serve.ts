@@ -16,11 +16,10 @@ import { OPTION_DEFAULTS, type Options } from '../common/options.js';
 import { loadConfig, s3Endpoint, SETTINGS, type Config, type ConfigFlags } from '../config.js';
 import { TokenVerifier } from '../server/auth/verifier.js';
 import { RedisChangeBus, type ChangeBus } from '../events/bus.js';
-import { withChangeEvents } from '../events/store.js';
 import { startServer } from '../server/app.js';
 import { DependencyWatch, type Dependency } from '../server/dependencies.js';
 import { MemoryStore } from '../server/store/memory.js';
-import { ApiMetrics, countedBus, withStoreMetrics } from '../server/metrics.js';
+import { ApiMetrics, observedStore } from '../server/metrics.js';
 import { Registry, withProcessMetrics } from '../metrics.js';
 import type { Store } from '../server/store/store.js';
 import { redisConnection } from './redis.js';
@@ -50,12 +49,10 @@ function parsePrefix(value: string, previous: string[] | undefined): string[] {
  * so `bos operators` processes subscribed to the same Redis react at once instead of at their next poll.
  */
 async function openStore(o: ServeOptions, metrics: ApiMetrics): Promise<{ store: Store; bus?: ChangeBus }> {
-  if (!o.redisUrl) return { store: withStoreMetrics(new MemoryStore(), metrics) };
+  if (!o.redisUrl) return observedStore(new MemoryStore(), undefined, metrics);
   const redis = redisConnection(o);
   const { RedisStore } = await import('../server/store/redis/index.js');
-  const store = await RedisStore.connect(redis);
-  const bus = countedBus(new RedisChangeBus(redis.target), metrics);
-  return { store: withStoreMetrics(withChangeEvents(store, bus), metrics), bus };
+  return observedStore(await RedisStore.connect(redis), new RedisChangeBus(redis.target), metrics);
 }
 
 interface ApiClients {
@@ -103,7 +100,6 @@ export async function serve(o: ServeOptions): Promise<void> {
   const logger = pino({ level: o.logLevel });
   const metrics = new ApiMetrics(withProcessMetrics(new Registry()));
   const { store, bus } = await openStore(o, metrics);
-  metrics.watchStore(store);
   const stopCalls = stopController();
   let options: Options = { ...OPTION_DEFAULTS };
   const { dependencies: deps, ...clients } = await openClients(o, stopCalls.signal, () => options);

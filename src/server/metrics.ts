@@ -7,6 +7,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { ChangeBus } from '../events/bus.js';
+import { withChangeEvents } from '../events/store.js';
 import { routeTemplate } from './route-template.js';
 import type { Store } from './store/store.js';
 import { StoreConflictError, StoreUnavailableError } from './store/store.js';
@@ -180,4 +181,16 @@ export function countedBus(bus: ChangeBus, metrics: ApiMetrics): ChangeBus {
     subscribe: (listener) => bus.subscribe(listener),
     close: () => bus.close(),
   };
+}
+
+/**
+ * The API's store as every API process runs it: writes publish change events on `bus` (counted),
+ * every operation is timed, and the store's own statistics are read at each scrape. Without a bus
+ * (the memory store of `bos serve`) nothing is published.
+ */
+export function observedStore<B extends ChangeBus | undefined>(base: Store, bus: B, metrics: ApiMetrics): { store: Store; bus: B } {
+  const counted = (bus && countedBus(bus, metrics)) as B;
+  const store = withStoreMetrics(counted ? withChangeEvents(base, counted) : base, metrics);
+  metrics.watchStore(store);
+  return { store, bus: counted };
 }
