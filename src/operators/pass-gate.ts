@@ -3,6 +3,11 @@ import pLimit, { type LimitFunction } from 'p-limit';
 /** Default `largePassThreshold`: a pass expected to select at least this many components is large. */
 export const DEFAULT_LARGE_PASS_THRESHOLD = 20_000;
 
+/** Whether a pass that selected `selected` components was large (a threshold of 0 or less: none is). */
+export function selectedLarge(selected: number, threshold: number = DEFAULT_LARGE_PASS_THRESHOLD): boolean {
+  return threshold > 0 && selected >= threshold;
+}
+
 /** How long after a pass selected `threshold` components or more every pass counts as large. */
 const LARGE_SYSTEM_MEMORY_MS = 120_000;
 
@@ -30,7 +35,7 @@ export class PassGate {
 
   /** Record what a finished pass selected. */
   note(selected: number): void {
-    if (this.threshold > 0 && selected >= this.threshold) this.lastLargeAt = this.now();
+    if (selectedLarge(selected, this.threshold)) this.lastLargeAt = this.now();
   }
 
   /** Whether a pass whose operator last selected `lastSelected` components (undefined: never ran) waits its turn. */

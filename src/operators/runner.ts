@@ -16,7 +16,7 @@ import type { Services } from '../clients/types.js';
 import { applyLoggingLevel, silentLogger, type Logger } from '../log.js';
 import { createMetrics, type OperatorMetrics } from '../metrics.js';
 import { errorService, errorText } from './errors.js';
-import { DEFAULT_LARGE_PASS_THRESHOLD, type PassGate } from './pass-gate.js';
+import { selectedLarge, type PassGate } from './pass-gate.js';
 import { selectPages } from './filters.js';
 import { retryState } from './rules.js';
 import type { FilterOperator, OperatorDefinition, PassContext, PassCounts } from './types.js';
@@ -223,7 +223,7 @@ export class Runner {
       const deadline = started + this.intervalMs();
       // Only a large pass that did its work earns a gap: one that waited on a slow or silent service
       // used no CPU, and a small system's passes take milliseconds anyway.
-      const large = report.ok && report.selected >= (this.gate?.threshold ?? DEFAULT_LARGE_PASS_THRESHOLD);
+      const large = report.ok && selectedLarge(report.selected, this.gate?.threshold);
       const gapMs = large ? this.passGapFactor * Math.max(0, this.lastEnd - this.lastStart) : 0;
       for (;;) {
         if (this.stopping) return;

@@ -7,6 +7,7 @@ import { ServiceError } from '../../src/clients/types.js';
 import { createLogger } from '../../src/log.js';
 import { createMetrics, Registry } from '../../src/metrics.js';
 import { bosQuery } from '../../src/operators/filters.js';
+import { PassGate } from '../../src/operators/pass-gate.js';
 import { Runner } from '../../src/operators/runner.js';
 import type { FilterOperator, PassOperator } from '../../src/operators/types.js';
 import { comp, world, type World } from './fakes.js';
@@ -404,8 +405,10 @@ describe('runner: loop', () => {
       { factor: 2, selected: 50_000, fails: false, expected: 6_000 },
       { factor: undefined, selected: 19_999, fails: false, expected: 100 },
       { factor: undefined, selected: 20_000, fails: true, expected: 100 }, // waited on a service: no CPU spent
+      { factor: undefined, selected: 50_000, fails: false, expected: 100, gate: new PassGate(0) }, // no pass counts as large
+      { factor: undefined, selected: 5_000, fails: false, expected: 3_000, gate: new PassGate(5_000) },
     ];
-    for (const { factor, selected, fails, expected } of cases) {
+    for (const { factor, selected, fails, expected, gate } of cases) {
       const w = world();
       w.bos.options = { polling_frequency: 1000 };
       let passes = 0;
@@ -421,7 +424,7 @@ describe('runner: loop', () => {
           return { selected, acted: 0 };
         },
       };
-      const runner = new Runner(op, { services: w, clock: w.clock, minIntervalMs: 100, passGapFactor: factor }).start();
+      const runner = new Runner(op, { services: w, clock: w.clock, minIntervalMs: 100, passGapFactor: factor, gate }).start();
       await settle();
       w.clock.advance(3_000);
       await settle();
