@@ -20,6 +20,7 @@
 import type { Redis } from 'ioredis';
 import type { Component } from '../../../common/types.js';
 import { piecesLength, storedPieces, writePieces } from '../../record-json.js';
+import { connectionEpoch } from '../../../clients/redis-wait.js';
 import { runChanges, type ChangeJob, type ChangesRun } from '../component-change.js';
 import { StoreConflictError, UPDATE_ATTEMPTS, UPDATE_GROUP, type ComponentChange } from '../store.js';
 import { mgetOn, noop, type Connections } from './connections.js';
@@ -253,9 +254,10 @@ export class ComponentWriter {
       return ran;
     }
     const w = encode(ran.run.writes);
+    const epoch = connectionEpoch(r);
     const trusted = await send(w);
     if (trusted === null) return null;
-    await this.conn.replicated(r, this.db);
+    await this.conn.replicated(r, this.db, epoch);
     this.cache.wrote(w.records, w.textOf, trusted);
     for (const id of w.deleted) this.cache.drop(id);
     return ran;

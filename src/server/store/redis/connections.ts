@@ -153,11 +153,12 @@ export class Connections {
   }
 
   /**
-   * After a write through `r`: wait until the replicas have every write made through it (WAIT), so a
-   * write the API acknowledges survives the loss of the primary. It waits for every connected
-   * replica, and fails only when fewer than the configured number confirmed.
+   * After a write through `r` begun at `connectionEpoch(r)` = `epoch`: wait until the replicas have
+   * every write made through it (WAIT), so a write the API acknowledges survives the loss of the
+   * primary. It waits for every connected replica, and fails only when fewer than the configured
+   * number confirmed, or when the connection was replaced since the write began.
    */
-  async replicated(r: Redis, db: number, epoch = connectionEpoch(r)): Promise<void> {
+  async replicated(r: Redis, db: number, epoch: number): Promise<void> {
     const { replicas, timeoutMs } = this.replicaWait;
     if (replicas <= 0) return;
     const { got, reconnected } = await waitForReplicas(r, epoch, replicas, timeoutMs);
