@@ -128,8 +128,7 @@ export async function startOperatorsProcess(config: Config, deps: OperatorsProce
     stopElector = () => election.stop();
   }
 
-  const gate = leadership;
-  metrics.watchLeadership(config.leaderElection && !deps.leadership ? `${config.leaseNamespace}/${config.leaseName}` : '', () => gate?.isLeader() ?? true);
+  metrics.watchLeadership(config.leaderElection && !deps.leadership ? `${config.leaseNamespace}/${config.leaseName}` : '', () => leadership?.isLeader() ?? true);
   operators = startOperators({ services, logger, metrics, only: config.only, leadership, largePassThreshold: config.largePassThreshold });
 
   if (config.redisUrl) {

@@ -35,31 +35,31 @@ export const sessionCompletion: PassOperator = {
   name: 'session-completion',
   async pass(ctx) {
     const running = await ctx.services.bos.listSessions({ status: 'running' });
-    let completed = 0;
+    const completed = new Set<string>();
     const failures: string[] = [];
-    const started: [Session, number][] = [];
     for (const session of running) {
       try {
         if (await isComplete(ctx, session)) {
           await markSessionComplete(ctx, session);
-          completed++;
-        } else {
-          started.push([session, parseTimestamp(session.status?.start_time)]);
+          completed.add(session.name);
         }
       } catch (err) {
-        started.push([session, parseTimestamp(session.status?.start_time)]);
         const text = errorText(err);
         failures.push(`${session.name}: ${text}`);
         ctx.log.error({ session: session.name, err: text }, `could not check session ${session.name}: ${text}`);
       }
     }
-    ctx.metrics.sessions.set({ status: 'running' }, running.length - completed);
+    const still = running.filter((s) => !completed.has(s.name));
+    ctx.metrics.sessions.set({ status: 'running' }, still.length);
     // Only the sessions still running: one that completed (or was deleted) leaves the series.
     ctx.metrics.sessionStart.reset();
-    for (const [s, ms] of started) if (Number.isFinite(ms)) ctx.metrics.sessionStart.set({ session: s.name, tenant: s.tenant ?? '' }, ms / 1000);
+    for (const s of still) {
+      const ms = parseTimestamp(s.status?.start_time);
+      if (Number.isFinite(ms)) ctx.metrics.sessionStart.set({ session: s.name, tenant: s.tenant ?? '' }, ms / 1000);
+    }
     if (failures.length > 0) {
       throw new Error(`could not check ${failures.length} running session(s): ${failures.join('; ')}`);
     }
-    return { selected: running.length, acted: completed };
+    return { selected: running.length, acted: completed.size };
   },
 };
