@@ -193,6 +193,7 @@ export function register(program: Command): void {
       bosUrl: opts.bosUrl,
       knobs,
       servicePorts: opts.servicePorts,
+      metrics: true,
     });
     const out = process.stdout;
     out.write(`simulated machine room: ${sim.room.size} nodes, seed ${seed}${opts.speed ? `, machine time ×${opts.speed}` : ''}\n`);
@@ -200,6 +201,7 @@ export function register(program: Command): void {
       out.write(`  ${svc.padEnd(6)} ${svc === 's3' ? `${sim.url} (path style: ${sim.url}/<bucket>/<key>)` : sim.url + path}\n`);
     }
     out.write(`  control ${sim.url}${SIM_CONTROL_PATH} (summary, nodes, knobs)\n`);
+    out.write(`  metrics ${sim.url}/metrics\n`);
     out.write(`  in-cluster names, by Host header or as HTTP proxy: ${inClusterNamesLine()}\n`);
     if (sim.servicePorts) out.write(describeServicePorts(sim.servicePorts).join('\n') + '\n');
     out.write(opts.bosUrl ? `  nodes report to ${opts.bosUrl}/components/<xname>\n` : '  no --bos-url: nodes do not report their state\n');

@@ -2,6 +2,7 @@ import type { Clock } from '../common/clock.js';
 import { buildSimApp, SIM_PATHS } from './app.js';
 import type { SimKnobs } from './knobs.js';
 import { MachineRoom } from './room.js';
+import { simMetrics } from './metrics.js';
 import { listenServicePorts, type ServicePortListeners } from './routing.js';
 
 export { MachineRoom,  } from './room.js';
@@ -54,6 +55,8 @@ export interface StartSimulatorOptions {
    * paths without a Host header. Default: no such ports.
    */
   servicePorts?: number;
+  /** Serve `/metrics` (process metrics, boots and reports: src/sim/metrics.ts); `bos sim` does. */
+  metrics?: boolean;
 }
 
 export interface RunningSimulator {
@@ -77,6 +80,10 @@ function serviceUrls(base: string): Record<keyof typeof SIM_PATHS, string> {
 export async function startSimulator(opts: StartSimulatorOptions): Promise<RunningSimulator> {
   const room = new MachineRoom({ nodes: opts.nodes, seed: opts.seed, clock: opts.clock, bosUrl: opts.bosUrl, knobs: opts.knobs });
   const app = buildSimApp(room);
+  if (opts.metrics) {
+    const registry = simMetrics(room);
+    app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  }
   const host = opts.host ?? '127.0.0.1';
   try {
     await app.listen({ port: opts.port ?? 0, host });

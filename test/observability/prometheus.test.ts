@@ -146,6 +146,7 @@ describe.skipIf(!HAVE)('a real Prometheus scraping bos up and the split processe
     processes.push(ops);
     targets['bos-serve'] = `127.0.0.1:${apiPort}`;
     targets['bos-operators'] = `127.0.0.1:${opsPort}`;
+    targets['bos-sim'] = `127.0.0.1:${simPort}`;
     await Promise.all([
       waitAnswers(up, `http://${targets['bos-up']}/metrics`),
       waitAnswers(api, `${apiUrl}/metrics`),
@@ -205,6 +206,10 @@ describe.skipIf(!HAVE)('a real Prometheus scraping bos up and the split processe
     expect(Object.fromEntries(up.map((s) => [s.metric.job, s.value[1]]))).toEqual(Object.fromEntries(Object.keys(targets).map((j) => [j, '1'])));
     const cpu = await query('process_cpu_seconds_total');
     expect(new Set(cpu.map((s) => s.metric.job))).toEqual(new Set(Object.keys(targets)));
+    // The simulator's running totals: its nodes booted and reported.
+    expect(Number((await query('bos_sim_boots_total'))[0]?.value[1])).toBeGreaterThan(0);
+    const reports = await query('sum by (outcome) (bos_sim_reports_total)');
+    expect(Number(reports.find((s) => s.metric.outcome === 'ok')?.value[1])).toBeGreaterThan(0);
   });
 
   it('has the API series: requests by route template, store operations, change events, the Redis store', async () => {
