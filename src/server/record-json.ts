@@ -2,10 +2,14 @@
  * A component record's JSON, as stored and as the API shows it, assembled from the remembered texts
  * of its states. A record is 2 KB of JSON, 80 % of it its desired, actual and staged states; a write
  * (a status change, a node's report) replaces a few small fields and keeps the rest, and the store's
- * records share what a write keeps (mergeComponent()). So the JSON of each state object is kept on
- * the object itself, under a non-enumerable symbol (JSON.stringify, spreads, key lists and deep
- * equality never see it; a copy does not carry it), and a record's JSON is its small fields' JSON
- * around those texts: a state is encoded once, not at every write and every listing of its record.
+ * records share what a write keeps (mergeComponent()). So the JSON of each desired and staged state,
+ * and of each actual state's boot artifacts, is kept on the object itself, under a non-enumerable
+ * symbol (JSON.stringify, spreads, key lists and deep equality never see it; a copy does not carry
+ * it), and a record's JSON is its small fields' JSON around those texts: a state is encoded once,
+ * not at every write and every listing of its record. The actual state's own fields (token, time)
+ * differ per node and are encoded each time; its boot artifacts, like the desired and staged
+ * states, are one shared object per distinct text (shareStates()), so 100,000 records hold a few
+ * texts of them rather than one each.
  * (A WeakMap from every object-valued field to its text measured slower than plain JSON.stringify
  * at 100,000 records: its lookups, and the collector's work on its entries.)
  *
@@ -17,11 +21,15 @@
 import { shownStatus } from '../common/status.js';
 import type { Component } from '../common/types.js';
 
-/** The JSON of a state object, kept on the object (a non-enumerable symbol: JSON, spreads and key lists never see it). */
+/**
+ * The JSON of a desired or staged state, or of an actual state's boot artifacts, kept on the object
+ * (a non-enumerable symbol: JSON, spreads and key lists never see it).
+ */
 const TEXT = Symbol('json');
-/** The output JSON of an actual state whose boot artifacts hold the internal timestamp. */
+/** The output JSON of actual boot artifacts that hold the internal timestamp: without it. */
 const SHOWN = Symbol('shown json');
-const STATES = new Set(['desired_state', 'actual_state', 'staged_state']);
+/** States whose whole text is remembered (the actual state's is assembled: its own fields are per record). */
+const STATES = new Set(['desired_state', 'staged_state']);
 
 function remember(o: object, key: symbol, text: string): string {
   if (Object.isExtensible(o)) Object.defineProperty(o, key, { value: text, enumerable: false, writable: false, configurable: false });
@@ -47,62 +55,114 @@ function fieldText(key: string, value: unknown): string | undefined {
   return (value as Record<symbol, string | undefined>)[TEXT] ?? remember(value, TEXT, JSON.stringify(value));
 }
 
-/** The output JSON of an actual state whose boot artifacts hold the internal timestamp: without it. */
-function shownActualText(state: { boot_artifacts: Record<string, unknown> }): string {
-  const t = (state as Record<symbol, string | undefined>)[SHOWN];
+/**
+ * The JSON of an actual state's boot artifacts, remembered on the boot-artifacts object (which
+ * shareStates() makes one per distinct text): as stored, or as shown (without the internal timestamp).
+ */
+function artifactsText(ba: object, shown: boolean): string {
+  const o = ba as Record<symbol, string | undefined>;
+  if (!shown || !('timestamp' in ba)) return o[TEXT] ?? remember(ba, TEXT, JSON.stringify(ba));
+  const t = o[SHOWN];
   if (t !== undefined) return t;
-  const { timestamp: _internal, ...artifacts } = state.boot_artifacts;
-  return remember(state, SHOWN, JSON.stringify({ ...state, boot_artifacts: artifacts }));
+  const { timestamp: _internal, ...artifacts } = ba as Record<string, unknown>;
+  return remember(ba, SHOWN, JSON.stringify(artifacts));
 }
 
-/** Assembles `{"key":value,...}` from field texts, long texts as pieces of their own. */
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * Assembles `{"key":value,...}` from field texts, long texts as pieces of their own and the short
+ * ones between them joined into one flat string (a rope of small strings held per record costs
+ * several times its length).
+ */
 class Pieces {
   private readonly out: string[] = [];
-  private cur = '{';
+  private small: string[] = ['{'];
   private empty = true;
 
+  private key(key: string): void {
+    if (!this.empty) this.small.push(',');
+    this.small.push(keyText(key));
+  }
+
   field(key: string, text: string): void {
-    const head = (this.empty ? '' : ',') + keyText(key);
+    this.key(key);
     this.empty = false;
     if (text.length >= OWN_PIECE) {
-      this.out.push(this.cur + head, text);
-      this.cur = '';
+      this.out.push(this.small.join(''), text);
+      this.small = [];
     } else {
-      this.cur += head + text;
+      this.small.push(text);
     }
   }
 
+  /**
+   * An actual state, field by field: its own fields are per record and small, its boot artifacts
+   * are what every node booted alike shares (their text remembered on the shared object).
+   */
+  actualState(key: string, state: Record<string, unknown>, shown: boolean): void {
+    this.key(key);
+    this.small.push('{');
+    this.empty = true;
+    for (const k of Object.keys(state)) {
+      const v = state[k];
+      const t = k === 'boot_artifacts' && isPlainObject(v) ? artifactsText(v, shown) : JSON.stringify(v);
+      if (t !== undefined) this.field(k, t);
+    }
+    this.small.push('}');
+    this.empty = false;
+  }
+
   end(): string[] {
-    this.out.push(this.cur + '}');
+    this.small.push('}');
+    this.out.push(this.small.join(''));
     return this.out;
   }
 }
 
 /** States that many records hold alike: a boot set's desired state, the empty staged state. */
 const SHARED_STATES = ['desired_state', 'staged_state'] as const;
-/** One state object per JSON text, for shareStates(); the oldest is let go when full. */
-const sharedByText = new Map<string, object>();
+/** One object per JSON text, for shareStates(); the oldest is let go when full. */
+const sharedStates = new Map<string, object>();
+const sharedArtifacts = new Map<string, object>();
 const SHARED_MAX = 4096;
 
+/** The object already held for `text`, or `v`, now held for it. */
+function sharedFor(held: Map<string, object>, text: string, v: object): object {
+  const shared = held.get(text);
+  if (shared !== undefined) return shared;
+  if (held.size >= SHARED_MAX) held.delete(held.keys().next().value!);
+  held.set(text, v);
+  return v;
+}
+
 /**
- * `rec` with its desired and staged states replaced by an equal state object (same JSON text) that
- * another record of the store holds, when there is one; `rec` itself when nothing was replaced.
- * 100,000 nodes of one boot set then hold one desired state and one text of it, instead of a parsed
- * copy each. Only the store's own records may be given here (their states are never changed).
+ * `rec` with its desired and staged states, and its actual state's boot artifacts, replaced by an
+ * equal object (same JSON text) that another record of the store holds, when there is one; `rec`
+ * itself when nothing was replaced. 100,000 nodes of one boot set then hold one desired state and
+ * one set of actual boot artifacts, each with one text, instead of a parsed copy each. Only the
+ * store's own records may be given here (their states are never changed).
  */
 export function shareStates(rec: Component): Component {
   let out: Record<string, unknown> | undefined;
   for (const key of SHARED_STATES) {
     const v = rec[key];
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) continue;
-    const text = fieldText(key, v)!;
-    const shared = sharedByText.get(text);
-    if (shared === undefined) {
-      if (sharedByText.size >= SHARED_MAX) sharedByText.delete(sharedByText.keys().next().value!);
-      sharedByText.set(text, v);
-    } else if (shared !== v) {
+    if (!isPlainObject(v)) continue;
+    const shared = sharedFor(sharedStates, fieldText(key, v)!, v);
+    if (shared !== v) {
       out ??= { ...rec };
       out[key] = shared;
+    }
+  }
+  const actual = rec.actual_state as unknown;
+  if (isPlainObject(actual) && isPlainObject(actual.boot_artifacts)) {
+    const ba = actual.boot_artifacts;
+    const shared = sharedFor(sharedArtifacts, artifactsText(ba, false), ba);
+    if (shared !== ba) {
+      out ??= { ...rec };
+      out.actual_state = { ...actual, boot_artifacts: shared };
     }
   }
   return (out as Component | undefined) ?? rec;
@@ -113,7 +173,12 @@ export function storedPieces(rec: Component): string[] {
   const p = new Pieces();
   const r = rec as unknown as Record<string, unknown>;
   for (const key of Object.keys(r)) {
-    const t = fieldText(key, r[key]);
+    const v = r[key];
+    if (key === 'actual_state' && isPlainObject(v)) {
+      p.actualState(key, v, false);
+      continue;
+    }
+    const t = fieldText(key, v);
     if (t !== undefined) p.field(key, t);
   }
   return p.end();
@@ -130,12 +195,14 @@ export function outputPieces(rec: Component): string[] {
   const status = JSON.stringify(shownStatus(rec));
   for (const key of Object.keys(r)) {
     const v = r[key];
+    if (key === 'actual_state' && isPlainObject(v)) {
+      p.actualState(key, v, true);
+      continue;
+    }
     let t: string | undefined;
     if (key === 'status') {
       if (!statusObject) continue; // attached at the end, as outputView() does
       t = status;
-    } else if (key === 'actual_state' && hasTimestamp(v)) {
-      t = shownActualText(v);
     } else {
       t = fieldText(key, v);
     }
@@ -143,12 +210,6 @@ export function outputPieces(rec: Component): string[] {
   }
   if (!statusObject) p.field('status', status);
   return p.end();
-}
-
-function hasTimestamp(v: unknown): v is { boot_artifacts: Record<string, unknown> } {
-  if (!v || typeof v !== 'object') return false;
-  const ba = (v as { boot_artifacts?: unknown }).boot_artifacts;
-  return !!ba && typeof ba === 'object' && 'timestamp' in ba;
 }
 
 /** The UTF-8 byte length of pieces. */

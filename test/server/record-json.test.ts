@@ -106,7 +106,7 @@ describe('record JSON from remembered parts', () => {
     );
   });
 
-  it('shares equal desired and staged states between records without changing any record or its JSON', () => {
+  it('shares equal desired and staged states, and equal actual boot artifacts, between records without changing any record or its JSON', () => {
     fc.assert(
       fc.property(fc.array(record, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(5), { minLength: 1, maxLength: 12 }), (recs, picks) => {
         // Records that parsed the same JSON (equal states, distinct objects), as a listing finds them.
@@ -127,6 +127,13 @@ describe('record JSON from remembered parts', () => {
               if (a && b && typeof a === 'object' && !Array.isArray(a) && JSON.stringify(a) === JSON.stringify(b)) expect(a).toBe(b);
             }
           }
+        }
+        const artifactsOf = (c: Component) => {
+          const ba = (c.actual_state as { boot_artifacts?: unknown } | null | undefined)?.boot_artifacts;
+          return ba && typeof ba === 'object' && !Array.isArray(ba) ? ba : undefined;
+        };
+        for (const a of shared.map(artifactsOf)) {
+          for (const b of shared.map(artifactsOf)) if (a && b && JSON.stringify(a) === JSON.stringify(b)) expect(a).toBe(b);
         }
       }),
       { numRuns: 200 },
