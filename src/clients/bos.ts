@@ -169,7 +169,7 @@ export class HttpBosClient implements BosClient {
     };
     let read = 0;
     let startAfter: string | undefined;
-    let pending = fetchPage(undefined, 1, generation);
+    let pending = fetchPage(opts.startAfter, 1, generation);
     for (;;) {
       const answer = await pending;
       const page = expectArray<Component>(answer.body, 'bos', 'GET', '/components');

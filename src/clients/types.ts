@@ -36,6 +36,8 @@ export interface ComponentQuery {
 export interface ListPagesOptions {
   /** Ask for status views instead of full records (where the API makes them). */
   view?: 'status';
+  /** Begin after this component id (start_after_id), as a page whose last record it was. */
+  startAfter?: string;
 }
 
 export interface BosClient {

@@ -84,6 +84,10 @@ describe('BOS client against the BOS server', () => {
     const pages: Component[][] = [];
     for await (const page of bos.listComponentPages({}, 5)) pages.push(page);
     expect(pages.map((p) => p.length)).toEqual([5, 5, 2]);
+    // From a cursor: the pages after that id, as the listing has them.
+    const after: Component[][] = [];
+    for await (const page of bos.listComponentPages({}, 5, { startAfter: pages[0]![3]!.id })) after.push(page);
+    expect(after.flat().map((c) => c.id)).toEqual(pages.flat().slice(4).map((c) => c.id));
     for (const page of pages) expect(await bos.rereadPage(page)).toBe('unchanged');
     const changed = pages[1]![2]!.id;
     await bos.patchComponents([{ id: changed, error: 'now' }]);

@@ -15,6 +15,7 @@ import {
   type CfsClient,
   type CfsComponent,
   type ComponentQuery,
+  type ListPagesOptions,
   type HsmClient,
   type HsmComponent,
   type HsmGroup,
@@ -138,7 +139,7 @@ class FakeBos implements BosClient {
   }
 
   /** Set by enablePaging(): the paged listing the HTTP client has (off by default: the whole-listing path). */
-  listComponentPages?: (query: Omit<ComponentQuery, 'ids'>, pageSize: number) => AsyncIterable<Component[]>;
+  listComponentPages?: (query: Omit<ComponentQuery, 'ids'>, pageSize: number, opts?: ListPagesOptions) => AsyncIterable<Component[]>;
 
   /** Set by enablePaging(): the conditional re-read of a page the HTTP client has against this API. */
   rereadPage?: (page: Component[]) => Promise<Component[] | 'unchanged' | undefined>;
@@ -150,10 +151,10 @@ class FakeBos implements BosClient {
    */
   enablePaging(): void {
     const sources = new WeakMap<Component[], { read: () => Component[]; tag: string }>();
-    this.listComponentPages = (query, pageSize) => {
+    this.listComponentPages = (query, pageSize, opts = {}) => {
       const self = this;
       return (async function* () {
-        let after: string | undefined;
+        let after: string | undefined = opts.startAfter;
         for (;;) {
           self.rec.record('bos', 'listComponentPages', [query, pageSize, after]);
           const from = after;

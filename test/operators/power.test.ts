@@ -123,6 +123,33 @@ describe('power-on', () => {
     expect(w.rec.of('cfs', 'setDesiredConfig').flatMap((c) => c.args[0] as string[])).not.toContain('b');
   });
 
+  it('re-reads a large batch of one session as a stretch of its listing, and by id what that does not show', async () => {
+    const w = world();
+    w.bos.enablePaging();
+    const ids = Array.from({ length: 150 }, (_, i) => `n${String(i).padStart(3, '0')}`);
+    w.hsm.addNodes(ids);
+    for (const id of ids) w.bos.put(pending(id));
+    const setBoot = w.bss.setBootParameters.bind(w.bss);
+    w.bss.setBootParameters = async (...args) => {
+      const token = await setBoot(...args);
+      // While BSS answers: one node is taken over by another session, one disabled, one deleted.
+      w.bos.put(pending('n070', { session: 's9' }));
+      w.bos.put(pending('n149', { enabled: false }));
+      w.bos.components.delete('n100');
+      return token;
+    };
+    const r = await run(w);
+    expect(r.ok).toBe(true);
+    const left = ['n070', 'n100', 'n149'];
+    expect(w.rec.of('pcs', 'transition')[0]!.args).toEqual(['On', ids.filter((id) => !left.includes(id))]);
+    // The stretch after the first node, then by id only the first node and those the stretch did not show.
+    const stretch = w.rec.of('bos', 'listComponentPages').filter((c) => (c.args[0] as { session?: string }).session === 's1');
+    expect(stretch.length).toBeGreaterThan(0);
+    expect(stretch[0]!.args[2]).toBe('n000');
+    const byId = w.rec.of('bos', 'listComponents').filter((c) => (c.args[0] as { ids?: string }).ids !== undefined);
+    expect(byId.map((c) => (c.args[0] as { ids: string }).ids.split(',').sort())).toEqual([['n000', ...left]]);
+  });
+
   it('records IMS tagging problems on the affected components at once and still powers them on', async () => {
     const w = world();
     w.hsm.addNodes(['a', 'b', 'c']);
