@@ -8,14 +8,17 @@
  * sampled (VmRSS) along the way.
  *
  *   npx tsx bench/run.ts rss                 # 100,000 nodes
- *   npx tsx bench/rss.bench.ts 10000 [--boot-limit 240] [--image-node-options] [--operators-node-options "..."] [--api-node-options "..."]
+ *   npx tsx bench/rss.bench.ts 10000 [--boot-limit 240] [--sources] [--reporters N] [--image-node-options] [--operators-node-options "..."] [--api-node-options "..."]
+ *
+ * Every process runs the compiled code (dist/, built first), as the image does; --sources runs the
+ * TypeScript sources through tsx instead (a loader thread and its memory in every process).
  *
  * The API and the operators run with the NODE_OPTIONS their containers get in deploy/base (V8
  * heap ceilings); --image-node-options runs them with the image's alone (no ceiling);
  * --operators-node-options gives the operators other ones (for instance the per-operator
  * containers' ceiling, deploy/components/operator-per-container), --api-node-options the API.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
@@ -25,7 +28,7 @@ import { SIM_CONTROL_PATH } from '../src/sim/routing.js';
 import { startRedis } from '../test/helpers/redis.js';
 import { freePort } from '../test/helpers/net.js';
 import { cpuNow, timelineTable, watchBoot } from './timeline.js';
-import { passLine, passTotalsFromText, call, countComponents, machineLine, memoryOf, putAllComputeTemplate, roomSize, sleep } from './scale-common.js';
+import { passLine, passTotalsFromText, requestTotalsFromText, call, countComponents, machineLine, memoryOf, putAllComputeTemplate, roomSize, sleep } from './scale-common.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const positional = process.argv.slice(2).filter((a, i, all) => !a.startsWith('--') && !(all[i - 1] ?? '').startsWith('--'));
@@ -37,6 +40,9 @@ const IMAGE_ONLY = process.argv.includes('--image-node-options');
 const apiOptionsArg = process.argv.indexOf('--api-node-options');
 /** NODE_OPTIONS for the API instead of deploy/base's (another heap ceiling to try). */
 const API_NODE_OPTIONS = apiOptionsArg >= 0 ? process.argv[apiOptionsArg + 1] : undefined;
+const reportersArg = process.argv.indexOf('--reporters');
+/** The simulator's reporterConcurrency knob (state reports in flight at once) instead of its default. */
+const REPORTERS = reportersArg >= 0 ? Number(process.argv[reportersArg + 1]) : undefined;
 const opsOptionsArg = process.argv.indexOf('--operators-node-options');
 /** NODE_OPTIONS for the operators instead of deploy/base's (another heap ceiling to try). */
 const OPERATORS_NODE_OPTIONS = opsOptionsArg >= 0 ? process.argv[opsOptionsArg + 1] : undefined;
@@ -109,14 +115,20 @@ async function passes(metricsUrl: string, operator: string): Promise<number> {
 
 const series: string[] = [];
 function sample(label: string, pids: Record<string, number>): void {
-  const parts = Object.entries(pids).map(([name, pid]) => `${name} ${Math.round(memoryOf(pid).rss)}`);
+  // RSS now, and the peak so far in brackets (a peak between two samples shows in the next one).
+  const parts = Object.entries(pids).map(([name, pid]) => {
+    const m = memoryOf(pid);
+    return `${name} ${Math.round(m.rss)} (${Math.round(m.hwm)})`;
+  });
   series.push(`${label}: ${parts.join(', ')} MiB`);
   console.log(`  RSS ${label}: ${parts.join(', ')} MiB`);
 }
 
+if (!process.argv.includes('--sources')) execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'ignore' });
 const redis = await startRedis();
 try {
   console.log(machineLine());
+  console.log(`code: ${process.argv.includes('--sources') ? 'the TypeScript sources through tsx (--sources)' : 'compiled (dist/), as the image runs it'}`);
   console.log(`compute nodes: ${COMPUTE} (room of ${roomSize(COMPUTE)}); API on Redis, simulator with instant hardware, operators; separate processes`);
   const apiOptions = nodeOptions('api.yaml', 'api');
   const operatorsOptions = nodeOptions('operators.yaml', 'operators');
@@ -138,6 +150,7 @@ try {
   await waitFor(`${api}/options`, 'bos serve');
   await waitFor(`${sim}${SIM_PATHS.hsm}/State/Components?limit=1`, 'bos sim');
   await call('PATCH', `${api}/options`, { discovery_frequency: 5, logging_level: 'WARNING' });
+  if (REPORTERS !== undefined) await call('PATCH', `${sim}${SIM_CONTROL_PATH}/knobs`, { reporterConcurrency: REPORTERS });
   const opsProc = start('operators', [
     'operators', '--bos-url', api, '--hsm-url', `${sim}${SIM_PATHS.hsm}`, '--pcs-url', `${sim}${SIM_PATHS.pcs}`, '--bss-url', `${sim}${SIM_PATHS.bss}`,
     '--cfs-url', `${sim}${SIM_PATHS.cfs}`, '--ims-url', `${sim}${SIM_PATHS.ims}`, '--tapms-url', `${sim}${SIM_PATHS.tapms}`,
@@ -163,6 +176,7 @@ try {
   console.log(`  boot session: every compute node (${COMPUTE})`);
   const pids = { api: apiProc.pid!, sim: simProc.pid!, operators: opsProc.pid!, redis: redis.pid! };
   const passes0 = passTotalsFromText(await (await fetch(`${metrics}/metrics`)).text());
+  const requests0 = requestTotalsFromText(await (await fetch(`${apiBase}/metrics`)).text());
   const cpu0 = cpuNow(pids);
   const tb = Date.now();
   await call('POST', `${api}/sessions`, { name: 'boot', template_name: 'all', operation: 'boot' });
@@ -180,7 +194,8 @@ try {
   );
   const bootState = complete ? `complete in ${((milestones[milestones.length - 1]!.at - tb) / 1000).toFixed(1)} s` : `not complete after the ${BOOT_LIMIT_MS / 1000} s limit`;
   console.log(`\nTimeline of the boot (CPU seconds per process in each interval):\n${timelineTable(milestones)}\n`);
-  console.log(`Operator passes during the boot (count, summed wall time): ${passLine(passes0, passTotalsFromText(await (await fetch(`${metrics}/metrics`)).text()))}\n`);
+  console.log(`Operator passes during the boot (count, summed wall time): ${passLine(passes0, passTotalsFromText(await (await fetch(`${metrics}/metrics`)).text()))}`);
+  console.log(`API requests during the boot (count, summed time to answer): ${passLine(requests0, requestTotalsFromText(await (await fetch(`${apiBase}/metrics`)).text()))}\n`);
   console.log(`  boot session: ${bootState}`);
   sample('after the boot', memPids);
 
@@ -217,7 +232,7 @@ try {
   console.log(`| bos operators | ${peak.operators} MiB | < ${OPERATORS_TARGET_MIB} MiB: ${peak.operators < OPERATORS_TARGET_MIB ? 'met' : 'MISSED'} |`);
   console.log(`| bos serve (API, Redis store) | ${peak.api} MiB | – |`);
   console.log(`| bos sim | ${peak.sim} MiB | – |`);
-  console.log(`\nRSS series (MiB):\n${series.map((s) => `- ${s}`).join('\n')}`);
+  console.log(`\nRSS series (MiB; the peak so far in brackets):\n${series.map((s) => `- ${s}`).join('\n')}`);
 } catch (err) {
   for (const c of children) console.error(`--- ${c.name} (last output) ---\n${c.log.join('').slice(-2000)}`);
   throw err;

@@ -233,7 +233,25 @@ export function passTotalsFromText(text: string): PassTotals {
   return out;
 }
 
-/** "status 12× 9.1 s, power-on 3× 2.0 s, …": the passes between two snapshots, longest first. */
+/** API requests so far by method and route template, from the API's /metrics text. */
+export function requestTotalsFromText(text: string): PassTotals {
+  const out: PassTotals = new Map();
+  for (const m of text.matchAll(/^bos_api_request_duration_seconds_(sum|count)\{([^}]*)\} (\S+)$/gm)) {
+    const route = /route="([^"]*)"/.exec(m[2]!)?.[1] ?? '';
+    const method = /method="([^"]*)"/.exec(m[2]!)?.[1] ?? '';
+    const key = `${method} ${route}`;
+    const t = out.get(key) ?? { count: 0, seconds: 0 };
+    if (m[1] === 'count') t.count += Number(m[3]);
+    else t.seconds += Number(m[3]);
+    out.set(key, t);
+  }
+  return out;
+}
+
+/**
+ * "status 12× 9.1 s, power-on 3× 2.0 s, …": the passes (or API requests) between two snapshots,
+ * longest first.
+ */
 export function passLine(before: PassTotals, after: PassTotals): string {
   return [...after.entries()]
     .map(([op, t]) => ({ op, count: t.count - (before.get(op)?.count ?? 0), seconds: t.seconds - (before.get(op)?.seconds ?? 0) }))
