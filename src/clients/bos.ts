@@ -67,6 +67,17 @@ export function groupPatches(patches: readonly Partial<Component>[]): { shared: 
   return { shared, rest };
 }
 
+/** Bulk PATCH bodies for `patches`, each through `send`: identical ones by id filter, the rest as lists (chunked). */
+async function sendGrouped(patches: readonly Partial<Component>[], chunkSize: number, send: (body: unknown) => Promise<void>): Promise<void> {
+  const { shared, rest } = groupPatches(patches);
+  for (const { patch, ids } of shared) {
+    for (const part of chunk(ids, chunkSize)) {
+      for (const list of idLists(part, IDS_FILTER_MAX_LENGTH)) await send({ patch, filters: { ids: list } });
+    }
+  }
+  for (const part of chunk(rest, chunkSize)) await send(part);
+}
+
 export type BosClientOptions = Omit<HttpClientOptions, 'service' | 'baseUrl' | 'readTimeoutSeconds'> & {
   readTimeoutSeconds?: () => number;
 };
@@ -240,20 +251,23 @@ export class HttpBosClient implements BosClient {
           throw new ServiceError('bos', 'PATCH', '/components', undefined, `Expected a JSON array in the response to PATCH /components, got ${JSON.stringify(t.slice(0, 80))}`);
         }
       };
-      const { shared, rest } = groupPatches(patches);
-      for (const { patch, ids } of shared) {
-        for (const part of chunk(ids, opts.chunkSize ?? 0)) {
-          for (const list of idLists(part, IDS_FILTER_MAX_LENGTH)) await send({ patch, filters: { ids: list } });
-        }
-      }
-      for (const part of chunk(rest, opts.chunkSize ?? 0)) await send(part);
+      await sendGrouped(patches, opts.chunkSize ?? 0, send);
       return [];
+    }
+    if (opts.idsOnly) {
+      // Only which ids were written matters, not their order: identical patches (a boot set's
+      // desired state) go by id filter, one patch for thousands of ids instead of a copy each;
+      // each answer's records are let go as soon as their ids are read.
+      const send = async (body: unknown): Promise<void> => {
+        const answer = expectArray<Component>(await this.http.patch('/components', { body, query }), 'bos', 'PATCH', '/components');
+        for (const c of answer) out.push({ id: c?.id } as Component);
+      };
+      await sendGrouped(patches, opts.chunkSize ?? 0, send);
+      return out;
     }
     for (const part of chunk(patches, opts.chunkSize ?? 0)) {
       const answer = expectArray<Component>(await this.http.patch('/components', { body: part, query }), 'bos', 'PATCH', '/components');
-      // With idsOnly, each chunk's records are let go as soon as their ids are read.
-      if (opts.idsOnly) for (const c of answer) out.push({ id: c?.id } as Component);
-      else for (const c of answer) out.push(c);
+      for (const c of answer) out.push(c);
     }
     return out;
   }

@@ -264,6 +264,25 @@ describe('BOS client', () => {
     expect(f.seen.slice(3).map((s) => [(s.body as unknown[]).length, s.query.skip_bad_ids])).toEqual([[2, 'True'], [2, 'True'], [1, 'True']]);
   });
 
+  it('bulk PATCH with idsOnly sends identical patches by id filter, chunked, and keeps the ids found', async () => {
+    const missing = 'x00040';
+    const f = await fake((req) => {
+      const b = req.body as { patch: Partial<Component>; filters: { ids: string } } | { id: string }[];
+      const items = Array.isArray(b) ? b : b.filters.ids.split(',').map((id) => ({ id, ...b.patch }));
+      return { body: items.filter((p) => p.id !== missing) };
+    });
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    const same = ids(100).map((id) => ({ id, session: 's', desired_state: { configuration: 'c' } }));
+    const odd = { id: 'y00001', error: 'other' };
+    const got = await bos.patchComponents([...same, odd], { chunkSize: 60, skipBadIds: true, idsOnly: true });
+    expect(got.map((c) => c.id).sort()).toEqual([...ids(100).filter((id) => id !== missing), odd.id].sort());
+    // Two filter PATCHes (60 and 40 ids, one patch each), then the odd one as a list.
+    const bodies = f.seen.map((s) => s.body as { patch?: unknown; filters?: { ids: string } });
+    expect(bodies.map((b) => (b.filters ? b.filters.ids.split(',').length : -1))).toEqual([60, 40, -1]);
+    expect(bodies[0]!.patch).toEqual({ session: 's', desired_state: { configuration: 'c' } });
+    expect(f.seen.map((s) => s.query.skip_bad_ids)).toEqual(['True', 'True', 'True']);
+  });
+
   it('bulk PATCH with discardAnswer sends the same requests, reads no record back, and still refuses a non-array answer', async () => {
     const f = await bosFake([]);
     const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
