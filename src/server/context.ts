@@ -8,13 +8,13 @@ import type { HsmClient, ImsClient, S3Client, TenantClient } from '../clients/ty
 import { formatTimestamp, type Clock } from '../common/clock.js';
 import { TENANT_HEADER } from '../common/constants.js';
 import { OPTION_DEFAULTS, OPTION_NAMES, resolveOptions, type Options } from '../common/options.js';
-import type { BootArtifactsRecord, ComponentPatch } from '../common/types.js';
+import type { BootArtifactsRecord, Component, ComponentPatch } from '../common/types.js';
 import { pinoLevel } from '../log.js';
 import { badRequest, invalidTenant, Problem } from './problem.js';
 import { tokensToResolve } from './rules/components.js';
 import { check } from './schema.js';
 import type { Store } from './store/store.js';
-import { piecesLength, writePieces } from './record-json.js';
+import { piecesLength, storedPieces, writePieces } from './record-json.js';
 
 /** Marker body for a request whose content type is not JSON. */
 export const NON_JSON = Symbol('non-json body');
@@ -196,6 +196,16 @@ function prefersMinimal(req: FastifyRequest): boolean {
 export function sendWritten(req: FastifyRequest, reply: FastifyReply, body: unknown): FastifyReply {
   if (prefersMinimal(req)) return reply.code(204).header('preference-applied', 'return=minimal').send();
   return sendJson(reply, 200, body);
+}
+
+/**
+ * sendWritten() for components the store has just written (its own records, handed over): their
+ * JSON from the remembered texts of their states (record-json.ts), the very bytes JSON.stringify
+ * gives. A bulk PATCH of a boot set's desired state answers with thousands of records.
+ */
+export function sendWrittenComponents(req: FastifyRequest, reply: FastifyReply, records: readonly Component[]): FastifyReply {
+  if (prefersMinimal(req)) return reply.code(204).header('preference-applied', 'return=minimal').send();
+  return sendJsonItems(reply, 200, records, storedPieces);
 }
 
 /** Send a JSON answer (serialised here: plain JSON.stringify is the fastest path for large arrays). */

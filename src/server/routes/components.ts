@@ -10,6 +10,7 @@ import {
   queryParam,
   sendJson,
   sendWritten,
+  sendWrittenComponents,
   tenantOf,
   type ServerContext,
 } from '../context.js';
@@ -140,7 +141,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const now = ctx.now();
     const records = [...lastWinsById(body).values()].map((c) => applyAutoFields(c, now, artifacts));
     await store.components.putMany(records, { handover: true });
-    return sendWritten(req, reply, records);
+    return sendWrittenComponents(req, reply, records);
   });
 
   routes.add('PATCH', '/v2/components', async (req, reply) => {
@@ -180,7 +181,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
         merged = written.filter((c): c is Component => !!c);
       }
     }
-    return sendWritten(req, reply, merged);
+    return sendWrittenComponents(req, reply, merged);
   });
 
   routes.add('GET', '/v2/components/:component_id', async (req, reply) => {
