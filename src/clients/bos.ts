@@ -240,18 +240,8 @@ export class HttpBosClient implements BosClient {
     const out: Component[] = [];
     const query: Query | undefined = opts.skipBadIds ? { skip_bad_ids: true } : undefined;
     if (opts.discardAnswer) {
-      // The updated records are not wanted: ask for no answer body (RFC 7240; this API answers 204);
-      // an API that sends them anyway (upstream BOS) has its answer checked to be a JSON array, not
-      // parsed. Identical patches go by id filter, the rest as a list.
-      const send = async (body: unknown): Promise<void> => {
-        const res = await this.http.request<string>('PATCH', '/components', { body, query, unparsed: true, headers: { prefer: 'return=minimal' } });
-        if (res.status === 204) return;
-        const t = res.body.trim();
-        if (!t.startsWith('[') || !t.endsWith(']')) {
-          throw new ServiceError('bos', 'PATCH', '/components', undefined, `Expected a JSON array in the response to PATCH /components, got ${JSON.stringify(t.slice(0, 80))}`);
-        }
-      };
-      await sendGrouped(patches, opts.chunkSize ?? 0, send);
+      // The updated records are not wanted (see discarding()). Identical patches go by id filter, the rest as a list.
+      await sendGrouped(patches, opts.chunkSize ?? 0, (body) => this.discarding('PATCH', body, query));
       return [];
     }
     if (opts.idsOnly) {
@@ -282,9 +272,26 @@ export class HttpBosClient implements BosClient {
     return expectArray<Component>(body, 'bos', 'PATCH', '/components');
   }
 
-  async putComponents(records: Component[]): Promise<Component[]> {
+  async putComponents(records: Component[], opts: { discardAnswer?: boolean } = {}): Promise<Component[]> {
     if (records.length === 0) return [];
+    if (opts.discardAnswer) {
+      await this.discarding('PUT', records, undefined);
+      return [];
+    }
     return expectArray<Component>(await this.http.put('/components', { body: records }), 'bos', 'PUT', '/components');
+  }
+
+  /**
+   * A bulk write whose answer is not wanted: asks for none (RFC 7240; this API answers 204); an API
+   * that sends the records anyway (upstream BOS) has its answer checked to be a JSON array, not parsed.
+   */
+  private async discarding(method: 'PUT' | 'PATCH', body: unknown, query: Query | undefined): Promise<void> {
+    const res = await this.http.request<string>(method, '/components', { body, query, unparsed: true, headers: { prefer: 'return=minimal' } });
+    if (res.status === 204) return;
+    const t = res.body.trim();
+    if (!t.startsWith('[') || !t.endsWith(']')) {
+      throw new ServiceError('bos', method, '/components', undefined, `Expected a JSON array in the response to ${method} /components, got ${JSON.stringify(t.slice(0, 80))}`);
+    }
   }
 
   async listSessions(query: { status?: string; min_age?: string; max_age?: string } = {}): Promise<Session[]> {

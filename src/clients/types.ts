@@ -75,7 +75,8 @@ export interface BosClient {
     filters: { ids: string } | { session: string },
     opts?: { skipBadIds?: boolean },
   ): Promise<Component[]>;
-  putComponents(records: Component[]): Promise<Component[]>;
+  /** Bulk PUT; with `discardAnswer` the records written are not read back and the result is empty (as for patchComponents). */
+  putComponents(records: Component[], opts?: { discardAnswer?: boolean }): Promise<Component[]>;
   listSessions(query?: { status?: string; min_age?: string; max_age?: string }): Promise<Session[]>;
   patchSession(name: string, tenant: string | null, patch: { status?: Partial<Session['status']>; components?: string }): Promise<Session>;
   saveSessionStatus(name: string, tenant: string | null): Promise<unknown>;

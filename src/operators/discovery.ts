@@ -38,7 +38,7 @@ export const discovery: PassOperator = {
     if (missing.length === 0) return { selected: 0, acted: 0 };
     ctx.log.info({ count: missing.length, ids: missing.slice(0, 20) }, `discovered ${missing.length} new node(s) in HSM`);
     for (const batch of splitBatches(missing, ctx.batchSize)) {
-      await ctx.services.bos.putComponents(batch.map(newComponentRecord));
+      await ctx.services.bos.putComponents(batch.map(newComponentRecord), { discardAnswer: true });
     }
     return { selected: missing.length, acted: missing.length };
   },

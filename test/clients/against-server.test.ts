@@ -79,6 +79,11 @@ describe('BOS client against the BOS server', () => {
     expect((await bos.listComponents({ ids: ids.slice(0, 3).join(',') }, 2)).map((c) => c.id).sort()).toEqual(ids.slice(0, 3).sort());
   });
 
+  it('a bulk PUT that discards its answer writes every record and reads none back', async () => {
+    expect(await bos.putComponents(ids.map(newComponent), { discardAnswer: true })).toEqual([]);
+    expect((await bos.listComponents({}, 0)).map((c) => c.id).sort()).toEqual([...ids].sort());
+  });
+
   it('re-reads a page conditionally: unchanged (304) until a record on it changes, then the page as it is now', async () => {
     await bos.putComponents(ids.map(newComponent));
     const pages: Component[][] = [];
