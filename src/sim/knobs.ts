@@ -46,7 +46,10 @@ export interface SimKnobs {
   disabled: string[];
   /** The booted node re-enables its CFS component (what cfs-state-reporter does on boot). */
   cfsEnableOnBoot: boolean;
-  /** Most reporter PATCH requests in flight at once (across all nodes). */
+  /**
+   * Most reporter PATCH requests in flight at once (across all nodes). Real nodes report on their
+   * own, unbounded; the cap only keeps one simulator process from opening a socket per node.
+   */
   reporterConcurrency: number;
   /** Bearer token the reporter sends to BOS, if any. */
   reporterToken?: string;
@@ -71,7 +74,7 @@ const DEFAULT_KNOBS: Readonly<SimKnobs> = Object.freeze({
   locked: [],
   disabled: [],
   cfsEnableOnBoot: true,
-  reporterConcurrency: 64,
+  reporterConcurrency: 512,
 });
 
 /** Every machine delay zero: transitions, boots and configuration complete as soon as time is looked at. */
