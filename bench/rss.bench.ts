@@ -8,7 +8,7 @@
  * sampled (VmRSS) along the way.
  *
  *   npx tsx bench/run.ts rss                 # 100,000 nodes
- *   npx tsx bench/rss.bench.ts 10000 [--boot-limit 240] [--sources] [--reporters N] [--image-node-options] [--operators-node-options "..."] [--api-node-options "..."]
+ *   npx tsx bench/rss.bench.ts 10000 [--boot-limit 240] [--sources] [--reporters N] [--api-node-args "--trace-gc"] [--image-node-options] [--operators-node-options "..."] [--api-node-options "..."]
  *
  * Every process runs the compiled code (dist/, built first), as the image does; --sources runs the
  * TypeScript sources through tsx instead (a loader thread and its memory in every process).
@@ -21,7 +21,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { loadAll } from 'js-yaml';
 import { SIM_PATHS } from '../src/sim/index.js';
 import { SIM_CONTROL_PATH } from '../src/sim/routing.js';
@@ -40,6 +40,9 @@ const IMAGE_ONLY = process.argv.includes('--image-node-options');
 const apiOptionsArg = process.argv.indexOf('--api-node-options');
 /** NODE_OPTIONS for the API instead of deploy/base's (another heap ceiling to try). */
 const API_NODE_OPTIONS = apiOptionsArg >= 0 ? process.argv[apiOptionsArg + 1] : undefined;
+const apiArgsArg = process.argv.indexOf('--api-node-args');
+/** Flags for the API's node command line, for those NODE_OPTIONS refuses (e.g. "--trace-gc", with BENCH_LOG_DIR). */
+const API_NODE_ARGS = apiArgsArg >= 0 ? process.argv[apiArgsArg + 1]!.split(' ').filter(Boolean) : [];
 const reportersArg = process.argv.indexOf('--reporters');
 /** The simulator's reporterConcurrency knob (state reports in flight at once) instead of its default. */
 const REPORTERS = reportersArg >= 0 ? Number(process.argv[reportersArg + 1]) : undefined;
@@ -75,13 +78,16 @@ function profiled(name: string): string[] {
 const children: { name: string; proc: ChildProcess; log: string[] }[] = [];
 function start(name: string, args: string[], env: Record<string, string> = {}): ChildProcess {
   // NODE_OPTIONS as the image sets it (Dockerfile), unless `env` sets the deployment's (nodeOptions()).
-  const proc = spawn(process.execPath, [...profiled(name), join(root, 'bin', 'bos.js'), ...args], {
+  const proc = spawn(process.execPath, [...profiled(name), ...(name === 'api' ? API_NODE_ARGS : []), join(root, 'bin', 'bos.js'), ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=64', ...env },
   });
   const log: string[] = [];
+  // With BENCH_LOG_DIR=<dir>, each child's whole output goes to <dir>/<name>.log too (for --trace-gc).
+  const file = process.env.BENCH_LOG_DIR ? createWriteStream(join(process.env.BENCH_LOG_DIR, `${name}.log`)) : undefined;
   const keep = (b: Buffer) => {
+    file?.write(b);
     log.push(b.toString());
     if (log.length > 50) log.shift();
   };
