@@ -10,8 +10,9 @@
  *   npx tsx bench/run.ts rss                 # 100,000 nodes
  *   npx tsx bench/rss.bench.ts 10000 [--boot-limit 240] [--sources] [--reporters N] [--api-node-args "--trace-gc"] [--image-node-options] [--operators-node-options "..."] [--api-node-options "..."]
  *
- * Every process runs the compiled code (dist/, built first), as the image does; --sources runs the
- * TypeScript sources through tsx instead (a loader thread and its memory in every process).
+ * Every process runs the compiled code (built first into .bench-dist/, leaving dist/ alone), as the
+ * image does; --sources runs bin/bos.js instead (the TypeScript sources through tsx when dist/ is not
+ * current: a loader thread and its memory in every process).
  *
  * The API and the operators run with the NODE_OPTIONS their containers get in deploy/base (V8
  * heap ceilings); --image-node-options runs them with the image's alone (no ceiling);
@@ -40,6 +41,11 @@ const IMAGE_ONLY = process.argv.includes('--image-node-options');
 const apiOptionsArg = process.argv.indexOf('--api-node-options');
 /** NODE_OPTIONS for the API instead of deploy/base's (another heap ceiling to try). */
 const API_NODE_OPTIONS = apiOptionsArg >= 0 ? process.argv[apiOptionsArg + 1] : undefined;
+const SOURCES = process.argv.includes('--sources');
+/** A build of its own (scripts/build.mjs --out), so dist/ and what bin/bos.js runs stay as they were. */
+const BUILD_DIR = '.bench-dist';
+/** What each child runs: the compiled CLI, or bin/bos.js (the sources through tsx when dist/ is not current). */
+const ENTRY = SOURCES ? join(root, 'bin', 'bos.js') : join(root, BUILD_DIR, 'src', 'cli', 'main.js');
 const apiArgsArg = process.argv.indexOf('--api-node-args');
 /** Flags for the API's node command line, for those NODE_OPTIONS refuses (e.g. "--trace-gc", with BENCH_LOG_DIR). */
 const API_NODE_ARGS = apiArgsArg >= 0 ? process.argv[apiArgsArg + 1]!.split(' ').filter(Boolean) : [];
@@ -78,7 +84,7 @@ function profiled(name: string): string[] {
 const children: { name: string; proc: ChildProcess; log: string[] }[] = [];
 function start(name: string, args: string[], env: Record<string, string> = {}): ChildProcess {
   // NODE_OPTIONS as the image sets it (Dockerfile), unless `env` sets the deployment's (nodeOptions()).
-  const proc = spawn(process.execPath, [...profiled(name), ...(name === 'api' ? API_NODE_ARGS : []), join(root, 'bin', 'bos.js'), ...args], {
+  const proc = spawn(process.execPath, [...profiled(name), ...(name === 'api' ? API_NODE_ARGS : []), ENTRY, ...args], {
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_OPTIONS: '--max-semi-space-size=64', ...env },
@@ -130,11 +136,11 @@ function sample(label: string, pids: Record<string, number>): void {
   console.log(`  RSS ${label}: ${parts.join(', ')} MiB`);
 }
 
-if (!process.argv.includes('--sources')) execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, stdio: 'ignore' });
+if (!SOURCES) execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs'), '--out', BUILD_DIR], { cwd: root, stdio: 'ignore' });
 const redis = await startRedis();
 try {
   console.log(machineLine());
-  console.log(`code: ${process.argv.includes('--sources') ? 'the TypeScript sources through tsx (--sources)' : 'compiled (dist/), as the image runs it'}`);
+  console.log(`code: ${SOURCES ? 'the TypeScript sources through tsx (--sources)' : `compiled (${BUILD_DIR}/), as the image runs it`}`);
   console.log(`compute nodes: ${COMPUTE} (room of ${roomSize(COMPUTE)}); API on Redis, simulator with instant hardware, operators; separate processes`);
   const apiOptions = nodeOptions('api.yaml', 'api');
   const operatorsOptions = nodeOptions('operators.yaml', 'operators');

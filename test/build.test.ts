@@ -4,7 +4,7 @@
  * (tests running beside this one keep using the sources).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,5 +65,19 @@ describe('npm run build', () => {
     expect(r.status).toBe(0);
     expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
     expect(r.stderr).toContain('bos: dist/ is older than src/ (or was not built by `npm run build`): running the sources instead; `npm run build` refreshes dist/');
+  }, 60_000);
+
+  it('--out builds elsewhere in the project (as the RSS bench does) and leaves dist/ as it was', () => {
+    const stamp = readFileSync(join(copy, 'dist', 'BUILT'), 'utf8');
+    const build = spawnSync(process.execPath, [join(copy, 'scripts', 'build.mjs'), '--out', '.other'], { cwd: copy, encoding: 'utf8' });
+    expect(build.status, build.stderr + build.stdout).toBe(0);
+    expect(build.stdout).toContain(`build: ${join(copy, '.other')} is ready`);
+    expect(readFileSync(join(copy, 'dist', 'BUILT'), 'utf8')).toBe(stamp);
+    const r = spawnSync(process.execPath, [join(copy, '.other', 'src', 'cli', 'main.js'), '--version'], { cwd: copy, encoding: 'utf8' });
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    const bad = spawnSync(process.execPath, [join(copy, 'scripts', 'build.mjs'), '--out'], { cwd: copy, encoding: 'utf8' });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toBe('build: --out needs a directory inside the project, e.g. --out .bench-dist\n');
+    expect(existsSync(join(copy, 'dist', 'src', 'cli', 'main.js'))).toBe(true);
   }, 60_000);
 });
