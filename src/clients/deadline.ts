@@ -45,8 +45,25 @@ export function withCallDeadline<T>(settings: CallDeadlineSettings, fn: () => Pr
   const deadlineMs = (settings.deadlineSeconds ?? DEFAULT_DEADLINE_SECONDS) * 1000;
   const windowMs = Math.min((settings.retryWindowSeconds ?? DEFAULT_RETRY_WINDOW_SECONDS) * 1000, Math.max(0, deadlineMs - 1000));
   const now = Date.now();
-  const signal = AbortSignal.timeout(deadlineMs);
-  return scope.run({ signal, deadlineAt: now + deadlineMs, retryUntil: now + windowMs, failed: new Map() }, fn);
+  return scope.run(new RequestDeadline(now + deadlineMs, now + windowMs), fn);
+}
+
+/**
+ * One request's deadline. Its signal is made when a call first asks for it, timed to the same
+ * deadline: most requests (a node's state report) call no other service, and a timer per request
+ * is a cost at 100,000 of them.
+ */
+class RequestDeadline implements CallDeadline {
+  readonly failed = new Map<ServiceName, Error>();
+  private timer: AbortSignal | undefined;
+  constructor(
+    readonly deadlineAt: number,
+    readonly retryUntil: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    return (this.timer ??= AbortSignal.timeout(Math.max(0, this.deadlineAt - Date.now())));
+  }
 }
 
 /** The deadline of the API request this code runs for, if any. */
