@@ -220,32 +220,30 @@ export async function passTotals(registry: Registry): Promise<PassTotals> {
   return out;
 }
 
-/** The pass totals of an operators process from its /metrics text. */
-export function passTotalsFromText(text: string): PassTotals {
+/**
+ * Count and summed seconds of a histogram in a /metrics text, per key made of each series' labels
+ * (series with the same key add up).
+ */
+function histogramTotalsFromText(text: string, metric: string, keyOf: (label: (name: string) => string) => string): PassTotals {
   const out: PassTotals = new Map();
-  for (const m of text.matchAll(/^bos_operator_pass_duration_seconds_(sum|count)\{([^}]*)\} (\S+)$/gm)) {
-    const op = /operator="([^"]+)"/.exec(m[2]!)?.[1] ?? '';
-    const t = out.get(op) ?? { count: 0, seconds: 0 };
-    if (m[1] === 'count') t.count += Number(m[3]);
-    else t.seconds += Number(m[3]);
-    out.set(op, t);
-  }
-  return out;
-}
-
-/** API requests so far by method and route template, from the API's /metrics text. */
-export function requestTotalsFromText(text: string): PassTotals {
-  const out: PassTotals = new Map();
-  for (const m of text.matchAll(/^bos_api_request_duration_seconds_(sum|count)\{([^}]*)\} (\S+)$/gm)) {
-    const route = /route="([^"]*)"/.exec(m[2]!)?.[1] ?? '';
-    const method = /method="([^"]*)"/.exec(m[2]!)?.[1] ?? '';
-    const key = `${method} ${route}`;
+  for (const m of text.matchAll(new RegExp(`^${metric}_(sum|count)\\{([^}]*)\\} (\\S+)$`, 'gm'))) {
+    const key = keyOf((name) => new RegExp(`${name}="([^"]*)"`).exec(m[2]!)?.[1] ?? '');
     const t = out.get(key) ?? { count: 0, seconds: 0 };
     if (m[1] === 'count') t.count += Number(m[3]);
     else t.seconds += Number(m[3]);
     out.set(key, t);
   }
   return out;
+}
+
+/** The pass totals of an operators process from its /metrics text. */
+export function passTotalsFromText(text: string): PassTotals {
+  return histogramTotalsFromText(text, 'bos_operator_pass_duration_seconds', (label) => label('operator'));
+}
+
+/** API requests so far by method and route template, from the API's /metrics text. */
+export function requestTotalsFromText(text: string): PassTotals {
+  return histogramTotalsFromText(text, 'bos_api_request_duration_seconds', (label) => `${label('method')} ${label('route')}`);
 }
 
 /**
