@@ -1,3 +1,4 @@
+import { merged } from './copy.js';
 import type { Component, ComponentStatus } from './types.js';
 
 /**
@@ -43,6 +44,9 @@ export function attachStatus<T extends Pick<Component, 'status' | 'last_action'>
  */
 export function shownStatus(c: Pick<Component, 'status' | 'last_action'>): ComponentStatus {
   const st = c.status && typeof c.status === 'object' ? c.status : undefined;
-  const status = computeStatus(st ? c : { ...c, status: undefined });
-  return st ? { ...st, status } : ({ phase: '', status_override: '', status } as ComponentStatus);
+  const status = computeStatus(st ? c : { status: undefined, last_action: c.last_action });
+  if (!st) return { phase: '', status_override: '', status } as ComponentStatus;
+  const shown = merged<ComponentStatus>(st);
+  shown.status = status;
+  return shown;
 }

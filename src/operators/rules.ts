@@ -7,6 +7,7 @@ import type { ManifestSummary } from '../clients/s3.js';
 import { emptyActualState } from '../common/constants.js';
 import { parseTimestamp } from '../common/clock.js';
 import { computeStatus } from '../common/status.js';
+import { merged } from '../common/copy.js';
 import { bootArtifactStatesMatch, desiredBootStateIsOff, isEmptyObject } from '../common/status-view.js';
 import type { AttemptField, BootSet, Component, ComponentPatch, Phase } from '../common/types.js';
 import { ATTEMPT_FIELDS } from '../common/types.js';
@@ -246,11 +247,9 @@ export function buildStatusPatch(c: Component, d: StatusDecision): ComponentPatc
 /** The component as it will read after `patch` is merged (for status/phase counts). */
 export function applyStatusPatch(c: Component, patch: ComponentPatch | null): Component {
   if (!patch) return c;
-  const next: Component = {
-    ...c,
-    status: { ...c.status, ...patch.status },
-    last_action: patch.last_action ? { ...c.last_action, ...patch.last_action } : c.last_action,
-  };
+  const next = merged<Component>(c);
+  next.status = merged(c.status, patch.status);
+  next.last_action = patch.last_action ? merged(c.last_action, patch.last_action) : c.last_action;
   if (patch.enabled !== undefined) next.enabled = patch.enabled;
   if (next.status) delete next.status.status;
   return next;

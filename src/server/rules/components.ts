@@ -7,6 +7,7 @@ import type { ComponentQuery } from '../../clients/types.js';
 import { attachStatus, computeStatus } from '../../common/status.js';
 import type { BootArtifactsRecord, Component, ComponentPatch } from '../../common/types.js';
 import { copyJson } from '../store/memory.js';
+import { merged } from '../../common/copy.js';
 
 type Obj = Record<string, unknown>;
 
@@ -79,20 +80,20 @@ const copy = copyJson;
  * copy, as long as neither is changed in place afterwards). Keys keep the order an in-place merge gives.
  */
 export function mergeComponent(record: Component, patch: ComponentPatch): Component {
-  const r: Obj = { ...record };
+  const r: Obj = merged(record);
   for (const [key, value] of Object.entries(patch)) {
     if (key === 'id') continue;
     const target = r[key];
     if (STATE_KEYS.has(key) && isObj(value) && isObj(target)) {
-      const state: Obj = { ...target };
+      const state: Obj = merged(target);
       for (const [k, v] of Object.entries(value)) {
         const artifacts = state.boot_artifacts;
-        if (k === 'boot_artifacts' && isObj(v) && isObj(artifacts)) state.boot_artifacts = { ...artifacts, ...(v as Obj) };
+        if (k === 'boot_artifacts' && isObj(v) && isObj(artifacts)) state.boot_artifacts = merged(artifacts, v as Obj);
         else state[k] = copy(v);
       }
       r[key] = state;
     } else if (SHALLOW_KEYS.has(key) && isObj(value) && isObj(target)) {
-      r[key] = { ...target, ...value };
+      r[key] = merged(target, value);
     } else {
       r[key] = copy(value);
     }
@@ -150,8 +151,8 @@ export function prepareForOutput(c: Component): Component {
  * out): shallow copies of only the parts that differ, so a stored record can be shown uncopied.
  */
 export function outputView(c: Component): Component {
-  const o: Component = { ...c };
-  if (c.status && typeof c.status === 'object') o.status = { ...c.status };
+  const o: Component = merged(c);
+  if (c.status && typeof c.status === 'object') o.status = merged(c.status);
   else delete o.status;
   attachStatus(o);
   const a = c.actual_state;
