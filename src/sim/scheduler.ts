@@ -41,7 +41,9 @@ export class Scheduler {
   at(time: number, fn: EventHandler): ScheduledEvent {
     const ev: ScheduledEvent = { at: time, seq: this.seq++, cancelled: false, fn };
     this.push(ev);
-    if (this.sleeping && time < this.sleeping.until) this.sleeping.ctl.abort();
+    // Woken once: abort() makes a DOMException (with its stack) every time it is called, and a PCS
+    // transition of thousands of nodes schedules thousands of events before the loop wakes.
+    if (this.sleeping && time < this.sleeping.until && !this.sleeping.ctl.signal.aborted) this.sleeping.ctl.abort();
     if (this.idleWake) {
       const w = this.idleWake;
       this.idleWake = undefined;
