@@ -15,9 +15,9 @@ export function copyJson<T>(v: T): T {
 /**
  * A new object with the own enumerable properties of `objects`, later ones winning: what
  * `{ ...a, ...b }` gives. Spread is not used because V8 (Node 20) gives an object made by a spread
- * that then gets a key it did not have a hidden class of its own: 100,000 merged records then had
- * 100,000 classes, each with its own key cache, read through slow megamorphic lookups
- * (docs/store.md, "Records in memory"). Built with Object.assign they share one class per key order.
+ * that then gets a key it did not have a hidden class of its own, so the API's records each had one,
+ * read through slow megamorphic lookups (docs/store.md, "Records in memory"). Built with Object.assign
+ * they share one class per key order.
  */
 export function merged<T extends object>(...objects: readonly (object | null | undefined)[]): T {
   const out: Record<string, unknown> = {};

@@ -6,8 +6,7 @@
 import type { ComponentQuery } from '../../clients/types.js';
 import { attachStatus, computeStatus } from '../../common/status.js';
 import type { BootArtifactsRecord, Component, ComponentPatch } from '../../common/types.js';
-import { copyJson } from '../store/memory.js';
-import { merged } from '../../common/copy.js';
+import { copyJson, merged } from '../../common/copy.js';
 
 type Obj = Record<string, unknown>;
 
