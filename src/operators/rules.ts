@@ -179,6 +179,10 @@ export function decideStatus(input: StatusInput): StatusDecision {
   }
   if (desiredBootStateIsOff(c)) {
     d.phase = 'powering_off';
+  } else if ((c.status?.phase ?? '') === 'powering_off') {
+    // A power-off asked for ends only when the node is off: a report that lands before the node
+    // goes down must not mark it done (docs/operators.md, "The status decision", rule 5).
+    d.phase = 'powering_off';
   } else if (bootArtifactStatesMatch(c)) {
     if (!desiredConfigurationSetInCfs(c, cfs)) {
       d.phase = 'configuring';

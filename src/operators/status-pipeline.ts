@@ -67,7 +67,7 @@ export function sameDecisionInputs(a: ListedComponent, b: ListedComponent): bool
  * disabled (or its phase overwritten) by a decision made from the old record; a changed component
  * is decided again next pass. When most of the batch's page is patched, the page is read again
  * conditionally where the API tags its pages (a 304 says no record on it changed: nothing to
- * compare, nothing to parse); else the patched components by id. If BOS cannot be read, all patches.
+ * compare, nothing to parse); else the patched components by id. If BOS cannot be read, none.
  */
 async function stillCurrent(ctx: PassContext, batch: readonly Component[], patches: ComponentPatch[], page?: Component[]): Promise<ComponentPatch[]> {
   if (patches.length === 0) return patches;
@@ -80,8 +80,9 @@ async function stillCurrent(ctx: PassContext, batch: readonly Component[], patch
     if (again === 'unchanged') return patches;
     fresh = again ?? (await ctx.services.bos.listComponents({ ids: patches.map((p) => p.id).join(',') }, ctx.batchSize));
   } catch (err) {
-    ctx.log.warn({ err: errorText(err) }, 'could not re-read the components before writing their status; writing anyway');
-    return patches;
+    // A decision written unchecked could disable a component a new session has just set up.
+    ctx.log.warn({ err: errorText(err), count: patches.length }, 'could not re-read the components before writing their status; they are decided again next pass');
+    return [];
   }
   const read = new Map(batch.map((c) => [c.id, c]));
   const now = new Map(fresh.map((c) => [c.id, c]));

@@ -332,6 +332,24 @@ describe('status operator', () => {
     expect(w.bos.get('done')).toMatchObject({ enabled: true, session: 's2', status: { status_override: 'on_hold' } });
   });
 
+  it('writes nothing when the components cannot be re-read before writing, and decides them again next pass', async () => {
+    const w = statusWorld();
+    const listComponents = w.bos.listComponents.bind(w.bos);
+    let failRereads = true;
+    w.bos.listComponents = async (query, size) => {
+      if (failRereads && 'ids' in query) throw new Error('BOS failing over');
+      return listComponents(query, size);
+    };
+    const first = await run(w, status);
+    expect(first.ok).toBe(true);
+    expect(w.rec.of('bos', 'patchComponents')).toHaveLength(0);
+    expect(w.bos.get('done').enabled).toBe(true);
+    failRereads = false;
+    await run(w, status);
+    expect(w.bos.get('done').enabled).toBe(false);
+    expect(w.bos.get('needs-off').status?.phase).toBe('powering_off');
+  });
+
   it('re-reads a mostly patched page conditionally: unchanged, it writes without re-reading by id; changed, it compares as before', async () => {
     // Unchanged: every enabled component of the page is patched, the re-read says nothing changed.
     const quiet = statusWorld();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { formatTimestamp } from '../../src/common/clock.js';
+import { emptyActualState } from '../../src/common/constants.js';
 import { computeStatus } from '../../src/common/status.js';
 import { statusView } from '../../src/common/status-view.js';
 import type { Component } from '../../src/common/types.js';
@@ -159,6 +160,24 @@ describe('status decision tree', () => {
     expect(decideStatus(input({ ...c, last_action: { action: 'powering_on', last_updated: ago(600) } }, 'on', {})).phase).toBe('powering_on');
     expect(decideStatus(input({ ...c, last_action: { action: 'powering_on', last_updated: ago(1201) } }, 'on', {})).phase).toBe('powering_off');
     expect(decideStatus(input({ ...c, last_action: { action: 'session_setup', last_updated: ago(1) } }, 'on', {})).phase).toBe('powering_off');
+  });
+
+  it('a power-off asked for ends only when the node is off, whatever it reports meanwhile', () => {
+    // Judged too slow to boot, then powered off gracefully; its report lands before it goes down.
+    const reported = {
+      status: { phase: 'powering_off', status_override: '' },
+      last_action: { action: 'powering_off_gracefully', last_updated: ago(2) },
+      desired_state: { boot_artifacts: BA, configuration: '' },
+      actual_state: { boot_artifacts: { ...BA } },
+    };
+    expect(decideStatus(input(reported, 'on', { desired_config: '' }))).toMatchObject({ phase: 'powering_off', disable: false });
+    // Once off, it is powered on again (its actual state emptied on the way).
+    const off = decideStatus(input(reported, 'off', { desired_config: '' }));
+    expect(off).toMatchObject({ phase: 'powering_on', disable: false });
+    expect(buildStatusPatch({ id: 'x1', ...reported }, off)?.actual_state).toEqual(emptyActualState());
+    // Not yet in powering_off: the same record is done.
+    const booting = { ...reported, status: { phase: 'powering_on', status_override: '' } };
+    expect(decideStatus(input(booting, 'on', { desired_config: '' }))).toMatchObject({ phase: '', disable: true });
   });
 
   it('a failed component stays failed and is disabled', () => {
