@@ -11,6 +11,7 @@ import type { FilterOperator } from './types.js';
 export const actualStateCleanup: FilterOperator = {
   kind: 'filter',
   name: 'actual-state-cleanup',
+  gateTurn: 'last',
   action: 'actual_state_cleanup',
   filters: (ctx) => [
     bosQuery(),

@@ -26,6 +26,8 @@ function newComponentRecord(id: string): Component {
 export const discovery: PassOperator = {
   kind: 'pass',
   name: 'discovery',
+  // Last at the gate: no boot waits on it.
+  gateTurn: 'last',
   frequency: 'discovery_frequency',
   async pass(ctx) {
     const hsm = await ctx.services.hsm.listComponents();

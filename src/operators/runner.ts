@@ -215,7 +215,7 @@ export class Runner {
       }
       this.wakeRequested = false;
       const started = this.clock.now();
-      const report = await (this.gate ? this.gate.run(this.lastSelected, () => this.runOnce()) : this.runOnce());
+      const report = await (this.gate ? this.gate.run(this.lastSelected, () => this.runOnce(), this.operator.gateTurn) : this.runOnce());
       if (report.ok) {
         this.lastSelected = report.selected;
         this.gate?.note(report.selected);

@@ -9,6 +9,7 @@ import type { PassOperator } from './types.js';
 export const sessionCleanup: PassOperator = {
   kind: 'pass',
   name: 'session-cleanup',
+  gateTurn: 'last',
   async pass(ctx) {
     const ttl = ctx.options.cleanup_completed_session_ttl;
     if (sessionCleanupDisabled(ttl)) {

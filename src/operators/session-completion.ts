@@ -33,6 +33,7 @@ async function isComplete(ctx: PassContext, session: Session): Promise<boolean> 
 export const sessionCompletion: PassOperator = {
   kind: 'pass',
   name: 'session-completion',
+  gateTurn: 'first',
   async pass(ctx) {
     const running = await ctx.services.bos.listSessions({ status: 'running' });
     const completed = new Set<string>();

@@ -27,6 +27,8 @@ const censuses = new WeakMap<OperatorMetrics, Census>();
 export const status: PassOperator = {
   kind: 'pass',
   name: 'status',
+  // First at the gate: it finishes what the other passes started (nodes booted are done).
+  gateTurn: 'first',
   async pass(ctx) {
     const startMs = ctx.clock.now();
     const previous = censuses.get(ctx.metrics);

@@ -10,6 +10,7 @@ import type { Action, AttemptField, Component } from '../common/types.js';
 import type { Services } from '../clients/types.js';
 import type { Logger } from '../log.js';
 import type { OperatorMetrics } from '../metrics.js';
+import type { GateTurn } from './pass-gate.js';
 
 export const OPERATOR_NAMES = [
   'discovery',
@@ -65,6 +66,8 @@ interface OperatorBase {
   readonly name: OperatorName | string;
   /** Which option sets the pause between passes. */
   readonly frequency?: 'polling_frequency' | 'discovery_frequency';
+  /** When its large passes run among those waiting at the pass gate (pass-gate.ts); default `between`. */
+  readonly gateTurn?: GateTurn;
 }
 
 export interface FilterOperator extends OperatorBase {
