@@ -3,7 +3,7 @@ import type { Component, Session, SessionTemplate } from '../common/types.js';
 import { chunk, expectArray, FIXED_READ_TIMEOUT_SECONDS, HttpClient, jsonType, type HttpClientOptions, type Query } from './http.js';
 import { ServiceError, type BosClient, type ComponentQuery, type ListPagesOptions } from './types.js';
 import pLimit from 'p-limit';
-import { TENANT_HEADER } from '../common/constants.js';
+import { IDS_MEDIA_TYPE, TENANT_HEADER } from '../common/constants.js';
 import { STATUS_VIEW_MEDIA_TYPE } from '../common/status-view.js';
 
 /**
@@ -248,9 +248,12 @@ export class HttpBosClient implements BosClient {
       // Only which ids were written matters, not their order: identical patches (a boot set's
       // desired state) go by id filter, one patch for thousands of ids instead of a copy each;
       // each answer's records are let go as soon as their ids are read.
+      // Asked for as ids alone (an extension: the records' JSON is most of a boot's setup); an API
+      // without it (upstream BOS) answers the records, whose ids are read.
+      const headers = { accept: `${IDS_MEDIA_TYPE}, application/json;q=0.9` };
       const send = async (body: unknown): Promise<void> => {
-        const answer = expectArray<Component>(await this.http.patch('/components', { body, query }), 'bos', 'PATCH', '/components');
-        for (const c of answer) out.push({ id: c?.id } as Component);
+        const answer = expectArray<Component | string>(await this.http.patch('/components', { body, query, headers }), 'bos', 'PATCH', '/components');
+        for (const c of answer) out.push({ id: typeof c === 'string' ? c : c?.id } as Component);
       };
       await sendGrouped(patches, opts.chunkSize ?? 0, send);
       return out;

@@ -20,6 +20,12 @@ export function emptyStagedState(): StagedState {
 /** The request header that names the caller's tenant (docs/api.md, "Tenancy"). */
 export const TENANT_HEADER = 'Cray-Tenant-Name';
 
+/**
+ * Asked for in `Accept` on a bulk component write, the answer is the ids written, a JSON array of
+ * strings, not their records (docs/api.md, "Ids of the records written").
+ */
+export const IDS_MEDIA_TYPE = 'application/vnd.bos.ids+json';
+
 /** Name pattern shared by sessions, session templates and boot sets. */
 export const NAME_PATTERN = /^[a-zA-Z0-9](?:[-._a-zA-Z0-9]{0,125}[a-zA-Z0-9])?$/;
 

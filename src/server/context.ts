@@ -8,6 +8,7 @@ import type { HsmClient, ImsClient, S3Client, TenantClient } from '../clients/ty
 import { formatTimestamp, type Clock } from '../common/clock.js';
 import { TENANT_HEADER } from '../common/constants.js';
 import { OPTION_DEFAULTS, OPTION_NAMES, resolveOptions, type Options } from '../common/options.js';
+import { IDS_MEDIA_TYPE } from '../common/constants.js';
 import type { BootArtifactsRecord, Component, ComponentPatch } from '../common/types.js';
 import { pinoLevel } from '../log.js';
 import { badRequest, invalidTenant, Problem } from './problem.js';
@@ -205,7 +206,22 @@ export function sendWritten(req: FastifyRequest, reply: FastifyReply, body: unkn
  */
 export function sendWrittenComponents(req: FastifyRequest, reply: FastifyReply, records: readonly Component[]): FastifyReply {
   if (prefersMinimal(req)) return reply.code(204).header('preference-applied', 'return=minimal').send();
+  if (accepts(req, IDS_MEDIA_TYPE)) return sendJsonItems(reply, 200, records, idJson, IDS_MEDIA_TYPE);
   return sendJsonItems(reply, 200, records, storedPieces);
+}
+
+const idJson = (c: Component): string[] => [JSON.stringify(c.id)];
+
+/** Whether the Accept header names `type` (with any quality above 0). */
+export function accepts(req: FastifyRequest, type: string): boolean {
+  const accept = req.headers.accept;
+  if (!accept || !accept.includes(type)) return false;
+  return accept.split(',').some((range) => {
+    const [name, ...params] = range.split(';').map((p) => p.trim());
+    if (name !== type) return false;
+    const q = params.find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
 }
 
 /** Send a JSON answer (serialised here: plain JSON.stringify is the fastest path for large arrays). */

@@ -9,7 +9,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { shownStatus } from '../common/status.js';
 import { STATUS_VIEW_MEDIA_TYPE, statusViewShowing } from '../common/status-view.js';
 import type { Component } from '../common/types.js';
-import { sendJsonItems } from './context.js';
+import { accepts, sendJsonItems } from './context.js';
 import { outputPieces } from './record-json.js';
 
 /**
@@ -64,18 +64,6 @@ function listingTag(records: readonly Shown[], view: boolean): string {
   return `"${TAG_PREFIX}${view ? '.sv' : ''}.${records.length}.${createHash('sha1').update(numbers).digest('base64url')}"`;
 }
 
-/** Whether the Accept header asks for status views (with any quality above 0). */
-function wantsStatusView(req: FastifyRequest): boolean {
-  const accept = req.headers.accept;
-  if (!accept || !accept.includes(STATUS_VIEW_MEDIA_TYPE)) return false;
-  return accept.split(',').some((range) => {
-    const [type, ...params] = range.split(';').map((p) => p.trim());
-    if (type !== STATUS_VIEW_MEDIA_TYPE) return false;
-    const q = params.find((p) => p.startsWith('q='));
-    return q === undefined || Number(q.slice(2)) > 0;
-  });
-}
-
 /** Whether an If-None-Match header (a list of tags, or `*`) names `tag`; weak tags compare equal to strong ones. */
 function noneMatchHas(header: string | string[] | undefined, tag: string): boolean {
   if (header === undefined) return false;
@@ -86,7 +74,7 @@ function noneMatchHas(header: string | string[] | undefined, tag: string): boole
 /** A listing: 304 when the client already holds it (If-None-Match), else the records' cached JSON; with its tag either way. */
 export function sendListing(req: FastifyRequest, reply: FastifyReply, recs: readonly Component[]): FastifyReply {
   const records = recs.map(shownOf);
-  const view = wantsStatusView(req);
+  const view = accepts(req, STATUS_VIEW_MEDIA_TYPE);
   const tag = listingTag(records, view);
   reply.header('etag', tag);
   reply.header('vary', 'Accept');

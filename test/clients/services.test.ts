@@ -12,6 +12,7 @@ import { ServiceError } from '../../src/clients/types.js';
 import { OPTION_DEFAULTS, type Options } from '../../src/common/options.js';
 import type { Component } from '../../src/common/types.js';
 import { STATUS_VIEW_MEDIA_TYPE } from '../../src/common/status-view.js';
+import { IDS_MEDIA_TYPE } from '../../src/common/constants.js';
 import { FAST_RETRY, startFake, type Fake, type Handler } from './fake-server.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -262,6 +263,17 @@ describe('BOS client', () => {
     expect((await bos.patchComponents(patches, { chunkSize: 2 }))[0]).toEqual({ id: ids(5)[0], error: 'e', enabled: true, desired_state: { configuration: 'c' } });
     expect(await bos.patchComponents(patches, { chunkSize: 2, skipBadIds: true, idsOnly: true })).toEqual(ids(5).filter((id) => id !== 'x00003').map((id) => ({ id })));
     expect(f.seen.slice(3).map((s) => [(s.body as unknown[]).length, s.query.skip_bad_ids])).toEqual([[2, 'True'], [2, 'True'], [1, 'True']]);
+  });
+
+  it('bulk PATCH with idsOnly asks for the ids written alone, and takes them from an API that answers so', async () => {
+    const f = await fake((req) => {
+      const written = (req.body as { id: string }[]).map((p) => p.id).filter((id) => id !== 'x00002');
+      return req.headers.accept?.includes(IDS_MEDIA_TYPE) ? { body: written, headers: { 'content-type': IDS_MEDIA_TYPE } } : { body: written.map((id) => ({ id })) };
+    });
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    const patches: Partial<Component>[] = ids(3).map((id, i) => ({ id, error: `e${i}` }));
+    expect(await bos.patchComponents(patches, { skipBadIds: true, idsOnly: true })).toEqual([{ id: 'x00000' }, { id: 'x00001' }]);
+    expect(f.seen[0]!.headers.accept).toBe(`${IDS_MEDIA_TYPE}, application/json;q=0.9`);
   });
 
   it('bulk PATCH with idsOnly sends identical patches by id filter, chunked, and keeps the ids found', async () => {

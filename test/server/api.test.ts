@@ -269,6 +269,32 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       expect(JSON.parse(refused.text).detail).toBe("Component 'nope' does not exist");
     });
 
+    it('bulk component writes asked for with Accept: application/vnd.bos.ids+json answer the ids written (extension)', async () => {
+      await putComponents([{ id: 'i1', enabled: false }, { id: 'i2', enabled: false }, { id: 'i3', enabled: false }]);
+      const send = async (method: string, path: string, body: unknown, accept: string) => {
+        const res = await fetch(api.url + path, { method, headers: { 'content-type': 'application/json', accept }, body: JSON.stringify(body) });
+        return { status: res.status, type: res.headers.get('content-type'), body: JSON.parse(await res.text()) as unknown };
+      };
+      const ask = 'application/vnd.bos.ids+json, application/json;q=0.9';
+      const cases: [string, string, unknown, string[]][] = [
+        ['PATCH', '/v2/components?skip_bad_ids=true', [{ id: 'i3', error: 'a' }, { id: 'nope', error: 'a' }, { id: 'i1', error: 'a' }], ['i3', 'i1']],
+        ['PATCH', '/v2/components?skip_bad_ids=true', { patch: { error: 'b' }, filters: { ids: 'i2,nope,i1' } }, ['i2', 'i1']],
+        ['PUT', '/v2/components', [{ id: 'i4', enabled: false, error: 'c' }], ['i4']],
+      ];
+      for (const [method, path, body, written] of cases) {
+        const res = await send(method, path, body, ask);
+        expect([method, res.status, res.type, res.body]).toEqual([method, 200, 'application/vnd.bos.ids+json', written]);
+      }
+      expect((await stored('i1'))!.error).toBe('b');
+      expect((await stored('i4'))!.error).toBe('c');
+      // Asked for at q=0, or not at all: the records, as upstream answers.
+      for (const accept of ['application/vnd.bos.ids+json;q=0, application/json', 'application/json']) {
+        const res = await send('PATCH', '/v2/components', [{ id: 'i2', error: 'd' }], accept);
+        expect(res.type).toMatch(/^application\/json/);
+        expect((res.body as Component[]).map((c) => [c.id, c.error])).toEqual([['i2', 'd']]);
+      }
+    });
+
     it('bulk PATCH, list form: 404 on the first unknown id (store unchanged), skip_bad_ids drops them', async () => {
       await putComponents([{ id: 'x1', enabled: false }, { id: 'x2', enabled: false }]);
       const miss = await api.patch('/v2/components', [
