@@ -82,6 +82,11 @@ export type BosClientOptions = Omit<HttpClientOptions, 'service' | 'baseUrl' | '
   readTimeoutSeconds?: () => number;
 };
 
+/** An Accept header asking for an extension's media type, and plain JSON from an API without it. */
+function preferring(type: string): string {
+  return `${type}, application/json;q=0.9`;
+}
+
 function tenantHeaders(tenant: string | null | undefined): Record<string, string> | undefined {
   return tenant ? { [TENANT_HEADER]: tenant } : undefined;
 }
@@ -136,7 +141,7 @@ export class HttpBosClient implements BosClient {
     if (limit > 0 && (size === 0 || size > limit)) size = limit;
     const base: Query = { ...query, page_size: size };
     // Status views where the API makes them; full records (application/json) from one that does not.
-    const headers: Record<string, string> = opts.view === 'status' ? { accept: `${STATUS_VIEW_MEDIA_TYPE}, application/json;q=0.9` } : {};
+    const headers: Record<string, string> = opts.view === 'status' ? { accept: preferring(STATUS_VIEW_MEDIA_TYPE) } : {};
     // Look-ahead: from the second page on, the next page is asked for as soon as a page's text has
     // arrived, with the cursor read from the text (the last `{"id":"…"`), so the API serialises
     // page k+1 while this process parses page k. The cursor is checked against the parsed page; a
@@ -246,11 +251,10 @@ export class HttpBosClient implements BosClient {
     }
     if (opts.idsOnly) {
       // Only which ids were written matters, not their order: identical patches (a boot set's
-      // desired state) go by id filter, one patch for thousands of ids instead of a copy each;
-      // each answer's records are let go as soon as their ids are read.
-      // Asked for as ids alone (an extension: the records' JSON is most of a boot's setup); an API
-      // without it (upstream BOS) answers the records, whose ids are read.
-      const headers = { accept: `${IDS_MEDIA_TYPE}, application/json;q=0.9` };
+      // desired state) go by id filter, one patch for thousands of ids instead of a copy each. The
+      // answers are asked for as ids alone (an extension); an API without it (upstream BOS) answers
+      // the records, each let go as soon as its id is read.
+      const headers = { accept: preferring(IDS_MEDIA_TYPE) };
       const send = async (body: unknown): Promise<void> => {
         const answer = expectArray<Component | string>(await this.http.patch('/components', { body, query, headers }), 'bos', 'PATCH', '/components');
         for (const c of answer) out.push({ id: typeof c === 'string' ? c : c?.id } as Component);
