@@ -58,10 +58,17 @@ export class ServerContext {
    * on every call.
    */
   async options(): Promise<Options> {
-    const options = resolveOptions(await this.storedOptions());
-    this.onOptions?.(options);
-    return options;
+    const stored = await this.storedOptions();
+    // Options stored as they were at the last request resolve as they did then: the options resolved
+    // then are given again (frozen, shared by the requests), instead of every value being checked again.
+    let kept = this.resolved;
+    if (!kept || !sameFlatObject(kept.stored, stored)) this.resolved = kept = { stored: { ...stored }, options: Object.freeze(resolveOptions(stored)) };
+    this.onOptions?.(kept.options);
+    return kept.options;
   }
+
+  /** The stored options of the last request that resolved them (a copy), and what they resolved to. */
+  private resolved: { stored: Record<string, unknown>; options: Options } | undefined;
 
   applyLogLevel(level: unknown): void {
     if (typeof level !== 'string') return;
@@ -103,6 +110,19 @@ export class ServerContext {
     }
     return out;
   }
+}
+
+/** The same keys in the same order, each with the same value, and none an object (whose insides could differ). */
+function sameFlatObject(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const keys = Object.keys(a);
+  const other = Object.keys(b);
+  if (keys.length !== other.length) return false;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = a[k];
+    if (k !== other[i] || (v !== null && typeof v === 'object') || !Object.is(v, b[k])) return false;
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------- request helpers
