@@ -9,7 +9,9 @@
  * not at every write and every listing of its record. The actual state's own fields (token, time)
  * differ per node and are encoded each time; its boot artifacts, like the desired and staged
  * states, are one shared object per distinct text (shareStates()), so 100,000 records hold a few
- * texts of them rather than one each.
+ * texts of them rather than one each. So are last_action, event_stats and status, which a bulk
+ * write gives thousands of records alike (a status is shown with the status computed per record:
+ * its shown texts are kept per computed status).
  * (A WeakMap from every object-valued field to its text measured slower than plain JSON.stringify
  * at 100,000 records: its lookups, and the collector's work on its entries.)
  *
@@ -18,7 +20,7 @@
  * a listing) may be given here. The texts come out as pieces to write one after the other: joined,
  * they are exactly `JSON.stringify(record)` and `JSON.stringify(outputView(record))`.
  */
-import { shownStatus } from '../common/status.js';
+import { computeStatus, shownStatus } from '../common/status.js';
 import type { Component } from '../common/types.js';
 
 /**
@@ -28,8 +30,15 @@ import type { Component } from '../common/types.js';
 const TEXT = Symbol('json');
 /** The output JSON of actual boot artifacts that hold the internal timestamp: without it. */
 const SHOWN = Symbol('shown json');
-/** States whose whole text is remembered (the actual state's is assembled: its own fields are per record). */
+/**
+ * States whose whole text is remembered when first encoded (the actual state's is assembled: its own
+ * fields are per record). The small objects records hold alike (last_action, event_stats, status)
+ * have theirs remembered only when shareStates() makes them the one object for their text: kept on
+ * every record's own, the texts would cost more memory than encoding them again.
+ */
 const STATES = new Set(['desired_state', 'staged_state']);
+/** The output JSON of a status object per computed status (a status object is shown with `status` attached). */
+const SHOWN_STATUS = Symbol('shown status json');
 
 function remember(o: object, key: symbol, text: string): string {
   if (Object.isExtensible(o)) Object.defineProperty(o, key, { value: text, enumerable: false, writable: false, configurable: false });
@@ -51,8 +60,10 @@ function keyText(key: string): string {
 
 /** `JSON.stringify(value)` as the field `key` of a record (remembered for a state object); undefined where the field is left out. */
 function fieldText(key: string, value: unknown): string | undefined {
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || !STATES.has(key)) return JSON.stringify(value);
-  return (value as Record<symbol, string | undefined>)[TEXT] ?? remember(value, TEXT, JSON.stringify(value));
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return JSON.stringify(value);
+  const known = (value as Record<symbol, string | undefined>)[TEXT];
+  if (known !== undefined) return known;
+  return STATES.has(key) ? remember(value, TEXT, JSON.stringify(value)) : JSON.stringify(value);
 }
 
 /**
@@ -124,13 +135,24 @@ class Pieces {
 
 /** States that many records hold alike: a boot set's desired state, the empty staged state. */
 const SHARED_STATES = ['desired_state', 'staged_state'] as const;
+/**
+ * Small objects that many records hold alike: what one bulk write gave them all (a last_action with
+ * its time), attempt counts, a phase. Shared, each is encoded once rather than at every write and
+ * listing of every record holding it, and 100,000 records hold a few of them rather than one each.
+ */
+const SHARED_SMALL = ['last_action', 'event_stats', 'status'] as const;
 /** One object per JSON text, for shareStates(); the oldest is let go when full. */
 const sharedStates = new Map<string, object>();
 const sharedArtifacts = new Map<string, object>();
+const sharedSmall = new Map<string, object>();
 const SHARED_MAX = 4096;
 
-/** The object already held for `text`, or `v`, now held for it. */
-function sharedFor(held: Map<string, object>, text: string, v: object): object {
+/**
+ * The object `held` has for `v`'s JSON text, or `v` itself, now held for it. The text is remembered
+ * on `v` either way: a merge may give the same new part to many records (mergeMemo()).
+ */
+function sharedFor(held: Map<string, object>, v: object): object {
+  const text = (v as Record<symbol, string | undefined>)[TEXT] ?? remember(v, TEXT, JSON.stringify(v));
   const shared = held.get(text);
   if (shared !== undefined) return shared;
   if (held.size >= SHARED_MAX) held.delete(held.keys().next().value!);
@@ -139,18 +161,28 @@ function sharedFor(held: Map<string, object>, text: string, v: object): object {
 }
 
 /**
- * `rec` with its desired and staged states, and its actual state's boot artifacts, replaced by an
- * equal object (same JSON text) that another record of the store holds, when there is one; `rec`
- * itself when nothing was replaced. 100,000 nodes of one boot set then hold one desired state and
- * one set of actual boot artifacts, each with one text, instead of a parsed copy each. Only the
- * store's own records may be given here (their states are never changed).
+ * `rec` with its desired and staged states, its last_action, event_stats and status, and its actual
+ * state's boot artifacts, replaced by an equal object (same JSON text) that another record of the
+ * store holds, when there is one; `rec` itself when nothing was replaced. 100,000 nodes of one boot
+ * set then hold one desired state and one set of actual boot artifacts, each with one text, instead
+ * of a parsed copy each. Only the store's own records may be given here (their parts are never
+ * changed).
  */
 export function shareStates(rec: Component): Component {
   let out: Record<string, unknown> | undefined;
   for (const key of SHARED_STATES) {
     const v = rec[key];
     if (!isPlainObject(v)) continue;
-    const shared = sharedFor(sharedStates, fieldText(key, v)!, v);
+    const shared = sharedFor(sharedStates, v);
+    if (shared !== v) {
+      out ??= { ...rec };
+      out[key] = shared;
+    }
+  }
+  for (const key of SHARED_SMALL) {
+    const v = rec[key] as unknown;
+    if (!isPlainObject(v)) continue;
+    const shared = sharedFor(sharedSmall, v);
     if (shared !== v) {
       out ??= { ...rec };
       out[key] = shared;
@@ -159,7 +191,7 @@ export function shareStates(rec: Component): Component {
   const actual = rec.actual_state as unknown;
   if (isPlainObject(actual) && isPlainObject(actual.boot_artifacts)) {
     const ba = actual.boot_artifacts;
-    const shared = sharedFor(sharedArtifacts, artifactsText(ba, false), ba);
+    const shared = sharedFor(sharedArtifacts, ba);
     if (shared !== ba) {
       out ??= { ...rec };
       out.actual_state = { ...actual, boot_artifacts: shared };
@@ -192,7 +224,7 @@ export function outputPieces(rec: Component): string[] {
   const p = new Pieces();
   const r = rec as unknown as Record<string, unknown>;
   const statusObject = !!r.status && typeof r.status === 'object';
-  const status = JSON.stringify(shownStatus(rec));
+  const status = shownStatusText(rec);
   for (const key of Object.keys(r)) {
     const v = r[key];
     if (key === 'actual_state' && isPlainObject(v)) {
@@ -210,6 +242,26 @@ export function outputPieces(rec: Component): string[] {
   }
   if (!statusObject) p.field('status', status);
   return p.end();
+}
+
+/**
+ * `JSON.stringify(shownStatus(rec))`, remembered per computed status on a status object that
+ * shareStates() made the one for its text (shared by many records).
+ */
+function shownStatusText(rec: Component): string {
+  const st = rec.status as unknown;
+  if (!isPlainObject(st) || (st as Record<symbol, string | undefined>)[TEXT] === undefined) return JSON.stringify(shownStatus(rec));
+  const status = computeStatus(rec);
+  let texts = (st as Record<symbol, Map<string, string> | undefined>)[SHOWN_STATUS];
+  const known = texts?.get(status);
+  if (known !== undefined) return known;
+  const text = JSON.stringify(shownStatus(rec));
+  if (texts === undefined && Object.isExtensible(st)) {
+    texts = new Map();
+    Object.defineProperty(st, SHOWN_STATUS, { value: texts, enumerable: false, writable: false, configurable: false });
+  }
+  texts?.set(status, text);
+  return text;
 }
 
 /** The UTF-8 byte length of pieces. */

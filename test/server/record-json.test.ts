@@ -63,6 +63,10 @@ describe('record JSON from remembered parts', () => {
         const merged = mergeComponent(rec, p as Partial<Component>);
         expect(joined(storedPieces(merged))).toBe(JSON.stringify(merged));
         expect(joined(outputPieces(merged))).toBe(JSON.stringify(outputView(merged)));
+        // As the store keeps it: its parts shared with equal ones other records hold.
+        const kept = shareStates(merged);
+        expect(joined(storedPieces(kept))).toBe(JSON.stringify(merged));
+        expect(joined(outputPieces(kept))).toBe(JSON.stringify(outputView(merged)));
         expect(joined(storedPieces(rec))).toBe(before.stored);
         expect(joined(outputPieces(rec))).toBe(before.shown);
       }),
@@ -106,6 +110,19 @@ describe('record JSON from remembered parts', () => {
     );
   });
 
+  it('shows a status object that records share with the status each record computes from it', () => {
+    const status = { phase: 'powering_on', status_override: '' };
+    const called = shareStates({ id: 'a', status: { ...status }, last_action: { action: 'powering_on', failed: false } } as Component);
+    const pending = shareStates({ id: 'b', status: { ...status }, last_action: { action: 'powering_off_gracefully', failed: false } } as Component);
+    expect(pending.status).toBe(called.status);
+    for (let i = 0; i < 2; i++) {
+      expect(joined(outputPieces(called))).toBe(JSON.stringify(outputView(called)));
+      expect(joined(outputPieces(pending))).toBe(JSON.stringify(outputView(pending)));
+    }
+    expect(joined(outputPieces(called))).toContain('"status":"power_on_called"');
+    expect(joined(outputPieces(pending))).toContain('"status":"power_on_pending"');
+  });
+
   it('shares equal desired and staged states, and equal actual boot artifacts, between records without changing any record or its JSON', () => {
     fc.assert(
       fc.property(fc.array(record, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(5), { minLength: 1, maxLength: 12 }), (recs, picks) => {
@@ -119,8 +136,8 @@ describe('record JSON from remembered parts', () => {
           expect(outputPieces(c).join('')).toBe(JSON.stringify(outputView(copies[i]!)));
           expect(JSON.stringify(copies[i])).toBe(before[i]); // the record given is left as it was
         });
-        // Equal states are one object now.
-        for (const key of ['desired_state', 'staged_state'] as const) {
+        // Equal states, and equal last actions, attempt counts and statuses, are one object now.
+        for (const key of ['desired_state', 'staged_state', 'last_action', 'event_stats', 'status'] as const) {
           for (let i = 0; i < shared.length; i++) {
             for (let j = 0; j < shared.length; j++) {
               const [a, b] = [shared[i]![key], shared[j]![key]];
