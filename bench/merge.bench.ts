@@ -7,6 +7,12 @@
  * and shown JSON), the live heap holding the records, and how many records (or their status objects) do not
  * share the first one's V8 hidden class. Both in one run, so the figures compare as ratios.
  *
+ * Then the same boot as the Redis store writes it: the bulk writes (every patch but the node's
+ * report) as one patch for all records, merged with and without mergeMemo() (what a bulk PATCH by id
+ * filter does, against merging the patch into each record on its own), each record written then
+ * made one with the equal parts other records hold (shareStates()) and encoded (storedPieces()), and
+ * listed (outputPieces()) after each bulk write. Both ways twice, alternating, in one run.
+ *
  *   npx tsx bench/merge.bench.ts [100000]          (npm run bench -- merge)
  */
 import { setFlagsFromString } from 'node:v8';
@@ -14,8 +20,8 @@ import { runInNewContext } from 'node:vm';
 import { copyJson } from '../src/common/copy.js';
 import { computeStatus } from '../src/common/status.js';
 import type { Component, ComponentPatch } from '../src/common/types.js';
-import { outputPieces, storedPieces } from '../src/server/record-json.js';
-import { applyAutoFields, mergeComponent } from '../src/server/rules/components.js';
+import { outputPieces, shareStates, storedPieces } from '../src/server/record-json.js';
+import { applyAutoFields, mergeComponent, mergeMemo } from '../src/server/rules/components.js';
 import { machineLine } from './scale-common.js';
 
 const N = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 100_000);
@@ -141,6 +147,41 @@ console.log(
   `merged() against spread: merges ${(spread.mergeMs / current.mergeMs).toFixed(2)}× faster, status and JSON ${(spread.useMs / current.useMs).toFixed(2)}× faster, ` +
     `live heap ${(spread.liveMiB / current.liveMiB).toFixed(2)}× smaller`,
 );
+/** The boot as the Redis store writes it (see the header); `memo`: bulk writes merged through mergeMemo(). */
+function measureStore(memo: boolean): { ms: number; liveMiB: number } {
+  const base = liveMiB();
+  let records = Array.from({ length: N }, (_, i) => shareStates(discovered(i)));
+  const shared = bootPatches();
+  const t0 = performance.now();
+  let bytes = 0;
+  for (let k = 0; k < PATCH_TEXTS.length; k++) {
+    const report = 'actual_state' in shared[k]!;
+    const m = memo && !report ? mergeMemo() : undefined;
+    records = records.map((r) => {
+      const next = shareStates(mergeComponent(r, report ? bootPatches()[k]! : shared[k]!, m));
+      for (const x of storedPieces(next)) bytes += x.length;
+      return next;
+    });
+    if (!report) for (const r of records) for (const x of outputPieces(r)) bytes += x.length;
+  }
+  const ms = performance.now() - t0;
+  if (bytes === 0) throw new Error('no JSON made');
+  const live = liveMiB() - base;
+  // Read after the heap is measured, so the records are still alive when it is.
+  if (records.length !== N) throw new Error('records lost');
+  records = [];
+  return { ms, liveMiB: live };
+}
+
+const store = [measureStore(false), measureStore(true), measureStore(false), measureStore(true)];
+const [plain, memoized] = [store[2]!, store[3]!];
+console.log('');
+console.log('| bulk writes merged | writes, encodings and listings | live heap |');
+console.log('|---|---|---|');
+console.log(`| per record | ${(plain.ms / 1000).toFixed(2)} s | ${plain.liveMiB.toFixed(1)} MiB |`);
+console.log(`| once per shared part (mergeMemo()) | ${(memoized.ms / 1000).toFixed(2)} s | ${memoized.liveMiB.toFixed(1)} MiB |`);
+console.log(`mergeMemo() against per record: ${(plain.ms / memoized.ms).toFixed(2)}× faster, live heap ${(plain.liveMiB / memoized.liveMiB).toFixed(2)}× smaller`);
+
 if (current.ownClass > N / 100) {
   console.error(`merged() records do not share hidden classes: ${current.ownClass} of ${N} status objects have one of their own`);
   process.exit(1);

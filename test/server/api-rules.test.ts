@@ -2,7 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Component, ComponentPatch } from '../../src/common/types.js';
-import { applyAutoFields, mergeComponent } from '../../src/server/rules/components.js';
+import { applyAutoFields, mergeComponent, mergeMemo } from '../../src/server/rules/components.js';
 import { extendedStatus, round2, sessionFilter } from '../../src/server/rules/sessions.js';
 import { canonicalXname } from '../../src/server/rules/templates.js';
 import { imsImageId, validationMessage } from '../../src/server/rules/validate-bootsets.js';
@@ -89,6 +89,46 @@ describe('merge', () => {
         mutateEveryObject(given);
         expect(JSON.stringify(merged)).toBe(mergedText);
       }),
+    );
+  });
+});
+
+describe('merge of one patch into many records (mergeMemo)', () => {
+  const artifacts = fc.record({ kernel: fc.string(), initrd: fc.string(), kernel_parameters: fc.string() }, { requiredKeys: [] });
+  const part = {
+    desired_state: fc.record({ boot_artifacts: artifacts, configuration: fc.string(), bss_token: fc.string() }, { requiredKeys: [] }),
+    actual_state: fc.record({ boot_artifacts: artifacts, bss_token: fc.string() }, { requiredKeys: [] }),
+    status: fc.oneof(fc.record({ phase: fc.constantFrom('', 'powering_on'), status_override: fc.string() }, { requiredKeys: [] }), fc.constant(null)),
+    last_action: fc.record({ action: fc.string(), failed: fc.boolean() }, { requiredKeys: [] }),
+    event_stats: fc.record({ power_on_attempts: fc.nat() }, { requiredKeys: [] }),
+    enabled: fc.boolean(),
+  };
+  const patch = fc.record({ ...part, error: fc.string(), session: fc.string() }, { requiredKeys: [] });
+  // Records built from a few parts each, so that records share parts, as the store's records do.
+  const pool = fc.record(Object.fromEntries(Object.entries(part).map(([k, a]) => [k, fc.array(a as fc.Arbitrary<unknown>, { minLength: 1, maxLength: 3 })])));
+  const records = pool.chain((parts) =>
+    fc.array(
+      fc.record(Object.fromEntries(Object.entries(parts).map(([k, list]) => [k, fc.constantFrom(...(list as unknown[]))])), { requiredKeys: [] }),
+      { minLength: 1, maxLength: 12 },
+    ),
+  );
+
+  it('gives each record what merging the patch into it alone gives, and changes no record and shares nothing with the patch', () => {
+    fc.assert(
+      fc.property(records, patch, (recs, p) => {
+        const stored = recs.map((r, i) => ({ id: `x${i}`, ...r }) as Component);
+        const before = stored.map((r) => JSON.stringify(r));
+        const given = structuredClone(p) as Partial<Component>;
+        const memo = mergeMemo();
+        const merged = stored.map((r) => mergeComponent(r, given, memo));
+        const alone = stored.map((r) => mergeComponent(r, structuredClone(p) as Partial<Component>));
+        expect(merged.map((r) => JSON.stringify(r))).toEqual(alone.map((r) => JSON.stringify(r)));
+        expect(stored.map((r) => JSON.stringify(r))).toEqual(before);
+        const mergedText = merged.map((r) => JSON.stringify(r));
+        mutateEveryObject(given);
+        expect(merged.map((r) => JSON.stringify(r))).toEqual(mergedText);
+      }),
+      { numRuns: 300 },
     );
   });
 });

@@ -22,9 +22,11 @@ import {
   componentFilter,
   lastWinsById,
   mergeComponent,
+  mergeMemo,
   prepareForOutput,
   tokensToResolve,
   type ComponentListQuery,
+  type MergeMemo,
 } from '../rules/components.js';
 import { check, pyRepr } from '../schema.js';
 import { compareIds, copyJson } from '../store/memory.js';
@@ -53,14 +55,14 @@ function tenantIds(ids: string[], tenantSet: Set<string> | undefined, skipBadIds
  * than the store changes at once); with it, such ids are left out. Returns the records written, in
  * order.
  */
-async function mergeEach(store: Store, ids: readonly string[], skipBadIds: boolean, patchOf: (id: string) => ComponentPatch): Promise<Component[]> {
+async function mergeEach(store: Store, ids: readonly string[], skipBadIds: boolean, patchOf: (id: string) => ComponentPatch, memo?: MergeMemo): Promise<Component[]> {
   if (!skipBadIds && ids.length > UPDATE_GROUP) {
     const stored = await store.components.getManyShared(ids);
     const missing = stored.findIndex((c) => c === undefined);
     if (missing >= 0) throw recordNotFound('Component', ids[missing]!);
   }
   const written = await store.components.update(ids, (rec, id) => {
-    if (rec) return mergeComponent(rec, patchOf(id));
+    if (rec) return mergeComponent(rec, patchOf(id), memo);
     if (!skipBadIds) throw recordNotFound('Component', id);
     return undefined;
   });
@@ -170,7 +172,8 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
       if (!filters.ids && !filters.session) throw badRequest('No filter provided.');
       applyAutoFields(patch, now, await ctx.artifactsFor([patch]));
       if (filters.ids) {
-        merged = await mergeEach(store, tenantIds([...new Set(filters.ids.split(','))], tenantSet, skipBadIds), skipBadIds, () => patch);
+        // One patch for every id: records sharing a part get one merged part (mergeMemo()).
+        merged = await mergeEach(store, tenantIds([...new Set(filters.ids.split(','))], tenantSet, skipBadIds), skipBadIds, () => patch, mergeMemo());
       } else {
         const session = filters.session!;
         const inSession = (c: Component) => c.session === session && (!tenantSet || tenantSet.has(c.id));

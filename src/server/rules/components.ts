@@ -78,26 +78,61 @@ const copy = copyJson;
  * it does not change is shared with `record` (so the store's own record can be merged into without a
  * copy, as long as neither is changed in place afterwards). Keys keep the order an in-place merge gives.
  */
-export function mergeComponent(record: Component, patch: ComponentPatch): Component {
+export function mergeComponent(record: Component, patch: ComponentPatch, memo?: MergeMemo): Component {
   const r: Obj = merged(record);
   for (const [key, value] of Object.entries(patch)) {
     if (key === 'id') continue;
     const target = r[key];
     if (STATE_KEYS.has(key) && isObj(value) && isObj(target)) {
-      const state: Obj = merged(target);
-      for (const [k, v] of Object.entries(value)) {
-        const artifacts = state.boot_artifacts;
-        if (k === 'boot_artifacts' && isObj(v) && isObj(artifacts)) state.boot_artifacts = merged(artifacts, v as Obj);
-        else state[k] = copy(v);
-      }
-      r[key] = state;
+      r[key] = remembered(memo, key, target, () => mergedState(target, value));
     } else if (SHALLOW_KEYS.has(key) && isObj(value) && isObj(target)) {
-      r[key] = merged(target, value);
+      r[key] = remembered(memo, key, target, () => merged(target, value));
+    } else if (memo && value !== null && typeof value === 'object') {
+      let copied = memo.copies.get(key);
+      if (copied === undefined) memo.copies.set(key, (copied = copy(value)));
+      r[key] = copied;
     } else {
       r[key] = copy(value);
     }
   }
   return r as unknown as Component;
+}
+
+/**
+ * What mergeComponent() made of one patch, for the next record it merges the same patch into: a
+ * part depends only on the record's part and the patch, so records that share a part (a boot set's
+ * desired state, a status) get one merged part, made once, and a value the patch sets is copied
+ * once. For a patch given to many records (a bulk PATCH by id filter); one memo per patch object.
+ */
+export interface MergeMemo {
+  /** Per field, the record's part → the part merged from it. */
+  parts: Map<string, WeakMap<object, Obj>>;
+  /** Per field, the copy of the patch's value set in place of the record's. */
+  copies: Map<string, unknown>;
+}
+
+export function mergeMemo(): MergeMemo {
+  return { parts: new Map(), copies: new Map() };
+}
+
+function remembered(memo: MergeMemo | undefined, key: string, target: Obj, make: () => Obj): Obj {
+  if (!memo) return make();
+  let byPart = memo.parts.get(key);
+  if (byPart === undefined) memo.parts.set(key, (byPart = new WeakMap()));
+  let out = byPart.get(target);
+  if (out === undefined) byPart.set(target, (out = make()));
+  return out;
+}
+
+/** A state merged key by key, boot_artifacts one level deeper. */
+function mergedState(target: Obj, value: Obj): Obj {
+  const state: Obj = merged(target);
+  for (const [k, v] of Object.entries(value)) {
+    const artifacts = state.boot_artifacts;
+    if (k === 'boot_artifacts' && isObj(v) && isObj(artifacts)) state.boot_artifacts = merged(artifacts, v as Obj);
+    else state[k] = copy(v);
+  }
+  return state;
 }
 
 /**
