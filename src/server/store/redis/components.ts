@@ -356,8 +356,10 @@ export class RedisComponents implements ComponentTable {
 
   /** Whole records, written whatever is stored: nothing to read or watch. */
   async putMany(records: readonly Component[], meta?: WriteMeta): Promise<void> {
-    // Handed-over records are kept as they are; copies share the states equal to other records'.
-    const byId = new Map((meta?.handover ? records : records.map((r) => shareStates(copyJson(r)))).map((r) => [r.id, r]));
+    // Kept sharing the parts equal to other records' (handed-over records as they are, others copied
+    // first): discovery writes 100,000 records alike but for their ids, and a bulk PATCH then merges
+    // each shared part once (mergeMemo()).
+    const byId = new Map(records.map((r) => shareStates(meta?.handover ? r : copyJson(r))).map((r) => [r.id, r]));
     await this.writer.submit([...byId.keys()], (_cur, id) => byId.get(id), true);
   }
 
