@@ -338,13 +338,14 @@ async function exec(r: Redis, w: Encoded, watched: boolean): Promise<'ok' | null
   }
   // The commands are sent one by one in this turn of the event loop, so nothing else can come between
   // them on the connection; an ioredis MULTI pipeline would first copy every value into one buffer.
-  // Corked, they leave in one write to the socket instead of one each.
-  r.stream.cork();
+  // Corked, they leave in one write to the socket instead of one each (none while reconnecting).
+  const stream = r.stream as Redis['stream'] | undefined;
+  stream?.cork();
   const queued: Promise<unknown>[] = [r.call('MULTI')];
   for (let i = 0; i < flat.length; i += MSET_CHUNK * 2) queued.push(r.mset(flat.slice(i, i + MSET_CHUNK * 2)));
   if (deleted.length > 0) queued.push(r.del(...deleted));
   const done = r.call('EXEC') as Promise<unknown[] | null>;
-  r.stream.uncork();
+  stream?.uncork();
   // A command refused while queueing fails EXEC too (EXECABORT), which is what is reported.
   await Promise.all(queued.map((p) => p.catch(noop)));
   const results = await done;
