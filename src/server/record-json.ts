@@ -58,7 +58,11 @@ function keyText(key: string): string {
   return t;
 }
 
-/** `JSON.stringify(value)` as the field `key` of a record (remembered for a state object); undefined where the field is left out. */
+/**
+ * `JSON.stringify(value)` as the field `key` of a record, undefined where the field is left out: the
+ * text kept on an object when it has one (a state, or a part shareStates() holds), a state's kept
+ * when first made.
+ */
 function fieldText(key: string, value: unknown): string | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return JSON.stringify(value);
   const known = (value as Record<symbol, string | undefined>)[TEXT];
