@@ -137,18 +137,24 @@ class Pieces {
   }
 }
 
-/** States that many records hold alike: a boot set's desired state, the empty staged state. */
-const SHARED_STATES = ['desired_state', 'staged_state'] as const;
-/**
- * Small objects that many records hold alike: what one bulk write gave them all (a last_action with
- * its time), attempt counts, a phase. Shared, each is encoded once rather than at every write and
- * listing of every record holding it, and 100,000 records hold a few of them rather than one each.
- */
-const SHARED_SMALL = ['last_action', 'event_stats', 'status'] as const;
 /** One object per JSON text, for shareStates(); the oldest is let go when full. */
 const sharedStates = new Map<string, object>();
 const sharedArtifacts = new Map<string, object>();
 const sharedSmall = new Map<string, object>();
+/**
+ * The fields shareStates() shares whole, each with the objects held for it: states many records hold
+ * alike (a boot set's desired state, the empty staged state), and small objects (what one bulk write
+ * gave them all, a last_action with its time; attempt counts; a phase), kept apart so that their many
+ * texts do not push the states out. Shared, each is encoded once rather than at every write and
+ * listing of every record holding it, and 100,000 records hold a few of them rather than one each.
+ */
+const SHARED_FIELDS: readonly (readonly [keyof Component, Map<string, object>])[] = [
+  ['desired_state', sharedStates],
+  ['staged_state', sharedStates],
+  ['last_action', sharedSmall],
+  ['event_stats', sharedSmall],
+  ['status', sharedSmall],
+];
 const SHARED_MAX = 4096;
 
 /**
@@ -174,19 +180,10 @@ function sharedFor(held: Map<string, object>, v: object): object {
  */
 export function shareStates(rec: Component): Component {
   let out: Record<string, unknown> | undefined;
-  for (const key of SHARED_STATES) {
-    const v = rec[key];
-    if (!isPlainObject(v)) continue;
-    const shared = sharedFor(sharedStates, v);
-    if (shared !== v) {
-      out ??= { ...rec };
-      out[key] = shared;
-    }
-  }
-  for (const key of SHARED_SMALL) {
+  for (const [key, held] of SHARED_FIELDS) {
     const v = rec[key] as unknown;
     if (!isPlainObject(v)) continue;
-    const shared = sharedFor(sharedSmall, v);
+    const shared = sharedFor(held, v);
     if (shared !== v) {
       out ??= { ...rec };
       out[key] = shared;
