@@ -13,7 +13,7 @@ import { createServices, gatewayUrls, storeBootArtifacts, type ClosableServices 
 import type { HsmClient, ImsClient, S3Client, TenantClient } from './clients/types.js';
 import { LocalChangeBus, RedisChangeBus, type ChangeBus } from './events/bus.js';
 import { parseRedisTarget } from './clients/redis-target.js';
-import { stopController } from './clients/deadline.js';
+import { bounded, stopController } from './clients/deadline.js';
 import { wakeOnChanges } from './events/wiring.js';
 import type { Logger } from './log.js';
 import { createMetrics, Registry, withProcessMetrics } from './metrics.js';
@@ -84,6 +84,36 @@ function isApiPath(path: string): boolean {
   return path === '/' || path === '/v2' || path.startsWith('/v2/') || path === '/apis/bos' || path.startsWith('/apis/bos/') || path === '/ui' || path.startsWith('/ui/');
 }
 
+/**
+ * The API's clients of the tenant service, S3, IMS and HSM for a system whose services are made once
+ * its port is known (`need()` gives them then). A request's calls are bounded by its deadline
+ * through within(), as with `bos serve`'s own clients.
+ */
+export function lateClients(need: () => Pick<ClosableServices, 'tenants' | 's3' | 'ims' | 'hsm'>): { tenants: TenantClient; s3: S3Client; ims: ImsClient; hsm: HsmClient } {
+  return {
+    tenants: { tenantXnames: (t) => need().tenants.tenantXnames(t), within: (d) => bounded(need().tenants, d) },
+    s3: {
+      getObject: (url, o) => need().s3.getObject(url, o),
+      headObject: (url) => need().s3.headObject(url),
+      within: (d) => bounded(need().s3, d),
+    },
+    ims: {
+      getImage: (id) => need().ims.getImage(id),
+      listImages: () => need().ims.listImages(),
+      tagImage: (id, k, v, op) => need().ims.tagImage(id, k, v, op),
+      within: (d) => bounded(need().ims, d),
+    },
+    hsm: {
+      listComponents: () => need().hsm.listComponents(),
+      queryComponents: (ids, o) => need().hsm.queryComponents(ids, o),
+      listGroups: () => need().hsm.listGroups(),
+      listPartitions: () => need().hsm.listPartitions(),
+      lockedNodes: () => need().hsm.lockedNodes(),
+      within: (d) => bounded(need().hsm, d),
+    },
+  };
+}
+
 /** Start API + simulator + operators; resolves once everything listens. */
 export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
   const clock = opts.clock ?? systemClock;
@@ -107,28 +137,10 @@ export async function startSystem(opts: SystemOptions): Promise<RunningSystem> {
 
   // Services are created once the port is known; the API reaches tenants, S3, IMS and HSM through them.
   let services: ClosableServices | undefined;
-  const need = () => {
+  const { tenants, s3, ims, hsm } = lateClients(() => {
     if (!services) throw new Error('the system is still starting');
     return services;
-  };
-  const tenants: TenantClient = { tenantXnames: (t) => need().tenants.tenantXnames(t) };
-  const s3: S3Client = {
-    getObject: (url, o) => need().s3.getObject(url, o),
-    headObject: (url) => need().s3.headObject(url),
-  };
-  const ims: ImsClient = {
-    getImage: (id) => need().ims.getImage(id),
-    listImages: () => need().ims.listImages(),
-    tagImage: (id, k, v, op) => need().ims.tagImage(id, k, v, op),
-  };
-
-  const hsm: HsmClient = {
-    listComponents: () => need().hsm.listComponents(),
-    queryComponents: (ids, o) => need().hsm.queryComponents(ids, o),
-    listGroups: () => need().hsm.listGroups(),
-    listPartitions: () => need().hsm.listPartitions(),
-    lockedNodes: () => need().hsm.lockedNodes(),
-  };
+  });
 
   const app = await buildApp({
     store,

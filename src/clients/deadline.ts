@@ -1,7 +1,8 @@
 /**
- * Deadlines of the calls an API request makes to other services (IMS, S3, the tenant service): the
- * API runs each request's handler inside `withCallDeadline()`, and every client call made meanwhile,
- * however deep, is bounded by it (docs/operations.md):
+ * Deadlines of the calls an API request makes to other services (IMS, S3, HSM, the tenant service):
+ * the API gives each request a `CallDeadline` (`callDeadline()`), and the clients it calls for the
+ * request are views bound to it (`within()`, `bounded()`), so every call they make, however deep,
+ * is bounded by it (docs/operations.md):
  *
  *   - the request as a whole ends its calls at its deadline (30 s by default);
  *   - no retry starts later than a few seconds after the request began, so a service that refuses
@@ -10,10 +11,11 @@
  *   - a service that failed once in the request (no connection, no answer, 5xx) is not asked again
  *     by it: later calls fail at once with the same error.
  *
- * Calls made outside a request (the operators' passes) keep their own retry policy; they end when the
- * process stops (the clients' stop signal).
+ * The deadline is handed over explicitly rather than found through AsyncLocalStorage: on Node 20 that
+ * puts a hook on every promise of the process, which every state report pays for (bench/RESULTS.md).
+ * Calls made outside a request (the operators' passes) keep their own retry policy; they end when
+ * the process stops (the clients' stop signal).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { setMaxListeners } from 'node:events';
 import type { ServiceName } from './types.js';
 
@@ -38,14 +40,24 @@ export interface CallDeadlineSettings {
 export const DEFAULT_DEADLINE_SECONDS = 30;
 const DEFAULT_RETRY_WINDOW_SECONDS = 4;
 
-const scope = new AsyncLocalStorage<CallDeadline>();
-
-/** Run `fn` with its downstream calls bounded as one request's. */
-export function withCallDeadline<T>(settings: CallDeadlineSettings, fn: () => Promise<T>): Promise<T> {
+/** The deadline of the calls of a request that begins `now` (ms since the epoch). */
+export function callDeadline(settings: CallDeadlineSettings = {}, now = Date.now()): CallDeadline {
   const deadlineMs = (settings.deadlineSeconds ?? DEFAULT_DEADLINE_SECONDS) * 1000;
   const windowMs = Math.min((settings.retryWindowSeconds ?? DEFAULT_RETRY_WINDOW_SECONDS) * 1000, Math.max(0, deadlineMs - 1000));
-  const now = Date.now();
-  return scope.run(new RequestDeadline(now + deadlineMs, now + windowMs), fn);
+  return new RequestDeadline(now + deadlineMs, now + windowMs);
+}
+
+/** A client that can give a view of itself bounded by a request's deadline. */
+export interface Boundable<T> {
+  /** This client with every call bounded by `deadline`; it shares the connections. */
+  within?(deadline: CallDeadline): T;
+}
+
+/** `client` bounded by `deadline` when it can be (a client of src/clients); as it is otherwise (a test's fake). */
+export function bounded<T extends Boundable<T>>(client: T, deadline: CallDeadline): T;
+export function bounded<T extends Boundable<T>>(client: T | undefined, deadline: CallDeadline): T | undefined;
+export function bounded<T extends Boundable<T>>(client: T | undefined, deadline: CallDeadline): T | undefined {
+  return client?.within ? client.within(deadline) : client;
 }
 
 /**
@@ -64,11 +76,6 @@ class RequestDeadline implements CallDeadline {
   get signal(): AbortSignal {
     return (this.timer ??= AbortSignal.timeout(Math.max(0, this.deadlineAt - Date.now())));
   }
-}
-
-/** The deadline of the API request this code runs for, if any. */
-export function currentCallDeadline(): CallDeadline | undefined {
-  return scope.getStore();
 }
 
 /** A signal aborted when any of `signals` is (undefined ones are left out). */

@@ -1,5 +1,6 @@
 /** Hardware State Manager client (docs/services.md, "HSM"). */
-import { expectArray, HttpClient, jsonType, type HttpClientOptions } from './http.js';
+import { clientWithin, expectArray, HttpClient, jsonType, type HttpClientOptions } from './http.js';
+import type { CallDeadline } from './deadline.js';
 import { ServiceError, type HsmClient, type HsmComponent, type HsmGroup, type HsmPartition } from './types.js';
 
 export type HsmClientOptions = Omit<HttpClientOptions, 'service' | 'baseUrl'>;
@@ -31,6 +32,10 @@ export class HttpHsmClient implements HsmClient {
 
   close(): void {
     this.http.close();
+  }
+
+  within(deadline: CallDeadline): HttpHsmClient {
+    return clientWithin(this, deadline);
   }
 
   async listComponents(): Promise<HsmComponent[]> {

@@ -13,7 +13,7 @@ import https from 'node:https';
 import { readFile, stat } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry from 'p-retry';
-import { anySignal, currentCallDeadline } from './deadline.js';
+import { anySignal, type CallDeadline } from './deadline.js';
 import { ServiceError, type ServiceName } from './types.js';
 
 // ---------------------------------------------------------------- hooks and policies
@@ -234,11 +234,21 @@ export interface HttpResponse<T = unknown> {
   body: T;
 }
 
+/**
+ * A view of a client whose only state is its `http`, set in its constructor: the same client seen
+ * through a prototype, with every call bounded by an API request's deadline (deadline.ts).
+ */
+export function clientWithin<T extends { readonly http: HttpClient }>(client: T, deadline: CallDeadline): T {
+  return Object.create(client, { http: { value: client.http.within(deadline) } }) as T;
+}
+
 export class HttpClient {
   readonly service: ServiceName;
   readonly baseUrl: string;
   private readonly agent: http.Agent;
   private readonly opts: HttpClientOptions;
+  /** The API request whose deadline bounds every call (a view made by within()), if any. */
+  private readonly deadline: CallDeadline | undefined;
 
   constructor(opts: HttpClientOptions) {
     this.opts = opts;
@@ -257,6 +267,11 @@ export class HttpClient {
   /** Release pooled connections. */
   close(): void {
     this.agent.destroy();
+  }
+
+  /** This client with every call bounded by an API request's deadline (deadline.ts); it shares the connections. */
+  within(deadline: CallDeadline): HttpClient {
+    return Object.create(this, { deadline: { value: deadline } }) as HttpClient;
   }
 
   async get<T = unknown>(path: string, opts: RequestOptions = {}): Promise<T> {
@@ -299,8 +314,8 @@ export class HttpClient {
     const fail = (status: number | undefined, message: string, token?: string) =>
       new ServiceError(this.service, method, endpoint, status, scrub(message, token));
 
-    // Inside an API request, the request's deadline bounds the call too (deadline.ts).
-    const deadline = currentCallDeadline();
+    // For an API request, the request's deadline bounds the call too (deadline.ts).
+    const deadline = this.deadline;
     const earlier = deadline?.failed.get(this.service);
     if (earlier) throw fail(undefined, `not asked again in this request after: ${earlier.message}`);
     const signal = anySignal(this.opts.signal, deadline?.signal);

@@ -1,5 +1,6 @@
 /** Image Management Service v3 client (docs/services.md, "IMS"). */
-import { expectArray, HttpClient, jsonType, type HttpClientOptions } from './http.js';
+import { clientWithin, expectArray, HttpClient, jsonType, type HttpClientOptions } from './http.js';
+import type { CallDeadline } from './deadline.js';
 import { ServiceError, type ImsClient, type ImsImage } from './types.js';
 
 export type ImsClientOptions = Omit<HttpClientOptions, 'service' | 'baseUrl'>;
@@ -30,6 +31,10 @@ export class HttpImsClient implements ImsClient {
 
   close(): void {
     this.http.close();
+  }
+
+  within(deadline: CallDeadline): HttpImsClient {
+    return clientWithin(this, deadline);
   }
 
   async getImage(id: string): Promise<ImsImage> {

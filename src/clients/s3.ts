@@ -7,7 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, S3Client as AwsS3Client } from '@aws-sdk/client-s3';
-import { anySignal, currentCallDeadline } from './deadline.js';
+import { anySignal, type CallDeadline } from './deadline.js';
 import { report, type RequestHook } from './http.js';
 import { ServiceError, type S3Client, type S3Object } from './types.js';
 
@@ -116,10 +116,26 @@ export class AwsS3ObjectClient implements S3Client {
     this.client = undefined;
   }
 
-  async getObject(url: string, opts: GetObjectOptions = {}): Promise<S3Object> {
+  /** This client with every call bounded by an API request's deadline (deadline.ts); it shares the SDK client. */
+  within(deadline: CallDeadline): S3Client {
+    return {
+      getObject: (url, opts) => this.getObjectBy(url, opts, deadline),
+      headObject: (url) => this.headObjectBy(url, deadline),
+    };
+  }
+
+  getObject(url: string, opts: GetObjectOptions = {}): Promise<S3Object> {
+    return this.getObjectBy(url, opts, undefined);
+  }
+
+  headObject(url: string): Promise<{ etag?: string; contentLength?: number }> {
+    return this.headObjectBy(url, undefined);
+  }
+
+  private async getObjectBy(url: string, opts: GetObjectOptions = {}, deadline: CallDeadline | undefined): Promise<S3Object> {
     const client = this.sdk('GET', url);
     const { bucket, key } = this.parse('GET', url);
-    return this.timed('GET', url, async (abortSignal) => {
+    return this.timed('GET', url, deadline, async (abortSignal) => {
       const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });
       const stream = res.Body as Readable | undefined;
       const declared = typeof res.ContentLength === 'number' ? res.ContentLength : undefined;
@@ -146,10 +162,10 @@ export class AwsS3ObjectClient implements S3Client {
     });
   }
 
-  async headObject(url: string): Promise<{ etag?: string; contentLength?: number }> {
+  private async headObjectBy(url: string, deadline: CallDeadline | undefined): Promise<{ etag?: string; contentLength?: number }> {
     const client = this.sdk('HEAD', url);
     const { bucket, key } = this.parse('HEAD', url);
-    return this.timed('HEAD', url, async (abortSignal) => {
+    return this.timed('HEAD', url, deadline, async (abortSignal) => {
       const res = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), { abortSignal });
       return { etag: res.ETag, contentLength: res.ContentLength };
     });
@@ -163,9 +179,8 @@ export class AwsS3ObjectClient implements S3Client {
     }
   }
 
-  /** Run an SDK call, bounded by the stop signal and, inside an API request, its deadline (deadline.ts). */
-  private async timed<T>(method: string, url: string, fn: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
-    const deadline = currentCallDeadline();
+  /** Run an SDK call, bounded by the stop signal and, for an API request, its deadline (deadline.ts). */
+  private async timed<T>(method: string, url: string, deadline: CallDeadline | undefined, fn: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> {
     const earlier = deadline?.failed.get('s3');
     if (earlier) throw new ServiceError('s3', method, url, undefined, `not asked again in this request after: ${earlier.message}`);
     const signal = anySignal(this.cfg.signal, deadline?.signal);

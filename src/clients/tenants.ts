@@ -1,5 +1,6 @@
 /** Tenant service (TAPMS) client (docs/services.md, "The tenant service"). */
-import { FIXED_READ_TIMEOUT_SECONDS, HttpClient, type HttpClientOptions } from './http.js';
+import { clientWithin, FIXED_READ_TIMEOUT_SECONDS, HttpClient, type HttpClientOptions } from './http.js';
+import type { CallDeadline } from './deadline.js';
 import { ServiceError, type TenantClient } from './types.js';
 
 const DEFAULT_TENANTS_URL = 'http://cray-tapms/v1alpha3';
@@ -19,6 +20,10 @@ export class HttpTenantClient implements TenantClient {
 
   close(): void {
     this.http.close();
+  }
+
+  within(deadline: CallDeadline): HttpTenantClient {
+    return clientWithin(this, deadline);
   }
 
   async tenantXnames(tenant: string): Promise<Set<string> | null> {

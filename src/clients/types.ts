@@ -4,6 +4,7 @@
  * same wire. Clients know URLs and payloads, never policy.
  */
 import type { BootArtifactsRecord, Component, Session, SessionTemplate } from '../common/types.js';
+import type { Boundable } from './deadline.js';
 
 /** A failed downstream call. `service` names the service in errors a component records. */
 export class ServiceError extends Error {
@@ -118,7 +119,7 @@ export interface HsmLock {
   CreatedTime?: string;
   ExpirationTime?: string;
 }
-export interface HsmClient {
+export interface HsmClient extends Boundable<HsmClient> {
   /** GET /State/Components (every component). */
   listComponents(): Promise<HsmComponent[]>;
   /** POST /State/Components/Query; empty ids → [] without a call. */
@@ -130,7 +131,7 @@ export interface HsmClient {
 }
 
 // ---------------------------------------------------------------- TAPMS
-export interface TenantClient {
+export interface TenantClient extends Boundable<TenantClient> {
   /** Union of status.tenantresources[].xnames; null when the tenant does not exist (404). '' → empty set, no call. */
   tenantXnames(tenant: string): Promise<Set<string> | null>;
 }
@@ -183,7 +184,7 @@ export interface ImsImage {
   link?: { path: string; etag?: string; type?: string } | null;
   metadata?: Record<string, string>;
 }
-export interface ImsClient {
+export interface ImsClient extends Boundable<ImsClient> {
   getImage(id: string): Promise<ImsImage>;
   listImages(): Promise<ImsImage[]>;
   tagImage(id: string, key: string, value?: string, operation?: 'set' | 'remove'): Promise<void>;
@@ -195,7 +196,7 @@ export interface S3Object {
   etag?: string;
   contentLength?: number;
 }
-export interface S3Client {
+export interface S3Client extends Boundable<S3Client> {
   /**
    * GetObject on an `s3://bucket/key` URL. With `maxBytes`, reading stops once the object is known to
    * be larger: `contentLength` then exceeds maxBytes and the body is empty or partial.

@@ -9,7 +9,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyError, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import { DEFAULT_DEADLINE_SECONDS, withCallDeadline } from '../clients/deadline.js';
+import { callDeadline, DEFAULT_DEADLINE_SECONDS } from '../clients/deadline.js';
 import { ServiceError, type HsmClient, type ImsClient, type S3Client, type TenantClient } from '../clients/types.js';
 import { systemClock, type Clock } from '../common/clock.js';
 import { isOptionName, type Options } from '../common/options.js';
@@ -232,8 +232,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   componentRoutes(ctx, routes);
   templateRoutes(ctx, routes);
   sessionRoutes(ctx, routes);
+  // Every request's calls to other services are bounded from the moment it reaches its route.
   const deadline = { deadlineSeconds: opts.deadlineSeconds ?? DEFAULT_DEADLINE_SECONDS };
-  routes.mount(app, opts.prefixes ?? [''], (handler) => (req, reply) => withCallDeadline(deadline, () => handler(req, reply)));
+  app.decorateRequest('callDeadline', null);
+  routes.mount(app, opts.prefixes ?? [''], (handler) => (req, reply) => {
+    req.callDeadline = callDeadline(deadline);
+    return handler(req, reply);
+  });
   if (opts.ui) uiRoutes(app, opts.prefixes ?? ['']);
 
   // Compile the request schemas now rather than on the first request.

@@ -4,6 +4,7 @@
  */
 import { Readable } from 'node:stream';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import { bounded, callDeadline, type CallDeadline } from '../clients/deadline.js';
 import type { HsmClient, ImsClient, S3Client, TenantClient } from '../clients/types.js';
 import { formatTimestamp, type Clock } from '../common/clock.js';
 import { IDS_MEDIA_TYPE, TENANT_HEADER } from '../common/constants.js';
@@ -21,6 +22,21 @@ export const NON_JSON = Symbol('non-json body');
 /** Marker body for a JSON request with an empty body. */
 export const EMPTY_BODY = Symbol('empty body');
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Bounds the calls the request makes to other services (set as it reaches its route, deadline.ts). */
+    callDeadline: CallDeadline | null;
+  }
+}
+
+/** The clients of the other services, each call bounded by one request's deadline. */
+export interface RequestCalls {
+  tenants?: TenantClient;
+  s3?: S3Client;
+  ims?: ImsClient;
+  hsm?: HsmClient;
+}
+
 export class ServerContext {
   private appliedLevel: string | undefined;
 
@@ -28,11 +44,11 @@ export class ServerContext {
     readonly store: Store,
     readonly clock: Clock,
     readonly log: FastifyBaseLogger,
-    readonly tenants?: TenantClient,
-    readonly s3?: S3Client,
-    readonly ims?: ImsClient,
+    private readonly tenants?: TenantClient,
+    private readonly s3?: S3Client,
+    private readonly ims?: ImsClient,
     /** HSM, for session previews only (docs/rollouts.md, "Previewing a session"). */
-    readonly hsm?: HsmClient,
+    private readonly hsm?: HsmClient,
     /** Told the options each time a request reads them (the API's own clients follow their timeouts). */
     private readonly onOptions?: (options: Options) => void,
   ) {}
@@ -83,20 +99,31 @@ export class ServerContext {
   }
 
   /**
+   * The clients of the other services for `req`, every call bounded by its deadline (docs/operations.md,
+   * "Bounded waits"). A request that has none yet (one not sent through the routes) gets one now.
+   */
+  calls(req: FastifyRequest): RequestCalls {
+    const deadline = (req.callDeadline ??= callDeadline());
+    return { tenants: bounded(this.tenants, deadline), s3: bounded(this.s3, deadline), ims: bounded(this.ims, deadline), hsm: bounded(this.hsm, deadline) };
+  }
+
+  /**
    * The tenant's component set for a tenant-checked endpoint: undefined when there is no tenant; a
    * tenant unknown to the tenant service (or no tenant service configured) → 400 Invalid tenant.
    */
-  async tenantSet(tenant: string, invalidDetail = `Data not found for tenant ${tenant}`): Promise<Set<string> | undefined> {
+  async tenantSet(req: FastifyRequest, tenant: string, invalidDetail = `Data not found for tenant ${tenant}`): Promise<Set<string> | undefined> {
     if (!tenant) return undefined;
-    const set = this.tenants ? await this.tenants.tenantXnames(tenant) : null;
+    const tenants = this.calls(req).tenants;
+    const set = tenants ? await tenants.tenantXnames(tenant) : null;
     if (!set) throw invalidTenant(invalidDetail);
     return set;
   }
 
   /** The tenant's component set where an unknown tenant simply owns nothing. */
-  async tenantSetLenient(tenant: string): Promise<Set<string> | undefined> {
+  async tenantSetLenient(req: FastifyRequest, tenant: string): Promise<Set<string> | undefined> {
     if (!tenant) return undefined;
-    const set = this.tenants ? await this.tenants.tenantXnames(tenant) : null;
+    const tenants = this.calls(req).tenants;
+    const set = tenants ? await tenants.tenantXnames(tenant) : null;
     return set ?? new Set();
   }
 

@@ -17,7 +17,10 @@ import {
   TokenFile,
   type HttpClientOptions,
 } from '../../src/clients/http.js';
-import { ServiceError } from '../../src/clients/types.js';
+import { bounded, callDeadline } from '../../src/clients/deadline.js';
+import { lateClients } from '../../src/system.js';
+import { HttpTenantClient } from '../../src/clients/tenants.js';
+import { ServiceError, type TenantClient } from '../../src/clients/types.js';
 import { deadPort, FAST_RETRY, startFake, type Fake, type Handler } from './fake-server.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -322,5 +325,63 @@ describe('HttpClient', () => {
     const f = await fake(() => ({ body: {} }));
     await client(f.url).get('/x');
     expect(f.seen[0]!.headers.authorization).toBeUndefined();
+  });
+});
+
+describe('clients bound to a request deadline', () => {
+  it('a bound view asks a failed service once per request; the client and other requests still ask', async () => {
+    const f = await fake(() => ({ status: 503, body: { detail: 'down' } }));
+    const base = client(f.url, { retry: { ...FAST_RETRY, retries: 0 } });
+    const first = base.within(callDeadline());
+    expect((await failure(first.get('/x'))).status).toBe(503);
+    expect(f.seen.length).toBe(1);
+    // The same request does not ask again: it fails at once with the earlier error.
+    expect((await failure(first.get('/x'))).message).toMatch(/not asked again in this request after: .*503/);
+    expect(f.seen.length).toBe(1);
+    // The client itself and another request's view are not affected.
+    await failure(base.get('/x'));
+    await failure(base.within(callDeadline()).get('/x'));
+    expect(f.seen.length).toBe(3);
+  });
+
+  it('a service client bound to a request shares its connections and carries the request deadline', async () => {
+    const f = await fake((req) => (req.path === '/tenants/t1' ? { status: 500, body: {} } : { status: 200, body: { status: { tenantresources: [{ xnames: ['x1'] }] } } }));
+    const tenants = new HttpTenantClient(f.url, { retry: { ...FAST_RETRY, retries: 0 } });
+    cleanups.push(() => tenants.close());
+    const view = tenants.within(callDeadline());
+    expect(view).toBeInstanceOf(HttpTenantClient);
+    expect(view.http).not.toBe(tenants.http);
+    await expect(view.tenantXnames('t1')).rejects.toThrow(/500/);
+    // t2 answers, but this request already saw the tenant service fail.
+    await expect(view.tenantXnames('t2')).rejects.toThrow(/not asked again in this request/);
+    expect(await tenants.tenantXnames('t2')).toEqual(new Set(['x1']));
+    expect(f.seen.map((s) => s.path)).toEqual(['/tenants/t1', '/tenants/t2']);
+  });
+
+  it('bounded() leaves a client without within() (a fake) as it is', () => {
+    const fakeTenants: TenantClient = { tenantXnames: async () => new Set<string>() };
+    expect(bounded(fakeTenants, callDeadline())).toBe(fakeTenants);
+    expect(bounded(undefined, callDeadline())).toBeUndefined();
+  });
+});
+
+describe("bos up's clients, made before their services", () => {
+  it('bound to a request, each reaches the bound view of the service client made later', async () => {
+    const f = await fake(() => ({ status: 503, body: {} }));
+    const tenants = new HttpTenantClient(f.url, { retry: { ...FAST_RETRY, retries: 0 } });
+    cleanups.push(() => tenants.close());
+    let made: typeof tenants | undefined;
+    const late = lateClients(() => {
+      if (!made) throw new Error('not yet');
+      return { tenants: made, s3: {} as never, ims: {} as never, hsm: {} as never };
+    });
+    made = tenants;
+    const view = bounded(late.tenants, callDeadline());
+    await expect(view.tenantXnames('t')).rejects.toThrow(/503/);
+    // The request's deadline remembers the failure: the late client was bound, not called as it is.
+    await expect(view.tenantXnames('t')).rejects.toThrow(/not asked again in this request/);
+    expect(f.seen.length).toBe(1);
+    await expect(late.tenants.tenantXnames('t')).rejects.toThrow(/503/);
+    expect(f.seen.length).toBe(2);
   });
 });

@@ -104,7 +104,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
   routes.add('GET', '/v2/components', async (req, reply) => {
     const tenant = tenantOf(req);
     const q = listQuery(req);
-    const tenantSet = await ctx.tenantSet(tenant);
+    const tenantSet = await ctx.tenantSet(req, tenant);
     await ctx.options();
     const filter = componentFilter(q);
     const limit = q.page_size && q.page_size > 0 ? q.page_size : 0;
@@ -155,7 +155,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     else invalid = `${pyRepr(body)} is not valid under any of the given schemas`;
     if (invalid) throw badRequest(invalid);
     const tenant = tenantOf(req);
-    const tenantSet = await ctx.tenantSet(tenant);
+    const tenantSet = await ctx.tenantSet(req, tenant);
     await ctx.options();
     const now = ctx.now();
     let merged: Component[];
@@ -189,7 +189,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
 
   routes.add('GET', '/v2/components/:component_id', async (req, reply) => {
     const id = pathParam(req, 'component_id', 'V2ComponentId');
-    const tenantSet = await ctx.tenantSet(tenantOf(req));
+    const tenantSet = await ctx.tenantSet(req, tenantOf(req));
     if (tenantSet && !tenantSet.has(id)) throw recordNotFound('Component', id);
     await ctx.options();
     const rec = await store.components.get(id);
@@ -211,7 +211,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
   routes.add('PATCH', '/v2/components/:component_id', async (req, reply) => {
     const id = pathParam(req, 'component_id', 'V2ComponentId');
     const patch = jsonBody<ComponentPatch>(req, 'V2Component');
-    const tenantSet = await ctx.tenantSet(tenantOf(req));
+    const tenantSet = await ctx.tenantSet(req, tenantOf(req));
     if (tenantSet && !tenantSet.has(id)) throw recordNotFound('Component', id);
     await ctx.options();
     delete patch.id;
@@ -233,7 +233,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
 
   routes.add('DELETE', '/v2/components/:component_id', async (req, reply) => {
     const id = pathParam(req, 'component_id', 'V2ComponentId');
-    const tenantSet = await ctx.tenantSet(tenantOf(req));
+    const tenantSet = await ctx.tenantSet(req, tenantOf(req));
     if (tenantSet && !tenantSet.has(id)) throw recordNotFound('Component', id);
     await ctx.options();
     if (!(await store.components.delete(id))) throw recordNotFound('Component', id);
@@ -244,7 +244,7 @@ export function componentRoutes(ctx: ServerContext, routes: RouteTable): void {
     const body = jsonBody<{ xnames?: string[] } | undefined>(req, 'V2ApplyStagedComponents', { optional: true });
     const xnames = body?.xnames ?? [];
     const tenant = tenantOf(req);
-    const tenantSet = await ctx.tenantSet(tenant);
+    const tenantSet = await ctx.tenantSet(req, tenant);
     const options = await ctx.options();
     const result = { succeeded: [] as string[], failed: [] as string[], ignored: [] as string[] };
     let toProcess = xnames;

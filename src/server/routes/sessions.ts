@@ -47,8 +47,8 @@ export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
     return { id, tenant, session };
   }
 
-  async function extendedStatusOf(id: string, tenant: string, session: Session) {
-    const tenantSet = await ctx.tenantSetLenient(tenant);
+  async function extendedStatusOf(req: FastifyRequest, id: string, tenant: string, session: Session) {
+    const tenantSet = await ctx.tenantSetLenient(req, tenant);
     const related = await store.components.list({
       filter: (c) => (c.session === id || c.staged_state?.session === id) && (!tenantSet || tenantSet.has(c.id)),
     });
@@ -65,7 +65,7 @@ export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
   async function checkedSession(req: FastifyRequest) {
     const body = jsonBody<SessionCreateBody>(req, 'V2SessionCreate');
     const tenant = tenantOf(req);
-    await ctx.tenantSet(tenant, 'The provided tenant does not exist');
+    await ctx.tenantSet(req, tenant, 'The provided tenant does not exist');
     const options = await ctx.options();
     const limitErr = limitError(body.limit, options, (msg) => ctx.log.warn(msg));
     if (limitErr) throw badRequest(limitErr);
@@ -73,7 +73,8 @@ export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
     if (rollErr) throw badRequest(rollErr);
     const template = await store.templates.get(tenant, body.template_name);
     if (!template) throw badRequest(`Session Template Name invalid: ${body.template_name}`);
-    const validation = await validateBootSets(template, body.operation, { s3: ctx.s3, ims: ctx.ims, options });
+    const { s3, ims } = ctx.calls(req);
+    const validation = await validateBootSets(template, body.operation, { s3, ims, options });
     if (validation.error) throw badRequest(`Session template fails check: ${validation.error}`);
     for (const w of validation.warnings) ctx.log.warn(`Session template ${body.template_name}: ${w}`);
     return { tenant, options, template, session: newSession(body, tenant, ctx.clock.now()) };
@@ -108,11 +109,12 @@ export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
 
   routes.add('POST', '/v2/sessionpreview', async (req, reply) => {
     const { tenant, options, template, session } = await checkedSession(req);
-    if (!ctx.hsm || !ctx.s3 || !ctx.tenants) {
-      const missing = !ctx.hsm ? 'hsm' : !ctx.s3 ? 's3' : 'tapms';
+    const { hsm, s3, tenants } = ctx.calls(req);
+    if (!hsm || !s3 || !tenants) {
+      const missing = !hsm ? 'hsm' : !s3 ? 's3' : 'tapms';
       throw serviceUnavailable({ service: missing, message: 'session previews need HSM, S3 and the tenant service, and this API has no client for it' });
     }
-    const planCtx = { services: { hsm: ctx.hsm, s3: ctx.s3, tenants: ctx.tenants }, options, log: ctx.log as unknown as Logger };
+    const planCtx = { services: { hsm, s3, tenants }, options, log: ctx.log as unknown as Logger };
     let plan: SessionPlan;
     try {
       plan = await planSession(planCtx, session, template);
@@ -121,7 +123,7 @@ export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
       if (err instanceof ServiceError) throw err;
       return sendJson(reply, 200, { session, error: errorText(err), boot_sets: {}, nodes: [], not_in_bos: [] });
     }
-    const tenantSet = await ctx.tenantSetLenient(tenant);
+    const tenantSet = await ctx.tenantSetLenient(req, tenant);
     const stored = await store.components.getManyShared(plan.nodes);
     const notInBos = plan.nodes.filter((id, i) => !stored[i] || (tenantSet !== undefined && !tenantSet.has(id)));
     const error = notInBos.length === plan.nodes.length ? 'All nodes found to act upon do not exist as BOS components' : null;
@@ -169,12 +171,12 @@ export function sessionRoutes(ctx: ServerContext, routes: RouteTable): void {
       const saved = await store.sessionStatus.get(tenant, id);
       if (saved) return sendJson(reply, 200, saved);
     }
-    return sendJson(reply, 200, await extendedStatusOf(id, tenant, session));
+    return sendJson(reply, 200, await extendedStatusOf(req, id, tenant, session));
   });
 
   routes.add('POST', '/v2/sessions/:session_id/status', async (req, reply) => {
     const { id, tenant, session } = await load(req);
-    const status = await extendedStatusOf(id, tenant, session);
+    const status = await extendedStatusOf(req, id, tenant, session);
     await store.sessionStatus.put(tenant, id, status);
     return sendJson(reply, 200, status);
   });

@@ -1,4 +1,5 @@
 /** Session template endpoints (docs/api.md, "Session templates"). */
+import type { FastifyRequest } from 'fastify';
 import type { SessionTemplate } from '../../common/types.js';
 import { jsonBody, pathParam, sendJson, tenantOf, type ServerContext } from '../context.js';
 import { badRequest, recordNotFound } from '../problem.js';
@@ -11,15 +12,16 @@ type Obj = Record<string, unknown>;
 export function templateRoutes(ctx: ServerContext, routes: RouteTable): void {
   const { store } = ctx;
 
-  async function sanitize(body: Obj, name: string, tenant: string, verb: 'created' | 'patched'): Promise<SessionTemplate> {
+  async function sanitize(req: FastifyRequest, body: Obj, name: string, tenant: string, verb: 'created' | 'patched'): Promise<SessionTemplate> {
     const options = await ctx.options();
+    const { s3, ims } = ctx.calls(req);
     try {
       return await sanitizeTemplate(body, {
         name,
         tenant,
         rejectNids: options.reject_nids,
         imsError: async (bs) => {
-          const r = await checkImsImage(bs, { s3: ctx.s3, ims: ctx.ims, options });
+          const r = await checkImsImage(bs, { s3, ims, options });
           if (r.warning) ctx.log.warn(`Session template ${name}: ${r.warning}`);
           return r.error ? `${r.error.kind}: ${r.error.message}` : undefined;
         },
@@ -52,8 +54,8 @@ export function templateRoutes(ctx: ServerContext, routes: RouteTable): void {
     const id = pathParam(req, 'session_template_id', 'SessionTemplateName');
     const body = jsonBody<Obj>(req, 'V2SessionTemplate');
     const tenant = tenantOf(req);
-    await ctx.tenantSet(tenant, 'The provided tenant does not exist');
-    const record = await sanitize(body, id, tenant, 'created');
+    await ctx.tenantSet(req, tenant, 'The provided tenant does not exist');
+    const record = await sanitize(req, body, id, tenant, 'created');
     await store.templates.put(tenant, id, record);
     return sendJson(reply, 200, record);
   });
@@ -65,7 +67,7 @@ export function templateRoutes(ctx: ServerContext, routes: RouteTable): void {
     await ctx.options();
     const record = await store.templates.update(tenant, id, async (stored) => {
       if (!stored) throw recordNotFound('Session template', id, tenant);
-      return sanitize(mergeTemplate(stored, body), id, tenant, 'patched');
+      return sanitize(req, mergeTemplate(stored, body), id, tenant, 'patched');
     });
     return sendJson(reply, 200, record);
   });
@@ -86,7 +88,8 @@ export function templateRoutes(ctx: ServerContext, routes: RouteTable): void {
     const options = await ctx.options();
     const t = await store.templates.get(tenant, id);
     if (!t) throw recordNotFound('Session template', id, tenant);
-    const result = await validateBootSets(t, 'boot', { s3: ctx.s3, ims: ctx.ims, options });
+    const { s3, ims } = ctx.calls(req);
+    const result = await validateBootSets(t, 'boot', { s3, ims, options });
     return sendJson(reply, 200, validationMessage(result));
   });
 }
