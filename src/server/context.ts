@@ -15,7 +15,7 @@ import { badRequest, invalidTenant, Problem } from './problem.js';
 import { tokensToResolve } from './rules/components.js';
 import { check } from './schema.js';
 import type { Store } from './store/store.js';
-import { piecesLength, storedPieces, writePieces } from './record-json.js';
+import { piecesLength, sameFlatObject, storedPieces, writePieces } from './record-json.js';
 
 /** Marker body for a request whose content type is not JSON. */
 export const NON_JSON = Symbol('non-json body');
@@ -137,19 +137,6 @@ export class ServerContext {
     }
     return out;
   }
-}
-
-/** The same keys in the same order, each with the same value, and none an object (whose insides could differ). */
-function sameFlatObject(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  const keys = Object.keys(a);
-  const other = Object.keys(b);
-  if (keys.length !== other.length) return false;
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    const v = a[k];
-    if (k !== other[i] || (v !== null && typeof v === 'object') || !Object.is(v, b[k])) return false;
-  }
-  return true;
 }
 
 // ---------------------------------------------------------------- request helpers

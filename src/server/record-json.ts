@@ -171,6 +171,37 @@ function sharedFor(held: Map<string, object>, v: object): object {
 }
 
 /**
+ * The actual boot artifacts shared most recently, newest first, compared field by field before one
+ * is encoded: a node's report brings a new boot-artifacts object made from its token's record, whose
+ * strings are the record's own and compare at once, while encoding it to find its text costs more
+ * than the rest of the record's sharing. A boot has a few distinct ones (one per boot set).
+ */
+const recentArtifacts: object[] = [];
+const RECENT_ARTIFACTS = 8;
+
+/** The shared object for actual boot artifacts `ba` (sharedFor(), a recent one first). */
+function sharedArtifactsFor(ba: Record<string, unknown>): object {
+  for (const c of recentArtifacts) if (c === ba || sameFlatObject(c as Record<string, unknown>, ba)) return c;
+  const shared = sharedFor(sharedArtifacts, ba);
+  recentArtifacts.unshift(shared);
+  if (recentArtifacts.length > RECENT_ARTIFACTS) recentArtifacts.pop();
+  return shared;
+}
+
+/** The same keys in the same order, each with the same value, and none an object (whose insides could differ): the same JSON. */
+export function sameFlatObject(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const keys = Object.keys(a);
+  const other = Object.keys(b);
+  if (keys.length !== other.length) return false;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    const v = a[k];
+    if (k !== other[i] || (v !== null && typeof v === 'object') || !Object.is(v, b[k])) return false;
+  }
+  return true;
+}
+
+/**
  * `rec` with its desired and staged states, its last_action, event_stats and status, and its actual
  * state's boot artifacts, replaced by an equal object (same JSON text) that another record of the
  * store holds, when there is one; `rec` itself when nothing was replaced. 100,000 nodes of one boot
@@ -192,7 +223,7 @@ export function shareStates(rec: Component): Component {
   const actual = rec.actual_state as unknown;
   if (isPlainObject(actual) && isPlainObject(actual.boot_artifacts)) {
     const ba = actual.boot_artifacts;
-    const shared = sharedFor(sharedArtifacts, ba);
+    const shared = sharedArtifactsFor(ba);
     if (shared !== ba) {
       out ??= { ...rec };
       out.actual_state = { ...actual, boot_artifacts: shared };
