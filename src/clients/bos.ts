@@ -1,10 +1,10 @@
 /** BOS v2 API client (docs/services.md, "The BOS API"). */
 import type { Component, Session, SessionTemplate } from '../common/types.js';
 import { chunk, expectArray, FIXED_READ_TIMEOUT_SECONDS, HttpClient, jsonType, type HttpClientOptions, type Query } from './http.js';
-import { ServiceError, type BosClient, type ComponentQuery, type ListPagesOptions } from './types.js';
+import { ServiceError, type BosClient, type ComponentQuery, type ListingView, type ListPagesOptions } from './types.js';
 import pLimit from 'p-limit';
 import { IDS_MEDIA_TYPE, TENANT_HEADER } from '../common/constants.js';
-import { STATUS_VIEW_MEDIA_TYPE } from '../common/status-view.js';
+import { DESIRED_VIEW_MEDIA_TYPE, STATUS_VIEW_MEDIA_TYPE } from '../common/status-view.js';
 
 /**
  * The longest `ids` query value upstream's API accepts (the parameter's schema is a component id,
@@ -82,6 +82,8 @@ export type BosClientOptions = Omit<HttpClientOptions, 'service' | 'baseUrl' | '
   readTimeoutSeconds?: () => number;
 };
 
+const VIEW_MEDIA_TYPES: Record<ListingView, string> = { status: STATUS_VIEW_MEDIA_TYPE, desired: DESIRED_VIEW_MEDIA_TYPE };
+
 /** An Accept header asking for an extension's media type, and plain JSON from an API without it. */
 function preferring(type: string): string {
   return `${type}, application/json;q=0.9`;
@@ -121,27 +123,28 @@ export class HttpBosClient implements BosClient {
     return body as Record<string, unknown>;
   }
 
-  async listComponents(query: ComponentQuery, pageSize: number, opts: { limit?: number } = {}): Promise<Component[]> {
+  async listComponents(query: ComponentQuery, pageSize: number, opts: { limit?: number; view?: ListingView } = {}): Promise<Component[]> {
     const limit = Math.max(0, Math.floor(opts.limit ?? 0));
+    const view = { view: opts.view };
     const ids = query.ids === undefined ? undefined : query.ids.split(',').filter((s) => s.length > 0);
     const lists = ids ? idLists(ids, IDS_QUERY_MAX_LENGTH) : [];
     if (lists.length > 1) {
       const at = pLimit(IDS_QUERIES_AT_ONCE);
-      const parts = await Promise.all(lists.map((list) => at(() => this.listPaged({ ...query, ids: list }, pageSize, 0))));
+      const parts = await Promise.all(lists.map((list) => at(() => this.listPaged({ ...query, ids: list }, pageSize, 0, view))));
       const seen = new Map<string, Component>();
       for (const part of parts) for (const c of part) seen.set(c.id, c);
       const all = [...seen.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       return limit > 0 ? all.slice(0, limit) : all;
     }
-    return this.listPaged(query, pageSize, limit);
+    return this.listPaged(query, pageSize, limit, view);
   }
 
   private async *pages(query: ComponentQuery, pageSize: number, limit: number, opts: ListPagesOptions = {}): AsyncGenerator<Component[]> {
     let size = Math.max(0, Math.floor(pageSize));
     if (limit > 0 && (size === 0 || size > limit)) size = limit;
     const base: Query = { ...query, page_size: size };
-    // Status views where the API makes them; full records (application/json) from one that does not.
-    const headers: Record<string, string> = opts.view === 'status' ? { accept: preferring(STATUS_VIEW_MEDIA_TYPE) } : {};
+    // Views where the API makes them; full records (application/json) from one that does not.
+    const headers: Record<string, string> = opts.view ? { accept: preferring(VIEW_MEDIA_TYPES[opts.view]) } : {};
     // Look-ahead: from the second page on, the next page is asked for as soon as a page's text has
     // arrived, with the cursor read from the text (the last `{"id":"…"`), so the API serialises
     // page k+1 while this process parses page k. The cursor is checked against the parsed page; a
@@ -220,9 +223,9 @@ export class HttpBosClient implements BosClient {
     }
   }
 
-  private async listPaged(query: ComponentQuery, pageSize: number, limit: number): Promise<Component[]> {
+  private async listPaged(query: ComponentQuery, pageSize: number, limit: number, opts: ListPagesOptions = {}): Promise<Component[]> {
     const out: Component[] = [];
-    for await (const page of this.pages(query, pageSize, limit)) out.push(...page);
+    for await (const page of this.pages(query, pageSize, limit, opts)) out.push(...page);
     return out;
   }
 

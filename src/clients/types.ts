@@ -34,9 +34,16 @@ export interface ComponentQuery {
   status?: string;
 }
 
+/**
+ * What a listing is asked to show of each component (docs/api.md, "Extensions beyond upstream BOS
+ * v2"): status views, or desired views (records without their actual and staged states), where the
+ * API makes them; full records otherwise.
+ */
+export type ListingView = 'status' | 'desired';
+
 export interface ListPagesOptions {
-  /** Ask for status views instead of full records (where the API makes them). */
-  view?: 'status';
+  /** Ask for views instead of full records (where the API makes them). */
+  view?: ListingView;
   /** Begin after this component id (start_after_id), as a page whose last record it was. */
   startAfter?: string;
 }
@@ -48,11 +55,11 @@ export interface BosClient {
    * at most that many components (the first in id order): pages of at most `limit`, no further
    * page once `limit` are read — an existence check costs one small request.
    */
-  listComponents(query: ComponentQuery, pageSize: number, opts?: { limit?: number }): Promise<Component[]>;
+  listComponents(query: ComponentQuery, pageSize: number, opts?: { limit?: number; view?: ListingView }): Promise<Component[]>;
   /**
    * The same listing (no `ids` filter) page by page, for callers that work through a large listing
    * without holding all of it (a page size of 0 gives one page with everything). Optional: a client
-   * without it is used through listComponents. With `view: 'status'` the API is asked for status
+   * without it is used through listComponents. With a `view` the API is asked for status or desired
    * views (common/status-view.ts); an API that does not make them answers full records.
    */
   listComponentPages?(query: Omit<ComponentQuery, 'ids'>, pageSize: number, opts?: ListPagesOptions): AsyncIterable<Component[]>;

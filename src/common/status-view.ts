@@ -16,6 +16,15 @@ import type { BootArtifacts, Component } from './types.js';
 /** The media type a client asks for (before `application/json`) to get status views. */
 export const STATUS_VIEW_MEDIA_TYPE = 'application/vnd.bos.status-view+json';
 
+/**
+ * The media type of desired views: each record as a full listing shows it, without its actual and
+ * staged states (half of a booted record), for an operator that acts on desired states (power-on).
+ */
+export const DESIRED_VIEW_MEDIA_TYPE = 'application/vnd.bos.desired-view+json';
+
+/** The fields a desired view leaves out of a record. */
+export const DESIRED_VIEW_LEAVES_OUT: ReadonlySet<string> = new Set(['actual_state', 'staged_state']);
+
 /** What a status view tells of a component's boot artifacts instead of showing them. */
 interface StatusFacts {
   /** No desired kernel: the node is to be off. */

@@ -6,7 +6,7 @@
 import type { Component } from '../common/types.js';
 import { componentPages } from '../clients/bos.js';
 import { describeError } from '../clients/http.js';
-import type { CfsComponent, ComponentQuery } from '../clients/types.js';
+import type { CfsComponent, ComponentQuery, ListingView } from '../clients/types.js';
 import {
   actualBootStateIsSet,
   actualStateOlderThan,
@@ -30,18 +30,21 @@ function predicate(name: string, test: (ctx: PassContext, c: Component) => boole
   };
 }
 
-/** GET /v2/components with `query`, paged by `max_component_batch_size`. */
-export function bosQuery(query: ComponentQuery = {}): Filter {
+/**
+ * GET /v2/components with `query`, paged by `max_component_batch_size`; with `view`, views where the
+ * API makes them (full records from one that does not).
+ */
+export function bosQuery(query: ComponentQuery = {}, view?: ListingView): Filter {
   const shown = Object.entries(query)
     .map(([k, v]) => `${k}=${String(v)}`)
     .join('&');
   return {
     name: `BOSQuery(${shown})`,
     async run(ctx) {
-      return ctx.services.bos.listComponents(query, ctx.batchSize);
+      return ctx.services.bos.listComponents(query, ctx.batchSize, { view });
     },
     pages(ctx) {
-      return componentPages(ctx.services.bos, query, ctx.batchSize);
+      return componentPages(ctx.services.bos, query, ctx.batchSize, { view });
     },
   };
 }

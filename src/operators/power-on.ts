@@ -174,7 +174,7 @@ async function reread(ctx: PassContext, batch: readonly Component[]): Promise<Co
     wanted.delete(members[0]!.id);
     const bound = members.length + ctx.batchSize;
     let read = 0;
-    for await (const page of bos.listComponentPages({ session, enabled: true }, ctx.batchSize, { startAfter: members[0]!.id })) {
+    for await (const page of bos.listComponentPages({ session, enabled: true }, ctx.batchSize, { startAfter: members[0]!.id, view: 'desired' })) {
       for (const c of page) {
         if (wanted.delete(c.id)) fresh.push(c);
       }
@@ -183,7 +183,7 @@ async function reread(ctx: PassContext, batch: readonly Component[]): Promise<Co
     }
     unconfirmed.push(members[0]!.id, ...wanted);
   }
-  if (unconfirmed.length > 0) fresh.push(...(await bos.listComponents({ ids: unconfirmed.join(',') }, ctx.batchSize)));
+  if (unconfirmed.length > 0) fresh.push(...(await bos.listComponents({ ids: unconfirmed.join(',') }, ctx.batchSize, { view: 'desired' })));
   return fresh;
 }
 
@@ -193,7 +193,8 @@ export const powerOn: FilterOperator = {
   action: 'powering_on',
   retryField: 'power_on_attempts',
   presetLastAction: true,
-  filters: () => [bosQuery({ enabled: true, status: 'power_on_pending' }), hsmState()],
+  // Power-on reads desired states only: desired views, where the API makes them, are half the bytes.
+  filters: () => [bosQuery({ enabled: true, status: 'power_on_pending' }, 'desired'), hsmState()],
   async act(ctx, selected, { update, leave }) {
     const groups = groupByBootArtifacts(selected);
     // A BSS error of a component's group replaces the error of its image's tagging.

@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { shownStatus } from '../common/status.js';
-import { STATUS_VIEW_MEDIA_TYPE, statusViewShowing } from '../common/status-view.js';
+import { DESIRED_VIEW_LEAVES_OUT, DESIRED_VIEW_MEDIA_TYPE, STATUS_VIEW_MEDIA_TYPE, statusViewShowing } from '../common/status-view.js';
 import type { Component } from '../common/types.js';
 import { accepts, sendJsonItems } from './context.js';
 import { outputPieces } from './record-json.js';
@@ -57,11 +57,24 @@ function statusViewJson(s: Shown): string[] {
   return (s.view ??= [JSON.stringify(statusViewShowing(s.rec, shownStatus(s.rec)))]);
 }
 
-/** The tag of a listing of these records; a listing of their status views has another one. */
-function listingTag(records: readonly Shown[], view: boolean): string {
+/**
+ * A desired view's JSON: the output JSON without the actual and staged states. Not kept: only
+ * power-on asks for them, about twice per record and boot, and the pieces are mostly the record's
+ * remembered texts.
+ */
+function desiredViewJson(s: Shown): string[] {
+  return outputPieces(s.rec, DESIRED_VIEW_LEAVES_OUT);
+}
+
+/** What a listing shows of each record: full records, or one of the views (an extension, docs/api.md). */
+type ListingView = 'full' | 'status' | 'desired';
+
+/** The tag of a listing of these records; a listing of their status or desired views has another one. */
+function listingTag(records: readonly Shown[], view: ListingView): string {
   const numbers = new Float64Array(records.length);
   for (let i = 0; i < records.length; i++) numbers[i] = records[i]!.revision;
-  return `"${TAG_PREFIX}${view ? '.sv' : ''}.${records.length}.${createHash('sha1').update(numbers).digest('base64url')}"`;
+  const kind = view === 'status' ? '.sv' : view === 'desired' ? '.dv' : '';
+  return `"${TAG_PREFIX}${kind}.${records.length}.${createHash('sha1').update(numbers).digest('base64url')}"`;
 }
 
 /** Whether an If-None-Match header (a list of tags, or `*`) names `tag`; weak tags compare equal to strong ones. */
@@ -74,12 +87,13 @@ function noneMatchHas(header: string | string[] | undefined, tag: string): boole
 /** A listing: 304 when the client already holds it (If-None-Match), else the records' cached JSON; with its tag either way. */
 export function sendListing(req: FastifyRequest, reply: FastifyReply, recs: readonly Component[]): FastifyReply {
   const records = recs.map(shownOf);
-  const view = accepts(req, STATUS_VIEW_MEDIA_TYPE);
+  const view: ListingView = accepts(req, STATUS_VIEW_MEDIA_TYPE) ? 'status' : accepts(req, DESIRED_VIEW_MEDIA_TYPE) ? 'desired' : 'full';
   const tag = listingTag(records, view);
   reply.header('etag', tag);
   reply.header('vary', 'Accept');
   if (noneMatchHas(req.headers['if-none-match'], tag)) return reply.code(304).send();
-  if (!view) return sendJsonItems(reply, 200, records, outputJson);
-  return sendJsonItems(reply, 200, records, statusViewJson, STATUS_VIEW_MEDIA_TYPE);
+  if (view === 'status') return sendJsonItems(reply, 200, records, statusViewJson, STATUS_VIEW_MEDIA_TYPE);
+  if (view === 'desired') return sendJsonItems(reply, 200, records, desiredViewJson, DESIRED_VIEW_MEDIA_TYPE);
+  return sendJsonItems(reply, 200, records, outputJson);
 }
 

@@ -250,14 +250,16 @@ export function storedPieces(rec: Component): string[] {
 
 /**
  * The output JSON of a record of the store, in pieces: joined, exactly
- * `JSON.stringify(outputView(rec))` (status computed and attached, internal timestamp left out).
+ * `JSON.stringify(outputView(rec))` (status computed and attached, internal timestamp left out);
+ * with `leaveOut`, without those fields (a desired view).
  */
-export function outputPieces(rec: Component): string[] {
+export function outputPieces(rec: Component, leaveOut?: ReadonlySet<string>): string[] {
   const p = new Pieces();
   const r = rec as unknown as Record<string, unknown>;
   const statusObject = !!r.status && typeof r.status === 'object';
   const status = shownStatusText(rec);
   for (const key of Object.keys(r)) {
+    if (leaveOut?.has(key)) continue;
     const v = r[key];
     if (key === 'actual_state' && isPlainObject(v)) {
       p.actualState(key, v, true);
@@ -272,7 +274,7 @@ export function outputPieces(rec: Component): string[] {
     }
     if (t !== undefined) p.field(key, t);
   }
-  if (!statusObject) p.field('status', status);
+  if (!statusObject && !leaveOut?.has('status')) p.field('status', status);
   return p.end();
 }
 

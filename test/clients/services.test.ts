@@ -11,7 +11,7 @@ import { HttpTenantClient } from '../../src/clients/tenants.js';
 import { ServiceError } from '../../src/clients/types.js';
 import { OPTION_DEFAULTS, type Options } from '../../src/common/options.js';
 import type { Component } from '../../src/common/types.js';
-import { STATUS_VIEW_MEDIA_TYPE } from '../../src/common/status-view.js';
+import { DESIRED_VIEW_MEDIA_TYPE, STATUS_VIEW_MEDIA_TYPE } from '../../src/common/status-view.js';
 import { IDS_MEDIA_TYPE } from '../../src/common/constants.js';
 import { FAST_RETRY, startFake, type Fake, type Handler } from './fake-server.js';
 
@@ -162,6 +162,23 @@ describe('BOS client', () => {
     // Without the view: no Accept of its own.
     for await (const _page of bos.listComponentPages({ enabled: true }, 0)) break;
     expect(f.seen[3]!.headers.accept).not.toContain(STATUS_VIEW_MEDIA_TYPE);
+  });
+
+  it('desired views: asked for before JSON by pages and by ids (split across requests too); none asked for without the option', async () => {
+    const all = ids(30);
+    const f = await bosFake(all);
+    const bos = track(new HttpBosClient(`${f.url}/v2`, opts));
+    const asked = `${DESIRED_VIEW_MEDIA_TYPE}, application/json;q=0.9`;
+    const paged: string[] = [];
+    for await (const page of bos.listComponentPages({ enabled: true }, 7, { view: 'desired' })) paged.push(...page.map((c) => c.id));
+    expect(paged).toEqual(all);
+    const byIds = await bos.listComponents({ ids: all.join(',') }, 7, { view: 'desired' });
+    expect(byIds.map((c) => c.id)).toEqual(all);
+    expect(f.seen.length).toBeGreaterThan(5);
+    expect(new Set(f.seen.map((s) => s.headers.accept))).toEqual(new Set([asked]));
+    const before = f.seen.length;
+    await bos.listComponents({ ids: all.slice(0, 3).join(',') }, 7);
+    expect(f.seen[before]!.headers.accept).not.toContain(DESIRED_VIEW_MEDIA_TYPE);
   });
 
   it('listComponentPages: a caller slower than the API still gets every page once, with no page asked for twice', async () => {

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeClock } from '../../src/common/clock.js';
 import type { Component, Session } from '../../src/common/types.js';
-import { STATUS_VIEW_MEDIA_TYPE, statusView, type StatusView } from '../../src/common/status-view.js';
+import { DESIRED_VIEW_MEDIA_TYPE, STATUS_VIEW_MEDIA_TYPE, statusView, type StatusView } from '../../src/common/status-view.js';
 import { startServer, type RunningServer } from '../../src/server/app.js';
 import { MemoryStore } from '../../src/server/store/memory.js';
 import { RedisStore } from '../../src/server/store/redis/index.js';
@@ -408,6 +408,43 @@ describe.each(backends)('BOS v2 API on the $name store', (backend) => {
       // Not asked for (or refused with q=0): full records.
       expect((await get(`${STATUS_VIEW_MEDIA_TYPE};q=0, application/json`)).text).toBe(full.text);
       expect((await get('application/json')).text).toBe(full.text);
+    });
+
+    it('lists desired views when asked for them (extension): each full record without its actual and staged states, its own tag', async () => {
+      const ba = (kernel: string) => ({ kernel, initrd: 's3://b/initrd', kernel_parameters: 'p q' });
+      await putComponents([
+        { id: 'a', enabled: true, desired_state: { boot_artifacts: ba('s3://b/k1'), configuration: 'cfg', bss_token: 't' }, actual_state: { boot_artifacts: ba('s3://b/k0'), bss_token: 't0' }, staged_state: { boot_artifacts: ba('s3://b/k3'), session: 's' }, event_stats: { power_on_attempts: 2 }, retry_policy: 4 },
+        { id: 'b', enabled: true, status: { phase: 'powering_on', status_override: '' }, actual_state: { bss_token: 'x' } },
+        { id: 'c', enabled: true },
+      ]);
+      const get = async (path: string, accept?: string, ifNoneMatch?: string) => {
+        const headers: Record<string, string> = {};
+        if (accept) headers.accept = accept;
+        if (ifNoneMatch) headers['if-none-match'] = ifNoneMatch;
+        const res = await fetch(`${api.url}${path}`, { headers });
+        return { status: res.status, type: res.headers.get('content-type'), tag: res.headers.get('etag'), text: await res.text() };
+      };
+      const asked = `${DESIRED_VIEW_MEDIA_TYPE}, application/json;q=0.9`;
+      for (const path of ['/v2/components?enabled=true', '/v2/components?ids=c,a', '/v2/components?enabled=true&page_size=2&start_after_id=a']) {
+        const full = await get(path);
+        const view = await get(path, asked);
+        expect(view.status).toBe(200);
+        expect(view.type).toContain(DESIRED_VIEW_MEDIA_TYPE);
+        // Exactly the full record's JSON without those two fields, keys in the same order.
+        const records = JSON.parse(full.text) as Record<string, unknown>[];
+        const without = records.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => k !== 'actual_state' && k !== 'staged_state')));
+        expect(view.text).toBe(JSON.stringify(without) + '\n');
+        expect(view.tag).not.toBe(full.tag);
+        expect((await get(path, asked, view.tag!)).status).toBe(304);
+        expect((await get(path, undefined, view.tag!)).status).toBe(200);
+        expect((await get(path, `${DESIRED_VIEW_MEDIA_TYPE};q=0, application/json`)).text).toBe(full.text);
+      }
+      const [a] = JSON.parse((await get('/v2/components?ids=a', asked)).text) as Component[];
+      expect(a!.desired_state).toMatchObject({ boot_artifacts: ba('s3://b/k1'), configuration: 'cfg', bss_token: 't' });
+      // What power-on reads besides: attempts (reset by the new desired state), retry policy, status.
+      expect([a!.event_stats?.power_on_attempts, a!.retry_policy, a!.status?.status]).toEqual([0, 4, expect.any(String)]);
+      // Asked for both views, the status view wins (the status operator's ask).
+      expect((await get('/v2/components?ids=a', `${STATUS_VIEW_MEDIA_TYPE}, ${DESIRED_VIEW_MEDIA_TYPE}`)).type).toContain(STATUS_VIEW_MEDIA_TYPE);
     });
 
     it('tags listings (ETag) and answers 304 to If-None-Match until a record of the listing changes, anywhere (extension)', async () => {

@@ -52,6 +52,18 @@ describe('record JSON from remembered parts', () => {
     );
   });
 
+  it('leaves out the fields asked (a desired view): exactly the output view without them', () => {
+    const fields = fc.subarray(['actual_state', 'staged_state', 'desired_state', 'status', 'id', 'event_stats']);
+    fc.assert(
+      fc.property(record, fields, (rec, out) => {
+        const view = Object.fromEntries(Object.entries(outputView(rec)).filter(([k]) => !out.includes(k)));
+        expect(joined(outputPieces(rec, new Set(out)))).toBe(JSON.stringify(view));
+        expect(joined(outputPieces(rec))).toBe(JSON.stringify(outputView(rec)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('a record merged from another (sharing its unchanged parts) has its own exact JSON, and the other keeps its own', () => {
     const patch = fc.record(
       { status: fc.record({ phase: fc.constantFrom('', 'configuring') }), enabled: fc.boolean(), desired_state: state, last_action: fc.record({ action: text }), error: text },
