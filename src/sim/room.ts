@@ -191,6 +191,16 @@ const REPORT_LOG_LIMIT = 10_000;
 /** The transitions PCS lists for every node (one shared array: answers only read it). */
 const SUPPORTED_TRANSITIONS: readonly string[] = Object.freeze(['On', 'Soft-Off', 'Force-Off', 'Soft-Restart', 'Hard-Restart', 'Init', 'Off']);
 
+const SUPPORTED_TRANSITIONS_JSON = JSON.stringify(SUPPORTED_TRANSITIONS);
+
+/** `JSON.stringify(pcsEntry(n))`, written out: a status pass asks for every node whose power changed. */
+function pcsEntryText(n: NodeState): string {
+  return (
+    `{"xname":${JSON.stringify(n.id)},"powerState":${JSON.stringify(n.power)},"managementState":"available","error":"",` +
+    `"supportedPowerTransitions":${SUPPORTED_TRANSITIONS_JSON},"lastUpdated":"${new Date(n.lastPowerChange).toISOString()}"}`
+  );
+}
+
 /** A node's entry of a PCS power-status answer. */
 function pcsEntry(n: NodeState): Record<string, unknown> {
   return {
@@ -516,7 +526,7 @@ export class MachineRoom {
       }
       const at = n.lastPowerChange;
       let kept = n.pcsJson;
-      if (kept?.power !== n.power || kept.at !== at) kept = n.pcsJson = { power: n.power, at, text: JSON.stringify(pcsEntry(n)) };
+      if (kept?.power !== n.power || kept.at !== at) kept = n.pcsJson = { power: n.power, at, text: pcsEntryText(n) };
       texts[i] = kept.text;
     }
     return `{"status":[${texts.join(',')}]}`;
