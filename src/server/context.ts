@@ -58,15 +58,34 @@ export class ServerContext {
     return formatTimestamp(this.clock.now());
   }
 
-  /** The stored options object, with defaults written back when any default key is missing. */
-  async storedOptions(): Promise<Record<string, unknown>> {
+  /**
+   * The stored options object (frozen), with defaults written back when any default key is missing.
+   * The requests that ask in one turn of the event loop share one read, sent once all of them have
+   * asked, so none sees less than a write completed before it asked: a boot's 100,000 state reports
+   * would otherwise each read and parse the options.
+   */
+  storedOptions(): Promise<Readonly<Record<string, unknown>>> {
+    let read = this.nextRead;
+    if (read === undefined) {
+      read = this.nextRead = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.nextRead = undefined;
+        return this.readStoredOptions();
+      });
+    }
+    return read;
+  }
+
+  /** The read of the stored options that the requests asking now will share; not sent yet. */
+  private nextRead: Promise<Readonly<Record<string, unknown>>> | undefined;
+
+  private async readStoredOptions(): Promise<Readonly<Record<string, unknown>>> {
     let stored = await this.store.getOptions();
     if (!stored || OPTION_NAMES.some((k) => !(k in stored!))) {
       // Filled in atomically: another replica may be writing the options at the same moment.
       stored = await this.store.updateOptions((cur) => (cur && OPTION_NAMES.every((k) => k in cur) ? undefined : { ...OPTION_DEFAULTS, ...(cur ?? {}) }));
     }
     this.applyLogLevel(stored!.logging_level);
-    return stored!;
+    return Object.freeze(stored!);
   }
 
   /**
@@ -78,13 +97,16 @@ export class ServerContext {
     // Options stored as they were at the last request resolve as they did then: the options resolved
     // then are given again (frozen, shared by the requests), instead of every value being checked again.
     let kept = this.resolved;
-    if (!kept || !sameFlatObject(kept.stored, stored)) this.resolved = kept = { stored: { ...stored }, options: Object.freeze(resolveOptions(stored)) };
+    if (!kept || kept.read !== stored) {
+      if (kept && sameFlatObject(kept.stored, stored)) kept.read = stored;
+      else this.resolved = kept = { read: stored, stored: { ...stored }, options: Object.freeze(resolveOptions(stored)) };
+    }
     this.onOptions?.(kept.options);
     return kept.options;
   }
 
-  /** The stored options of the last request that resolved them (a copy), and what they resolved to. */
-  private resolved: { stored: Record<string, unknown>; options: Options } | undefined;
+  /** The stored options of the last request that resolved them (the read, and a copy), and what they resolved to. */
+  private resolved: { read: object; stored: Record<string, unknown>; options: Options } | undefined;
 
   applyLogLevel(level: unknown): void {
     if (typeof level !== 'string') return;

@@ -49,3 +49,29 @@ describe('the options a request reads', () => {
     expect(second.default_retry_policy).toBe(6);
   });
 });
+
+describe('the read of the stored options', () => {
+  it('is shared by the requests that ask in one turn, and sent after the last of them asked', async () => {
+    const store = new MemoryStore();
+    let reads = 0;
+    const getOptions = store.getOptions.bind(store);
+    store.getOptions = () => {
+      reads++;
+      return getOptions();
+    };
+    const ctx = new ServerContext(store, systemClock, pino({ level: 'silent' }));
+    await store.putOptions({ ...OPTION_DEFAULTS, default_retry_policy: 5 });
+    const first = ctx.options();
+    // Written after the first request asked, before the read is sent: every request of the turn sees it.
+    await store.putOptions({ ...OPTION_DEFAULTS, default_retry_policy: 6 });
+    const asked = [first, ctx.options(), ctx.storedOptions(), ctx.options()];
+    const got = await Promise.all(asked);
+    expect(reads).toBe(1);
+    expect(got.map((o) => o.default_retry_policy)).toEqual([6, 6, 6, 6]);
+    expect(Object.isFrozen(got[2])).toBe(true);
+    // A request that asks once that read has been sent gets a read of its own, and what was written since.
+    await store.putOptions({ ...OPTION_DEFAULTS, default_retry_policy: 7 });
+    expect((await ctx.options()).default_retry_policy).toBe(7);
+    expect(reads).toBe(2);
+  });
+});
