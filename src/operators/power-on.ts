@@ -24,21 +24,35 @@ interface BootArtifactGroup {
   components: Component[];
 }
 
-/** Components grouped by desired (kernel, kernel parameters, initrd); all-empty ones are left out. */
+/** A component's desired (kernel, kernel parameters, initrd), '' for each one missing. */
+function desiredArtifacts(c: Component): [kernel: string, kernelParameters: string, initrd: string] {
+  const ba = c.desired_state?.boot_artifacts;
+  return [ba?.kernel ?? '', ba?.kernel_parameters ?? '', ba?.initrd ?? ''];
+}
+
+/**
+ * Components grouped by desired (kernel, kernel parameters, initrd), in the order each group first
+ * appears; all-empty ones are left out. Looked up by each string in turn rather than by one key made
+ * of all three: a batch of thousands has a handful of groups, and its kernel parameters are long.
+ */
 function groupByBootArtifacts(components: readonly Component[]): BootArtifactGroup[] {
-  const groups = new Map<string, BootArtifactGroup>();
+  const groups: BootArtifactGroup[] = [];
+  const byKernel = new Map<string, Map<string, Map<string, BootArtifactGroup>>>();
   for (const c of components) {
-    const ba = c.desired_state?.boot_artifacts ?? {};
-    const kernel = ba.kernel ?? '';
-    const kernelParameters = ba.kernel_parameters ?? '';
-    const initrd = ba.initrd ?? '';
+    const [kernel, kernelParameters, initrd] = desiredArtifacts(c);
     if (!kernel && !kernelParameters && !initrd) continue;
-    const key = JSON.stringify([kernel, kernelParameters, initrd]);
-    let g = groups.get(key);
-    if (!g) groups.set(key, (g = { kernel, kernelParameters, initrd, components: [] }));
+    let byParameters = byKernel.get(kernel);
+    if (!byParameters) byKernel.set(kernel, (byParameters = new Map()));
+    let byInitrd = byParameters.get(kernelParameters);
+    if (!byInitrd) byParameters.set(kernelParameters, (byInitrd = new Map()));
+    let g = byInitrd.get(initrd);
+    if (!g) {
+      byInitrd.set(initrd, (g = { kernel, kernelParameters, initrd, components: [] }));
+      groups.push(g);
+    }
     g.components.push(c);
   }
-  return [...groups.values()];
+  return groups;
 }
 
 /**
@@ -116,9 +130,9 @@ async function setBss(ctx: PassContext, groups: BootArtifactGroup[]): Promise<{ 
   return { tokenPatches, errors };
 }
 
-function artifactsKey(c: Component): string {
-  const ba = c.desired_state?.boot_artifacts ?? {};
-  return JSON.stringify([ba.kernel ?? '', ba.kernel_parameters ?? '', ba.initrd ?? '']);
+function sameDesiredArtifacts(a: Component, b: Component): boolean {
+  const [x, y] = [desiredArtifacts(a), desiredArtifacts(b)];
+  return x[0] === y[0] && x[1] === y[1] && x[2] === y[2];
 }
 
 /**
@@ -139,7 +153,7 @@ async function changedSinceRead(ctx: PassContext, batch: readonly Component[]): 
   const changed = new Set<string>();
   for (const c of batch) {
     const now = byId.get(c.id);
-    if (!now || now.enabled !== true || (now.session ?? '') !== (c.session ?? '') || artifactsKey(now) !== artifactsKey(c)) changed.add(c.id);
+    if (!now || now.enabled !== true || (now.session ?? '') !== (c.session ?? '') || !sameDesiredArtifacts(now, c)) changed.add(c.id);
   }
   return changed;
 }

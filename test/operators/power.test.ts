@@ -123,6 +123,23 @@ describe('power-on', () => {
     expect(w.rec.of('cfs', 'setDesiredConfig').flatMap((c) => c.args[0] as string[])).not.toContain('b');
   });
 
+  it('leaves a component whose desired boot artifacts change during the BSS work; one rewritten alike goes on', async () => {
+    const w = setup();
+    const setBoot = w.bss.setBootParameters.bind(w.bss);
+    w.bss.setBootParameters = async (...args) => {
+      const token = await setBoot(...args);
+      // Same session: b is to boot another kernel now; a's desired state is written again, unchanged.
+      w.bos.put(pending('b', { desired_state: { boot_artifacts: bootArtifacts('s3://boot-images/img1/kernel', `${SBPS} debug`), configuration: 'cfg1' } }));
+      w.bos.put(pending('a'));
+      return token;
+    };
+    const r = await run(w);
+    expect(r.ok).toBe(true);
+    expect(w.rec.of('pcs', 'transition')[0]!.args).toEqual(['On', ['a', 'c', 'd']]);
+    expect(w.bos.get('b').desired_state?.bss_token ?? '').toBe('');
+    expect(w.bos.get('a').desired_state?.bss_token).toBe('token-1');
+  });
+
   it('re-reads a large batch of one session as a stretch of its listing, and by id what that does not show', async () => {
     const w = world();
     w.bos.enablePaging();
