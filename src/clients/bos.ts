@@ -1,10 +1,10 @@
 /** BOS v2 API client (docs/services.md, "The BOS API"). */
 import type { Component, Session, SessionTemplate } from '../common/types.js';
 import { chunk, expectArray, FIXED_READ_TIMEOUT_SECONDS, HttpClient, jsonType, type HttpClientOptions, type Query } from './http.js';
-import { ServiceError, type BosClient, type ComponentQuery, type ListingView, type ListPagesOptions } from './types.js';
+import { ServiceError, type BosClient, type ComponentQuery, type ListPagesOptions } from './types.js';
 import pLimit from 'p-limit';
 import { IDS_MEDIA_TYPE, TENANT_HEADER } from '../common/constants.js';
-import { DESIRED_VIEW_MEDIA_TYPE, STATUS_VIEW_MEDIA_TYPE } from '../common/status-view.js';
+import { DESIRED_VIEW_MEDIA_TYPE, STATUS_VIEW_MEDIA_TYPE, type ListingView } from '../common/status-view.js';
 
 /**
  * The longest `ids` query value upstream's API accepts (the parameter's schema is a component id,
@@ -342,7 +342,7 @@ export const LOOK_AHEAD_PAGES = 2;
  */
 export async function* componentPages(bos: BosClient, query: Omit<ComponentQuery, 'ids'>, pageSize: number, opts: ListPagesOptions = {}): AsyncGenerator<Component[]> {
   if (bos.listComponentPages) yield* bos.listComponentPages(query, pageSize, opts);
-  else yield await bos.listComponents(query, pageSize);
+  else yield await bos.listComponents(query, pageSize, { view: opts.view });
 }
 
 /**

@@ -3,6 +3,7 @@
  * interfaces (and tests pass fakes); src/clients/*.ts implement them over HTTP; src/sim serves the
  * same wire. Clients know URLs and payloads, never policy.
  */
+import type { ListingView } from '../common/status-view.js';
 import type { BootArtifactsRecord, Component, Session, SessionTemplate } from '../common/types.js';
 import type { Boundable } from './deadline.js';
 
@@ -33,13 +34,6 @@ export interface ComponentQuery {
   /** Comma list; OR. */
   status?: string;
 }
-
-/**
- * What a listing is asked to show of each component (docs/api.md, "Extensions beyond upstream BOS
- * v2"): status views, or desired views (records without their actual and staged states), where the
- * API makes them; full records otherwise.
- */
-export type ListingView = 'status' | 'desired';
 
 export interface ListPagesOptions {
   /** Ask for views instead of full records (where the API makes them). */

@@ -22,6 +22,12 @@ export const STATUS_VIEW_MEDIA_TYPE = 'application/vnd.bos.status-view+json';
  */
 export const DESIRED_VIEW_MEDIA_TYPE = 'application/vnd.bos.desired-view+json';
 
+/**
+ * What a component listing is asked to show of each record instead of the whole of it (docs/api.md,
+ * "Extensions beyond upstream BOS v2"): its status view, or its desired view.
+ */
+export type ListingView = 'status' | 'desired';
+
 /** The fields a desired view leaves out of a record. */
 export const DESIRED_VIEW_LEAVES_OUT: ReadonlySet<string> = new Set(['actual_state', 'staged_state']);
 

@@ -6,7 +6,8 @@
 import type { Component } from '../common/types.js';
 import { componentPages } from '../clients/bos.js';
 import { describeError } from '../clients/http.js';
-import type { CfsComponent, ComponentQuery, ListingView } from '../clients/types.js';
+import type { CfsComponent, ComponentQuery } from '../clients/types.js';
+import type { ListingView } from '../common/status-view.js';
 import {
   actualBootStateIsSet,
   actualStateOlderThan,

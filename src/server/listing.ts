@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { shownStatus } from '../common/status.js';
-import { DESIRED_VIEW_LEAVES_OUT, DESIRED_VIEW_MEDIA_TYPE, STATUS_VIEW_MEDIA_TYPE, statusViewShowing } from '../common/status-view.js';
+import { DESIRED_VIEW_LEAVES_OUT, DESIRED_VIEW_MEDIA_TYPE, STATUS_VIEW_MEDIA_TYPE, statusViewShowing, type ListingView } from '../common/status-view.js';
 import type { Component } from '../common/types.js';
 import { accepts, sendJsonItems } from './context.js';
 import { outputPieces } from './record-json.js';
@@ -66,11 +66,8 @@ function desiredViewJson(s: Shown): string[] {
   return outputPieces(s.rec, DESIRED_VIEW_LEAVES_OUT);
 }
 
-/** What a listing shows of each record: full records, or one of the views (an extension, docs/api.md). */
-type ListingView = 'full' | 'status' | 'desired';
-
 /** The tag of a listing of these records; a listing of their status or desired views has another one. */
-function listingTag(records: readonly Shown[], view: ListingView): string {
+function listingTag(records: readonly Shown[], view: ListingView | undefined): string {
   const numbers = new Float64Array(records.length);
   for (let i = 0; i < records.length; i++) numbers[i] = records[i]!.revision;
   const kind = view === 'status' ? '.sv' : view === 'desired' ? '.dv' : '';
@@ -87,7 +84,8 @@ function noneMatchHas(header: string | string[] | undefined, tag: string): boole
 /** A listing: 304 when the client already holds it (If-None-Match), else the records' cached JSON; with its tag either way. */
 export function sendListing(req: FastifyRequest, reply: FastifyReply, recs: readonly Component[]): FastifyReply {
   const records = recs.map(shownOf);
-  const view: ListingView = accepts(req, STATUS_VIEW_MEDIA_TYPE) ? 'status' : accepts(req, DESIRED_VIEW_MEDIA_TYPE) ? 'desired' : 'full';
+  // Full records unless a view is asked for (a status view first).
+  const view: ListingView | undefined = accepts(req, STATUS_VIEW_MEDIA_TYPE) ? 'status' : accepts(req, DESIRED_VIEW_MEDIA_TYPE) ? 'desired' : undefined;
   const tag = listingTag(records, view);
   reply.header('etag', tag);
   reply.header('vary', 'Accept');
