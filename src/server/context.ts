@@ -97,16 +97,16 @@ export class ServerContext {
     // Options stored as they were at the last request resolve as they did then: the options resolved
     // then are given again (frozen, shared by the requests), instead of every value being checked again.
     let kept = this.resolved;
-    if (!kept || kept.read !== stored) {
-      if (kept && sameFlatObject(kept.stored, stored)) kept.read = stored;
-      else this.resolved = kept = { read: stored, stored: { ...stored }, options: Object.freeze(resolveOptions(stored)) };
+    if (kept?.stored !== stored) {
+      const options = kept && sameFlatObject(kept.stored, stored) ? kept.options : Object.freeze(resolveOptions(stored));
+      this.resolved = kept = { stored, options };
     }
     this.onOptions?.(kept.options);
     return kept.options;
   }
 
-  /** The stored options of the last request that resolved them (the read, and a copy), and what they resolved to. */
-  private resolved: { read: object; stored: Record<string, unknown>; options: Options } | undefined;
+  /** The stored options (frozen) of the last request that resolved them, and what they resolved to. */
+  private resolved: { stored: Readonly<Record<string, unknown>>; options: Options } | undefined;
 
   applyLogLevel(level: unknown): void {
     if (typeof level !== 'string') return;
@@ -125,7 +125,7 @@ export class ServerContext {
    * "Bounded waits"). A request that has none yet (one not sent through the routes) gets one now.
    */
   calls(req: FastifyRequest): RequestCalls {
-    const deadline = (req.callDeadline ??= callDeadline());
+    const deadline = deadlineOf(req);
     return { tenants: bounded(this.tenants, deadline), s3: bounded(this.s3, deadline), ims: bounded(this.ims, deadline), hsm: bounded(this.hsm, deadline) };
   }
 
@@ -135,8 +135,7 @@ export class ServerContext {
    */
   async tenantSet(req: FastifyRequest, tenant: string, invalidDetail = `Data not found for tenant ${tenant}`): Promise<Set<string> | undefined> {
     if (!tenant) return undefined;
-    const tenants = this.calls(req).tenants;
-    const set = tenants ? await tenants.tenantXnames(tenant) : null;
+    const set = await this.tenantXnames(req, tenant);
     if (!set) throw invalidTenant(invalidDetail);
     return set;
   }
@@ -144,9 +143,13 @@ export class ServerContext {
   /** The tenant's component set where an unknown tenant simply owns nothing. */
   async tenantSetLenient(req: FastifyRequest, tenant: string): Promise<Set<string> | undefined> {
     if (!tenant) return undefined;
-    const tenants = this.calls(req).tenants;
-    const set = tenants ? await tenants.tenantXnames(tenant) : null;
-    return set ?? new Set();
+    return (await this.tenantXnames(req, tenant)) ?? new Set();
+  }
+
+  /** The tenant service's set for `tenant`, within `req`'s deadline; null when unknown or no tenant service is configured. */
+  private async tenantXnames(req: FastifyRequest, tenant: string): Promise<Set<string> | null> {
+    const tenants = bounded(this.tenants, deadlineOf(req));
+    return tenants ? tenants.tenantXnames(tenant) : null;
   }
 
   /** Boot-artifact records for the BSS tokens these documents carry. */
@@ -162,6 +165,11 @@ export class ServerContext {
 }
 
 // ---------------------------------------------------------------- request helpers
+
+/** The deadline of `req`'s calls to other services: set as it reaches its route, else from now. */
+function deadlineOf(req: FastifyRequest): CallDeadline {
+  return (req.callDeadline ??= callDeadline());
+}
 
 /** The caller's tenant: the Cray-Tenant-Name header, '' when absent or empty. */
 export function tenantOf(req: FastifyRequest): string {
